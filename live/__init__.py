@@ -1,0 +1,1 @@
+"""SAM Live: the streaming audio assistant app."""

@@ -1,0 +1,1 @@
+"""SAM: the State-space Audio-language Model and everything offline around it."""

@@ -1,0 +1,127 @@
+"""Configuration dataclasses for the Mamba-2 language model, with named presets.
+
+Field names follow mamba_ssm (`d_model`, `n_layer`, `d_state`, `headdim`, `expand`, `d_conv`,
+`ngroups`, `chunk_size`) so a state-spaces `config.json` maps onto them directly.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class MambaConfig:
+    """A Mamba-2 language model: sizes of the mixer, the stack and the vocabulary."""
+
+    d_model: int = 768
+    n_layer: int = 24
+    vocab_size: int = 50277
+    pad_vocab_size_multiple: int = 16
+    d_state: int = 128
+    d_conv: int = 4
+    expand: int = 2
+    headdim: int = 64
+    ngroups: int = 1
+    chunk_size: int = 256
+    norm_eps: float = 1e-5
+    tie_embeddings: bool = True
+
+    def __post_init__(self) -> None:
+        if self.d_inner % self.headdim:
+            raise ValueError(f"expand * d_model = {self.d_inner} is not a multiple of headdim {self.headdim}")
+        if self.nheads % self.ngroups:
+            raise ValueError(f"nheads {self.nheads} is not a multiple of ngroups {self.ngroups}")
+        if self.chunk_size < 1 or self.d_conv < 2:
+            raise ValueError(f"chunk_size must be >= 1 and d_conv >= 2, got {self.chunk_size}, {self.d_conv}")
+
+    @property
+    def d_inner(self) -> int:
+        return self.expand * self.d_model
+
+    @property
+    def nheads(self) -> int:
+        return self.d_inner // self.headdim
+
+    @property
+    def conv_dim(self) -> int:
+        """Channels of the causal conv: x, B and C together (xBC)."""
+        return self.d_inner + 2 * self.ngroups * self.d_state
+
+    @property
+    def d_in_proj(self) -> int:
+        """in_proj output: [z, x, B, C, dt]."""
+        return 2 * self.d_inner + 2 * self.ngroups * self.d_state + self.nheads
+
+    @property
+    def padded_vocab_size(self) -> int:
+        m = self.pad_vocab_size_multiple
+        return (self.vocab_size + m - 1) // m * m
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "MambaConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - names
+        if unknown:
+            raise ValueError(f"unknown MambaConfig fields: {sorted(unknown)}")
+        return cls(**d)
+
+    @classmethod
+    def from_name(cls, name: str) -> "MambaConfig":
+        if name not in MAMBA_PRESETS:
+            raise ValueError(f"unknown Mamba-2 preset {name!r}; choose one of {sorted(MAMBA_PRESETS)}")
+        return MAMBA_PRESETS[name]
+
+
+# The public state-spaces Mamba-2 checkpoints (GPT-NeoX vocabulary), and two of our own:
+# `mamba2-small`, the LM of the on-device default model, and `mamba2-tiny` for tests.
+MAMBA_PRESETS: dict[str, MambaConfig] = {
+    "mamba2-130m": MambaConfig(d_model=768, n_layer=24),
+    "mamba2-370m": MambaConfig(d_model=1024, n_layer=48),
+    "mamba2-780m": MambaConfig(d_model=1536, n_layer=48),
+    "mamba2-1.3b": MambaConfig(d_model=2048, n_layer=48),
+    "mamba2-2.7b": MambaConfig(d_model=2560, n_layer=64),
+    "mamba2-small": MambaConfig(d_model=384, n_layer=12, vocab_size=4096, d_state=64, headdim=32, chunk_size=64),
+    "mamba2-tiny": MambaConfig(d_model=32, n_layer=2, vocab_size=300, d_state=16, headdim=16, chunk_size=8),
+}
+
+
+def state_spaces_config(raw: dict[str, Any]) -> MambaConfig:
+    """Map a state-spaces `config.json` onto MambaConfig; refuse what we cannot build."""
+    ssm = dict(raw.get("ssm_cfg") or {})
+    layer = ssm.pop("layer", "Mamba2")
+    if layer != "Mamba2":
+        raise ValueError(f"ssm_cfg.layer is {layer!r}; only Mamba2 checkpoints are supported")
+    if raw.get("d_intermediate", 0):
+        raise ValueError("d_intermediate > 0 (MLP blocks between mixers) is not supported")
+    if raw.get("attn_layer_idx"):
+        raise ValueError("hybrid checkpoints with attention layers are not supported")
+    if not raw.get("rms_norm", True):
+        raise ValueError("only rms_norm checkpoints are supported")
+    if "d_model" not in raw or "n_layer" not in raw or "vocab_size" not in raw:
+        raise ValueError("config.json lacks one of d_model, n_layer, vocab_size")
+    known = {"d_state", "d_conv", "expand", "headdim", "ngroups", "chunk_size"}
+    ignored = set(ssm) - known
+    if ignored:
+        raise ValueError(f"ssm_cfg fields not supported: {sorted(ignored)}")
+    return MambaConfig(
+        d_model=raw["d_model"], n_layer=raw["n_layer"], vocab_size=raw["vocab_size"],
+        pad_vocab_size_multiple=raw.get("pad_vocab_size_multiple", 8),
+        tie_embeddings=raw.get("tie_embeddings", True), **{k: ssm[k] for k in known & set(ssm)},
+    )
+
+
+def state_spaces_dict(cfg: MambaConfig) -> dict[str, Any]:
+    """The state-spaces `config.json` for a config (inverse of state_spaces_config)."""
+    return {
+        "d_model": cfg.d_model, "d_intermediate": 0, "n_layer": cfg.n_layer, "vocab_size": cfg.vocab_size,
+        "ssm_cfg": {"layer": "Mamba2", "d_state": cfg.d_state, "d_conv": cfg.d_conv, "expand": cfg.expand,
+                    "headdim": cfg.headdim, "ngroups": cfg.ngroups, "chunk_size": cfg.chunk_size},
+        "attn_layer_idx": [], "attn_cfg": {}, "rms_norm": True, "residual_in_fp32": True,
+        "fused_add_norm": True, "pad_vocab_size_multiple": cfg.pad_vocab_size_multiple,
+        "tie_embeddings": cfg.tie_embeddings,
+    }
+

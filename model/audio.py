@@ -1,0 +1,113 @@
+"""Audio front end: constants, loading to 16 kHz mono, and EAT's Kaldi fbank.
+
+Every audio constant lives here once. Feature extraction is pure (tensor in, tensor out); the
+one function that touches files is `load_audio`.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+SAMPLE_RATE = 16_000  # Hz, what the encoder hears
+FRAME_SHIFT = 160  # samples: 10 ms between fbank frames
+FRAME_LENGTH = 400  # samples: 25 ms analysis window
+N_MELS = 128  # mel bins
+PATCH = 16  # fbank frames (time) and mel bins (frequency) per 16x16 patch
+FREQ_PATCHES = N_MELS // PATCH  # 8 patches per time column
+FRAMES_PER_TOKEN = PATCH  # 10 ms frames per 160 ms LM token
+SAMPLES_PER_TOKEN = FRAMES_PER_TOKEN * FRAME_SHIFT  # 2560 samples = 160 ms
+TOKENS_PER_SECOND = SAMPLE_RATE / SAMPLES_PER_TOKEN  # 6.25
+CLIP_FRAMES = 1024  # EAT's 10.24 s input
+FBANK_MEAN, FBANK_STD = -4.268, 4.569  # EAT's AudioSet normalisation: (x - mean) / (2 * std)
+# Frames end at the newest sample: frame i covers samples [160 i - 240, 160 i + 160), so N samples
+# give exactly N / 160 frames and a frame never needs audio from the future (streaming-exact).
+LEFT_PAD = FRAME_LENGTH - FRAME_SHIFT  # 240 samples of history before the first frame
+
+assert N_MELS % PATCH == 0 and SAMPLES_PER_TOKEN == 2560 and TOKENS_PER_SECOND == 6.25
+assert CLIP_FRAMES // FRAMES_PER_TOKEN == 64  # 64 LM tokens per 10.24 s clip
+
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif")
+
+
+def load_audio(path: str | Path) -> Tensor:
+    """Any WAV/FLAC/OGG file -> (n,) float32 mono at 16 kHz; ValueError naming the file otherwise."""
+    import soundfile as sf
+
+    path = Path(path)
+    if not path.exists():
+        raise ValueError(f"{path}: no such file")
+    if path.is_dir():
+        raise ValueError(f"{path}: is a directory, not an audio file")
+    if path.stat().st_size == 0:
+        raise ValueError(f"{path}: the file is empty")
+    try:
+        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, TypeError) as e:
+        raise ValueError(f"{path}: not a readable audio file ({e}); use WAV, FLAC or OGG") from e
+    if data.shape[0] == 0:
+        raise ValueError(f"{path}: the file holds no audio samples")
+    mono = torch.from_numpy(np.ascontiguousarray(data.mean(axis=1)))
+    return resample(mono, rate)
+
+
+def resample(audio: Tensor, rate: int, target: int = SAMPLE_RATE) -> Tensor:
+    """(..., n) at `rate` Hz -> (..., m) at `target` Hz (torchaudio's band-limited resampler)."""
+    if rate == target:
+        return audio
+    import torchaudio.functional as AF
+
+    return AF.resample(audio, rate, target)
+
+
+def _kaldi_mel_banks(device: torch.device) -> Tensor:
+    from torchaudio.compliance.kaldi import get_mel_banks
+
+    banks, _ = get_mel_banks(N_MELS, _padded_window(), float(SAMPLE_RATE), 20.0, 0.0, 100.0, -500.0, 1.0)
+    return F.pad(banks, (0, 1)).to(device)  # (N_MELS, n_fft / 2 + 1): Kaldi drops the Nyquist bin
+
+
+def _padded_window() -> int:
+    return 1 << (FRAME_LENGTH - 1).bit_length()  # 512: FFT size, next power of two
+
+
+def fbank(audio: Tensor, history: Tensor | None = None) -> Tensor:
+    """Kaldi log-mel fbank with EAT's settings, batched: (b, n) or (n,) samples -> (b, n // 160, 128).
+
+    Equal to torchaudio.compliance.kaldi.fbank(htk_compat=True, window_type='hanning',
+    num_mel_bins=128, dither=0) over the audio with LEFT_PAD samples of `history` (zeros when
+    None) in front (a test holds them together), but batched and on any device. Streaming passes
+    the previous chunk's last LEFT_PAD samples as history. Not normalised: see `normalize`.
+    """
+    squeeze = audio.dim() == 1
+    x = audio[None] if squeeze else audio
+    if history is None:
+        x = F.pad(x.float(), (LEFT_PAD, 0))
+    else:
+        x = torch.cat([history.reshape(x.shape[0], LEFT_PAD).to(x), x], dim=-1).float()
+    n_frames = (x.shape[-1] - FRAME_LENGTH) // FRAME_SHIFT + 1
+    if n_frames <= 0:
+        out = x.new_zeros(x.shape[0], 0, N_MELS)
+        return out[0] if squeeze else out
+    frames = x.unfold(-1, FRAME_LENGTH, FRAME_SHIFT)  # (b, T, 400)
+    frames = frames - frames.mean(-1, keepdim=True)  # remove DC offset
+    prev = torch.cat([frames[..., :1], frames[..., :-1]], dim=-1)
+    frames = frames - 0.97 * prev  # pre-emphasis, first sample against itself as Kaldi does
+    window = torch.hann_window(FRAME_LENGTH, periodic=False, device=x.device, dtype=x.dtype)
+    spec = torch.fft.rfft(frames * window, n=_padded_window()).abs().pow(2)  # (b, T, 257)
+    mel = spec @ _kaldi_mel_banks(x.device).T
+    out = torch.log(mel.clamp_min(torch.finfo(torch.float32).eps))
+    return out[0] if squeeze else out
+
+
+def normalize(feats: Tensor) -> Tensor:
+    """EAT's normalisation of log-mel features."""
+    return (feats - FBANK_MEAN) / (2 * FBANK_STD)
+
+
+def features(audio: Tensor, history: Tensor | None = None) -> Tensor:
+    """Normalised fbank: (b, n) or (n,) samples at 16 kHz -> (b, n // 160, 128)."""
+    return normalize(fbank(audio, history))

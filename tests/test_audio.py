@@ -1,0 +1,64 @@
+"""Audio front end: loading, the batched fbank against torchaudio's Kaldi fbank, streaming."""
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+import torch.nn.functional as F
+from torchaudio.compliance import kaldi
+
+from model import audio as A
+
+
+def test_fbank_equals_torchaudio_kaldi():
+    x = torch.randn(2, 16000 + 333) * 0.1
+    ours = A.fbank(x)
+    for b in range(2):
+        ref = kaldi.fbank(F.pad(x[b], (A.LEFT_PAD, 0))[None], htk_compat=True, window_type="hanning",
+                          num_mel_bins=A.N_MELS, dither=0.0, sample_frequency=A.SAMPLE_RATE)
+        assert ours[b].shape == ref.shape
+        assert torch.allclose(ours[b], ref, atol=1e-3)
+
+
+def test_frames_and_tokens_per_clip():
+    x = torch.zeros(int(10.24 * A.SAMPLE_RATE))
+    assert A.fbank(x).shape == (A.CLIP_FRAMES, A.N_MELS)
+    assert A.CLIP_FRAMES // A.FRAMES_PER_TOKEN == 64
+
+
+def test_streaming_fbank_with_history_equals_whole():
+    x = torch.randn(16000 * 3) * 0.2
+    whole = A.fbank(x)
+    parts, start = [], 0
+    for end in (4000, 16000, 16000 + 4800, 48000):  # multiples of FRAME_SHIFT
+        hist = x[start - A.LEFT_PAD:start] if start else None
+        parts.append(A.fbank(x[start:end], history=hist))
+        start = end
+    assert torch.allclose(torch.cat(parts), whole, atol=1e-5)
+
+
+@pytest.mark.parametrize("rate,channels,fmt", [(44100, 2, "WAV"), (8000, 1, "FLAC"), (22050, 1, "OGG")])
+def test_load_audio_any_rate_and_channels(tmp_path, rate, channels, fmt):
+    t = np.arange(rate) / rate
+    tone = 0.5 * np.sin(2 * np.pi * 440 * t)
+    data = np.stack([tone] * channels, axis=1) if channels > 1 else tone
+    path = tmp_path / f"a.{fmt.lower()}"
+    sf.write(path, data, rate, format=fmt)
+    x = A.load_audio(path)
+    assert x.dtype == torch.float32 and x.dim() == 1
+    assert abs(x.numel() - A.SAMPLE_RATE) <= 2
+    spectrum = torch.fft.rfft(x).abs()
+    assert abs(spectrum.argmax().item() - 440) <= 2  # 1 s of audio: bin k is k Hz
+
+
+def test_load_audio_errors_name_the_file(tmp_path):
+    with pytest.raises(ValueError, match="missing.wav: no such file"):
+        A.load_audio(tmp_path / "missing.wav")
+    (tmp_path / "empty.wav").write_bytes(b"")
+    with pytest.raises(ValueError, match="empty.wav: the file is empty"):
+        A.load_audio(tmp_path / "empty.wav")
+    (tmp_path / "text.wav").write_text("hello, not audio")
+    with pytest.raises(ValueError, match="text.wav: not a readable audio file"):
+        A.load_audio(tmp_path / "text.wav")
+    sf.write(tmp_path / "zero.wav", np.zeros(0), 16000)
+    with pytest.raises(ValueError, match="zero.wav"):
+        A.load_audio(tmp_path / "zero.wav")

@@ -125,3 +125,88 @@ def state_spaces_dict(cfg: MambaConfig) -> dict[str, Any]:
         "tie_embeddings": cfg.tie_embeddings,
     }
 
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    """The block-causal ViT audio encoder over 16x16 fbank patches (EAT's layout)."""
+
+    dim: int = 768
+    depth: int = 12
+    heads: int = 12
+    mlp_ratio: float = 4.0
+    block_columns: int = 8  # 160 ms columns per attention block: 8 = 1.28 s, the streaming hop
+    context_blocks: int = 7  # earlier blocks each block attends to (the cached left context)
+    norm_eps: float = 1e-6
+    rope_theta: float = 10_000.0
+
+    def __post_init__(self) -> None:
+        if self.dim % self.heads or (self.dim // self.heads) % 2:
+            raise ValueError(f"encoder dim {self.dim} must split into {self.heads} heads of even width")
+        if self.block_columns < 1 or self.context_blocks < 0:
+            raise ValueError("block_columns must be >= 1 and context_blocks >= 0")
+
+
+# How encoder patches become LM tokens (the paper's ablation): one token per 160 ms column
+# (the 8 frequency patches concatenated), or every patch as a token, time- or frequency-major.
+CONNECTOR_LAYOUTS = ("column", "time_major", "freq_major")
+
+
+@dataclass(frozen=True)
+class ConnectorConfig:
+    layout: str = "column"
+    hidden: int = 0  # MLP hidden width; 0 means the LM's d_model
+
+    def __post_init__(self) -> None:
+        if self.layout not in CONNECTOR_LAYOUTS:
+            raise ValueError(f"connector layout {self.layout!r} is not one of {CONNECTOR_LAYOUTS}")
+
+
+@dataclass(frozen=True)
+class SAMConfig:
+    """The whole SAM model; a checkpoint's config.json is this, serialised."""
+
+    name: str
+    encoder: EncoderConfig
+    connector: ConnectorConfig
+    lm: MambaConfig
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "SAMConfig":
+        try:
+            return cls(name=d["name"], encoder=EncoderConfig(**d["encoder"]),
+                       connector=ConnectorConfig(**d["connector"]), lm=MambaConfig.from_dict(d["lm"]))
+        except (KeyError, TypeError) as e:
+            raise ValueError(f"not a SAM config: {e}") from e
+
+    @classmethod
+    def from_name(cls, name: str) -> "SAMConfig":
+        if name not in SAM_PRESETS:
+            raise ValueError(f"unknown SAM preset {name!r}; choose one of {sorted(SAM_PRESETS)}")
+        return SAM_PRESETS[name]
+
+    def replace(self, **changes: Any) -> "SAMConfig":
+        return dataclasses.replace(self, **changes)
+
+
+EAT_BASE = EncoderConfig(dim=768, depth=12, heads=12)
+# GPT-NeoX vocabulary plus SAM's two prompt tokens; both fit in the 16-padding of 50277.
+NEOX_VOCAB = 50277 + 2
+
+
+def _public(size: str) -> MambaConfig:
+    return dataclasses.replace(MAMBA_PRESETS[f"mamba2-{size}"], vocab_size=NEOX_VOCAB)
+
+
+SAM_PRESETS: dict[str, SAMConfig] = {
+    "sam-tiny": SAMConfig("sam-tiny", EncoderConfig(dim=32, depth=1, heads=2, context_blocks=2),
+                          ConnectorConfig(), MAMBA_PRESETS["mamba2-tiny"]),
+    "sam-small": SAMConfig("sam-small", EncoderConfig(dim=256, depth=6, heads=4, context_blocks=3),
+                           ConnectorConfig(), MAMBA_PRESETS["mamba2-small"]),
+    "sam-130m": SAMConfig("sam-130m", EAT_BASE, ConnectorConfig(), _public("130m")),
+    "sam-780m": SAMConfig("sam-780m", EAT_BASE, ConnectorConfig(), _public("780m")),
+    "sam-2.7b": SAMConfig("sam-2.7b", EAT_BASE, ConnectorConfig(), _public("2.7b")),
+}

@@ -37,3 +37,23 @@ def read_safetensors(path: str | Path, device: str | torch.device = "cpu") -> tu
     except (SafetensorError, OSError) as e:
         raise ValueError(f"{path}: not a readable safetensors file ({e})") from e
     return tensors, meta
+
+
+def check_tensors(model: torch.nn.Module, tensors: dict[str, Tensor], source: str,
+                  optional: tuple[str, ...] = ()) -> None:
+    """ValueError naming the first key whose presence or shape differs from the model's.
+
+    Keys in `optional` (a tied output layer, stored under the embedding's name) may be absent.
+    """
+    expected = model.state_dict()
+    for key, value in expected.items():
+        if key not in tensors:
+            if key in optional:
+                continue
+            raise ValueError(f"{source}: missing tensor {key} (expected shape {tuple(value.shape)})")
+        if tuple(tensors[key].shape) != tuple(value.shape):
+            raise ValueError(f"{source}: tensor {key} has shape {tuple(tensors[key].shape)} but its config "
+                             f"needs {tuple(value.shape)}")
+    extra = sorted(set(tensors) - set(expected))
+    if extra:
+        raise ValueError(f"{source}: unexpected tensor {extra[0]} (and {len(extra) - 1} more)")

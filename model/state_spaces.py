@@ -16,6 +16,7 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor
 
 from .config import MambaConfig, state_spaces_config, state_spaces_dict
+from .files import check_tensors
 from .lm import MambaLM
 
 
@@ -50,22 +51,6 @@ def read_weights(directory: Path, allow_pickle: bool = False) -> dict[str, Tenso
     raise ValueError(f"{directory}: neither model.safetensors nor pytorch_model.bin is there")
 
 
-def check_tensors(model: torch.nn.Module, tensors: dict[str, Tensor], source: str) -> None:
-    """ValueError naming the first key whose presence or shape differs from the model's."""
-    expected = model.state_dict()
-    for key, value in expected.items():
-        if key not in tensors:
-            if key == "lm_head.weight":  # tied: stored under the embedding's name alone
-                continue
-            raise ValueError(f"{source}: missing tensor {key} (expected shape {tuple(value.shape)})")
-        if tuple(tensors[key].shape) != tuple(value.shape):
-            raise ValueError(f"{source}: tensor {key} has shape {tuple(tensors[key].shape)} but its config "
-                             f"needs {tuple(value.shape)}")
-    extra = sorted(set(tensors) - set(expected))
-    if extra:
-        raise ValueError(f"{source}: unexpected tensor {extra[0]} (and {len(extra) - 1} more)")
-
-
 def load_mamba(directory: str | Path, allow_pickle: bool = False, device: str | torch.device = "cpu",
                dtype: torch.dtype | None = None, backend: str = "auto") -> MambaLM:
     """A MambaLM from a state-spaces checkpoint directory; sizes come from its config.json."""
@@ -76,7 +61,7 @@ def load_mamba(directory: str | Path, allow_pickle: bool = False, device: str | 
     tensors = read_weights(directory, allow_pickle)
     with torch.device("meta"):
         model = MambaLM(cfg, backend)
-    check_tensors(model, tensors, str(directory))
+    check_tensors(model, tensors, str(directory), ("lm_head.weight",) if cfg.tie_embeddings else ())
     if "lm_head.weight" not in tensors:
         tensors = {**tensors, "lm_head.weight": tensors["backbone.embedding.weight"]}
     model.load_state_dict(tensors, assign=True)

@@ -1,0 +1,124 @@
+"""SAM checkpoints: a directory with config.json, model.safetensors (sharded above a size), tokenizer.json.
+
+config.json is the whole SAMConfig, enough to rebuild the model; the weights are validated
+against it on load (the first mismatching tensor is named). Pickle files are never loaded here.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from .config import SAMConfig
+from .files import atomic_replace, check_tensors, read_safetensors, write_safetensors
+from .sam import SAM
+from .tokenizer import Tokenizer
+
+SHARD_BYTES = 2 * 1024**3  # above this the weights are split into shards with an index
+INDEX = "model.safetensors.index.json"
+TIED = ("lm.lm_head.weight",)
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+DEFAULT_NAME = "sam-small"
+
+
+def default_checkpoint() -> Path | None:
+    """The trained default model shipped in assets/, or None when it is not installed."""
+    path = ASSETS / DEFAULT_NAME
+    return path if (path / "config.json").is_file() else None
+
+
+def _shards(tensors: dict[str, Tensor], shard_bytes: int) -> list[dict[str, Tensor]]:
+    shards: list[dict[str, Tensor]] = [{}]
+    size = 0
+    for key, t in tensors.items():
+        if shards[-1] and size + t.nbytes > shard_bytes:
+            shards.append({})
+            size = 0
+        shards[-1][key] = t
+        size += t.nbytes
+    return shards
+
+
+def save_sam(model: SAM, directory: str | Path, card: str | None = None, dtype: torch.dtype | None = None,
+             shard_bytes: int = SHARD_BYTES) -> Path:
+    """Write a checkpoint directory; `dtype` casts floating weights (e.g. bfloat16 to ship small)."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    if model.tokenizer is None:
+        raise ValueError("the model has no tokenizer to save with it")
+    tensors = {k: v.detach().to("cpu") for k, v in model.state_dict().items() if k not in TIED}
+    if dtype is not None:
+        tensors = {k: v.to(dtype) if v.is_floating_point() else v for k, v in tensors.items()}
+    shards = _shards(tensors, shard_bytes)
+    for stale in [*directory.glob("model*.safetensors"), directory / INDEX]:
+        stale.unlink(missing_ok=True)
+    if len(shards) == 1:
+        write_safetensors(directory / "model.safetensors", shards[0], {"format": "pt"})
+    else:
+        weight_map = {}
+        for i, shard in enumerate(shards, 1):
+            name = f"model-{i:05d}-of-{len(shards):05d}.safetensors"
+            write_safetensors(directory / name, shard, {"format": "pt"})
+            weight_map.update(dict.fromkeys(shard, name))
+        index = {"metadata": {"total_size": sum(t.nbytes for t in tensors.values())}, "weight_map": weight_map}
+        _write_text(directory / INDEX, json.dumps(index, indent=1))
+    model.tokenizer.save(directory / "tokenizer.json")
+    _write_text(directory / "config.json", json.dumps(model.cfg.to_dict(), indent=2))
+    if card is not None:
+        _write_text(directory / "README.md", card)
+    return directory
+
+
+def _write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    atomic_replace(tmp, path)
+
+
+def read_config(directory: str | Path) -> SAMConfig:
+    """The SAMConfig of a checkpoint directory."""
+    directory = Path(directory)
+    path = directory / "config.json"
+    if not path.is_file():
+        hint = " (a state-spaces LM? load it with model.state_spaces.load_mamba)" if (directory / "pytorch_model.bin").exists() else ""
+        raise ValueError(f"{directory}: not a SAM checkpoint, config.json is missing{hint}")
+    try:
+        return SAMConfig.from_dict(json.loads(path.read_text()))
+    except (json.JSONDecodeError, ValueError) as e:
+        raise ValueError(f"{path}: {e}") from e
+
+
+def _read_weights(directory: Path) -> dict[str, Tensor]:
+    single, index = directory / "model.safetensors", directory / INDEX
+    if single.is_file():
+        return read_safetensors(single)[0]
+    if index.is_file():
+        weight_map = json.loads(index.read_text())["weight_map"]
+        tensors: dict[str, Tensor] = {}
+        for name in sorted(set(weight_map.values())):
+            tensors.update(read_safetensors(directory / name)[0])
+        return tensors
+    pickles = sorted(p.name for p in directory.glob("*.bin")) + sorted(p.name for p in directory.glob("*.pt"))
+    extra = f"; found {pickles[0]}, a pickle, which is never loaded implicitly" if pickles else ""
+    raise ValueError(f"{directory}: no model.safetensors or {INDEX}{extra}")
+
+
+def load_sam(directory: str | Path, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32,
+             backend: str = "auto") -> SAM:
+    """Rebuild a SAM from its checkpoint directory alone."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise ValueError(f"{directory}: no such checkpoint directory")
+    cfg = read_config(directory)
+    tokenizer = Tokenizer.load(directory / "tokenizer.json")
+    tensors = _read_weights(directory)
+    with torch.device("meta"):
+        model = SAM(cfg, tokenizer, backend)
+    check_tensors(model, tensors, str(directory), TIED if cfg.lm.tie_embeddings else ())
+    tensors.setdefault("lm.lm_head.weight", tensors["lm.backbone.embedding.weight"])
+    model.load_state_dict(tensors, assign=True)
+    if cfg.lm.tie_embeddings:
+        model.lm.lm_head.weight = model.lm.backbone.embedding.weight
+    return model.to(device=device, dtype=dtype).eval()

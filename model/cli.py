@@ -1,0 +1,141 @@
+"""Offline command-line tools: `sam-caption` (describe files) and `sam-ask` (questions about files)."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Iterator
+
+from .audio import load_audio
+from .checkpoint import default_checkpoint, load_sam
+from .sam import SAM
+
+NO_MODEL = ("no trained model is installed (assets/sam-small is missing). Pass --checkpoint DIR, or "
+            "build the default model as the README's 'Training' section shows (make train).")
+
+
+def _add_model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--checkpoint", type=Path, help="SAM checkpoint directory (default: the model in assets/)")
+    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default: cpu)")
+    p.add_argument("--max-new-tokens", type=int, default=64, help="longest answer in tokens (default: 64)")
+    p.add_argument("--json", action="store_true", help="print one JSON object per line")
+
+
+def _load(args: argparse.Namespace) -> SAM:
+    path = args.checkpoint or default_checkpoint()
+    if path is None:
+        raise SystemExit(f"error: {NO_MODEL}")
+    try:
+        return load_sam(path, device=args.device)
+    except ValueError as e:
+        raise SystemExit(f"error: {e}") from e
+
+
+def _answer(model: SAM, path: str, question: str | None, max_new_tokens: int) -> dict:
+    """One file heard offline, then described or asked; the result as a dict."""
+    audio = load_audio(path)
+    state = model.hear(audio)
+    ans = (model.describe(state, max_new_tokens=max_new_tokens) if question is None
+           else model.ask(state, question, max_new_tokens=max_new_tokens))
+    return {"audio": path, "seconds": round(state.seconds, 3), "answer": ans.text,
+            "time_to_first_token": round(ans.time_to_first_token, 4),
+            "tokens_per_second": round(ans.tokens_per_second, 1)}
+
+
+def _print(result: dict, as_json: bool, key: str) -> None:
+    if as_json:
+        out = {k: v for k, v in result.items() if k != "answer"} | {key: result.get("answer")}
+        print(json.dumps(out, ensure_ascii=False), flush=True)
+    elif "error" in result:
+        print(f"{result['audio']}: error: {result['error']}", file=sys.stderr, flush=True)
+    else:
+        print(f"{result['audio']}: {result['answer']}", flush=True)
+
+
+def _each_file(model: SAM, files: list[str], question: str | None, args: argparse.Namespace, key: str) -> int:
+    failures = 0
+    for path in files:
+        try:
+            result = _answer(model, path, question, args.max_new_tokens)
+        except ValueError as e:
+            result, failures = {"audio": path, "error": str(e)}, failures + 1
+        _print(result, args.json, key)
+    return 1 if failures else 0
+
+
+def caption_main(argv: list[str] | None = None) -> int:
+    """sam-caption AUDIO...: one description per file."""
+    p = argparse.ArgumentParser(prog="sam-caption", description="Describe the sound in audio files with SAM.")
+    p.add_argument("audio", nargs="+", help="audio files (WAV, FLAC, OGG; any rate and channel count)")
+    _add_model_args(p)
+    args = p.parse_args(argv)
+    return _each_file(_load(args), args.audio, None, args, "description")
+
+
+def _batch_items(path: Path) -> Iterator[tuple[int, dict | None, str | None]]:
+    """(line number, item, error) for each non-empty line of a JSONL file of {id, audio, question}."""
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+            except json.JSONDecodeError as e:
+                yield n, None, f"line {n}: not JSON ({e.msg})"
+                continue
+            if not isinstance(item, dict) or not {"id", "audio", "question"} <= set(item):
+                yield n, None, f"line {n}: needs the keys id, audio and question"
+                continue
+            yield n, item, None
+
+
+def _run_batch(model: SAM, args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    if not args.batch.is_file():
+        raise SystemExit(f"error: {args.batch}: no such file")
+    items = list(_batch_items(args.batch))
+    out = open(args.out, "w", encoding="utf-8") if args.out else sys.stdout
+    failures = 0
+    try:
+        for n, item, error in tqdm(items, desc="sam-ask", unit="item", file=sys.stderr, disable=None):
+            row: dict = {"id": item["id"] if item else None, "line": n}
+            if error is None:
+                try:
+                    row["answer"] = _answer(model, str(item["audio"]), str(item["question"]), args.max_new_tokens)["answer"]
+                except ValueError as e:
+                    error = str(e)
+            if error is not None:
+                failures += 1
+                row["error"] = error
+                print(f"sam-ask: {args.batch}:{n}: {error}", file=sys.stderr)
+            row.pop("line")
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+            out.flush()
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    return 1 if failures else 0
+
+
+def ask_main(argv: list[str] | None = None) -> int:
+    """sam-ask AUDIO... --question TEXT, or sam-ask --batch ITEMS.jsonl [--out ANSWERS.jsonl]."""
+    p = argparse.ArgumentParser(
+        prog="sam-ask", description="Ask SAM a question about audio files.",
+        epilog='Batch input: one JSON object per line, {"id": ..., "audio": PATH, "question": TEXT}; '
+               'output: {"id": ..., "answer": TEXT}, or {"id": ..., "error": ...} for an item that failed.')
+    p.add_argument("audio", nargs="*", help="audio files (WAV, FLAC, OGG)")
+    p.add_argument("--question", "-q", help="the question to ask about each file")
+    p.add_argument("--batch", type=Path, help="JSONL file of items to answer with one model load")
+    p.add_argument("--out", type=Path, help="with --batch: write answers here (default: stdout)")
+    _add_model_args(p)
+    args = p.parse_args(argv)
+    if args.batch is None and (not args.audio or not args.question):
+        p.error("give AUDIO files and --question, or --batch ITEMS.jsonl")
+    if args.batch is not None and (args.audio or args.question):
+        p.error("--batch takes its files and questions from the JSONL file; drop AUDIO and --question")
+    model = _load(args)
+    if args.batch is not None:
+        return _run_batch(model, args)
+    return _each_file(model, args.audio, args.question, args, "answer")

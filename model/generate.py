@@ -1,0 +1,73 @@
+"""Decoding: greedy by default, temperature and top-p optional, with timing."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+from torch import Tensor
+
+from .lm import MambaLM
+from .state import MambaState
+from .tokenizer import Tokenizer
+
+
+@dataclass
+class Answer:
+    """Decoded text with its cost: time to first token, tokens per second, total seconds."""
+
+    text: str
+    n_tokens: int
+    time_to_first_token: float
+    tokens_per_second: float
+    total_time: float
+
+
+def sample(logits: Tensor, temperature: float, top_p: float, generator: torch.Generator | None = None) -> Tensor:
+    """Next ids (b,) from logits (b, V): argmax at temperature 0, else nucleus sampling."""
+    if temperature <= 0:
+        return logits.argmax(-1)
+    probs = torch.softmax(logits.float() / temperature, dim=-1)
+    if top_p < 1.0:
+        sorted_p, order = probs.sort(dim=-1, descending=True)
+        outside = sorted_p.cumsum(-1) - sorted_p > top_p  # keep the smallest set reaching top_p
+        sorted_p = sorted_p.masked_fill(outside, 0)
+        probs = torch.zeros_like(probs).scatter(-1, order, sorted_p)
+    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+
+
+@torch.inference_mode()
+def generate(lm: MambaLM, tok: Tokenizer, state: MambaState, prompt: list[int], max_new_tokens: int = 48,
+             temperature: float = 0.0, top_p: float = 1.0, on_token: Callable[[str], None] | None = None,
+             generator: torch.Generator | None = None) -> Answer:
+    """Push `prompt` onto `state` (which is not modified) and decode until <|endoftext|> or the limit."""
+    if max_new_tokens < 1:
+        raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
+    if not 0 < top_p <= 1:
+        raise ValueError(f"top_p must be in (0, 1], got {top_p}")
+    start = time.perf_counter()
+    device = lm.backbone.embedding.weight.device
+    logits, state = lm(torch.tensor([prompt], device=device), state=state)
+    banned = [tok.question_id, tok.answer_id]  # never generate prompt markers
+    ids: list[int] = []
+    text, first = "", None
+    nxt = logits[:, -1]
+    for _ in range(max_new_tokens):
+        nxt = lm.mask_padding(nxt)
+        nxt[:, banned] = float("-inf")
+        token = int(sample(nxt, temperature, top_p, generator)[0])
+        if first is None:
+            first = time.perf_counter() - start
+        if token == tok.eot_id:
+            break
+        ids.append(token)
+        if on_token is not None:
+            new_text = tok.decode(ids)
+            if not new_text.endswith("\ufffd"):  # wait for a whole UTF-8 character
+                on_token(new_text[len(text):])
+                text = new_text
+        nxt, state = lm.step(torch.tensor([token], device=device), state=state)
+    total = time.perf_counter() - start
+    decode_time = max(total - (first or total), 1e-9)
+    return Answer(tok.decode(ids).strip(), len(ids), first or total, max(len(ids) - 1, 0) / decode_time, total)

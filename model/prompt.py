@@ -1,0 +1,45 @@
+"""The prompt format, defined once.
+
+A training or inference sequence is
+
+    [audio tokens ...] <|question|> {question} <|answer|> {answer} <|endoftext|>
+
+Audio tokens are embeddings from the connector (one per 160 ms column in the main layout),
+never text ids. The question and answer are encoded with one leading space. The loss covers
+the answer and its <|endoftext|> only. At inference the listening state holds only audio:
+`<|question|> {question} <|answer|>` is pushed onto a fork of it and the answer is decoded
+until <|endoftext|>.
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from .tokenizer import Tokenizer
+
+DESCRIBE_PROMPT = "What do you hear?"  # the question behind every live scene description
+
+
+def prompt_ids(tok: Tokenizer, question: str) -> list[int]:
+    """<|question|> question <|answer|>: what follows the audio before the answer."""
+    question = " ".join(question.split())
+    if not question:
+        raise ValueError("the question is empty")
+    return [tok.question_id, *tok.encode(" " + question), tok.answer_id]
+
+
+def answer_ids(tok: Tokenizer, answer: str) -> list[int]:
+    """answer <|endoftext|>: the tokens the loss covers."""
+    return [*tok.encode(" " + " ".join(answer.split())), tok.eot_id]
+
+
+def training_batch(tok: Tokenizer, questions: list[str], answers: list[str]) -> tuple[Tensor, Tensor]:
+    """Right-padded text ids (b, L) and a bool mask (b, L) of the answer positions to predict."""
+    rows = [(prompt_ids(tok, q), answer_ids(tok, a)) for q, a in zip(questions, answers, strict=True)]
+    L = max(len(p) + len(a) for p, a in rows)
+    ids = torch.full((len(rows), L), tok.eot_id, dtype=torch.long)
+    mask = torch.zeros(len(rows), L, dtype=torch.bool)
+    for i, (p, a) in enumerate(rows):
+        ids[i, : len(p) + len(a)] = torch.tensor(p + a)
+        mask[i, len(p): len(p) + len(a)] = True
+    return ids, mask

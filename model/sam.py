@@ -1,0 +1,131 @@
+"""SAM: audio encoder + connector + Mamba-2 LM, offline and streaming.
+
+  forward(audio, text_ids, target_mask)  training loss on answer tokens (whole clips)
+  new_state() / listen(audio, state)      streaming: encode new audio with the encoder's cached
+                                          context and chunk-append its tokens onto the LM state
+  ask(state, question) / describe(state)  answer on a fork; the listening state never holds text
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .audio import FRAME_SHIFT, LEFT_PAD, features
+from .config import SAMConfig
+from .connector import build_connector
+from .encoder import AudioEncoder
+from .generate import Answer, generate
+from .lm import MambaLM
+from .prompt import DESCRIBE_PROMPT, prompt_ids
+from .stream import StreamState
+from .tokenizer import Tokenizer
+
+
+class SAM(nn.Module):
+    def __init__(self, cfg: SAMConfig, tokenizer: Tokenizer | None = None, backend: str = "auto"):
+        super().__init__()
+        self.cfg = cfg
+        self.name = cfg.name
+        self.tokenizer = tokenizer
+        if tokenizer is not None and tokenizer.vocab_size > cfg.lm.vocab_size:
+            raise ValueError(f"tokenizer has {tokenizer.vocab_size} ids but the LM's vocab_size is {cfg.lm.vocab_size}")
+        self.encoder = AudioEncoder(cfg.encoder)
+        self.connector = build_connector(cfg.connector, cfg.encoder.dim, cfg.lm.d_model, cfg.encoder.block_columns)
+        self.lm = MambaLM(cfg.lm, backend)
+
+    # -- sizes -------------------------------------------------------------------------------
+    @property
+    def block_samples(self) -> int:
+        """Audio samples per encoder block (1.28 s by default): the unit listen() consumes."""
+        return self.encoder.block_frames * FRAME_SHIFT
+
+    @property
+    def device(self) -> torch.device:
+        return self.lm.backbone.embedding.weight.device
+
+    def num_parameters(self) -> dict[str, int]:
+        count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+        parts = {"encoder": count(self.encoder), "connector": count(self.connector), "lm": count(self.lm)}
+        return {**parts, "total": sum(parts.values())}
+
+    def _tok(self) -> Tokenizer:
+        if self.tokenizer is None:
+            raise ValueError("this model has no tokenizer; load a checkpoint directory with tokenizer.json")
+        return self.tokenizer
+
+    # -- offline / training ------------------------------------------------------------------
+    def pad_to_blocks(self, audio: Tensor) -> Tensor:
+        """Zero-pad (b, n) audio at the end to whole encoder blocks."""
+        return F.pad(audio, (0, (-audio.shape[-1]) % self.block_samples))
+
+    def audio_tokens(self, audio: Tensor) -> Tensor:
+        """(b, n) samples at 16 kHz, n a multiple of block_samples -> LM input tokens (b, n_tokens, d_model)."""
+        return self.connector(self.encoder(features(audio)))
+
+    def forward(self, audio: Tensor, text_ids: Tensor, target_mask: Tensor) -> Tensor:
+        """Mean cross-entropy over the answer tokens of a batch: audio (b, n), text_ids and target_mask (b, L)."""
+        audio_tok = self.audio_tokens(audio)
+        embeds = torch.cat([audio_tok.to(self.lm.embed(text_ids).dtype), self.lm.embed(text_ids)], dim=1)
+        hidden, _ = self.lm.hidden(inputs_embeds=embeds)
+        n_audio = audio_tok.shape[1]
+        # position p predicts token p + 1: text token j is predicted at n_audio - 1 + j
+        pred = hidden[:, n_audio - 1: n_audio - 1 + text_ids.shape[1]]
+        logits = self.lm.lm_head(pred[target_mask])
+        return F.cross_entropy(logits.float(), text_ids[target_mask])
+
+    # -- streaming ---------------------------------------------------------------------------
+    def new_state(self, batch_size: int = 1) -> StreamState:
+        """The state of a session that has heard nothing yet."""
+        p = self.lm.backbone.embedding.weight
+        zeros = torch.zeros(batch_size, 0, device=p.device)
+        return StreamState(self.lm.zero_state(batch_size), self.encoder.zero_cache(batch_size, p.device, p.dtype),
+                           zeros, torch.zeros(batch_size, LEFT_PAD, device=p.device), 0)
+
+    @torch.inference_mode()
+    def hear(self, audio: Tensor) -> StreamState:
+        """Offline: a whole recording ((n,) or (b, n)) in one pass of the whole-clip encoder.
+
+        Equal to listen(audio, new_state(), flush=True), which streams it block by block.
+        """
+        audio = audio.to(self.device, torch.float32)
+        audio = audio.reshape(1, -1) if audio.dim() == 1 else audio
+        padded = self.pad_to_blocks(audio)
+        patches, enc_cache = self.encoder(features(padded), return_cache=True)
+        _, lm_state = self.lm.hidden(inputs_embeds=self.connector(patches))
+        history = F.pad(padded, (LEFT_PAD, 0))[:, -LEFT_PAD:]
+        return StreamState(lm_state, enc_cache, padded[:, :0], history, audio.shape[-1])
+
+    @torch.inference_mode()
+    def listen(self, audio: Tensor, state: StreamState, flush: bool = False) -> StreamState:
+        """Hear `audio` ((n,) or (b, n), float32 16 kHz, any length); returns the new state.
+
+        Whole blocks are encoded and appended to the LM state; the rest waits in the state for
+        the next call. flush=True pads that rest with silence to a whole block (end of a file).
+        """
+        audio = audio.to(self.device, torch.float32).reshape(state.pending.shape[0], -1)
+        buf = torch.cat([state.pending, audio], dim=-1)
+        if flush:
+            buf = self.pad_to_blocks(buf)
+        take = buf.shape[-1] // self.block_samples * self.block_samples
+        lm_state, enc_cache, history = state.lm, state.encoder, state.history
+        if take:
+            feats = features(buf[:, :take], history=state.history)
+            patches, enc_cache = self.encoder.stream(feats, state.encoder)
+            _, lm_state = self.lm.hidden(inputs_embeds=self.connector(patches), state=state.lm)
+            history = torch.cat([state.history, buf[:, :take]], dim=-1)[:, -LEFT_PAD:]
+        heard = state.samples_seen + audio.shape[-1]
+        return StreamState(lm_state, enc_cache, buf[:, take:].clone(), history, heard)
+
+    def ask(self, state: StreamState, question: str, *, max_new_tokens: int = 48, temperature: float = 0.0,
+            top_p: float = 1.0, on_token: Callable[[str], None] | None = None) -> Answer:
+        """Answer `question` about what the state has heard, decoding on a fork (state is unchanged)."""
+        tok = self._tok()
+        return generate(self.lm, tok, state.lm.fork(), prompt_ids(tok, question), max_new_tokens, temperature,
+                        top_p, on_token)
+
+    def describe(self, state: StreamState, **kw) -> Answer:
+        """ask() with the default description prompt."""
+        return self.ask(state, DESCRIBE_PROMPT, **kw)

@@ -1,0 +1,77 @@
+"""StreamState: everything a SAM session carries from one chunk of audio to the next.
+
+The LM's Mamba-2 state, the encoder's cached keys and values of its last blocks, the samples
+that do not yet fill a block, and the fbank history before them. Its size is bounded by the
+config, never by how long the session has listened.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from .audio import SAMPLE_RATE
+from .config import SAMConfig
+from .encoder import EncoderCache
+from .files import read_safetensors, write_safetensors
+from .state import MambaState
+
+FORMAT = "sam-stream-state"
+
+
+@dataclass
+class StreamState:
+    lm: MambaState
+    encoder: EncoderCache
+    pending: Tensor  # (b, m) samples at 16 kHz waiting for a whole encoder block
+    history: Tensor  # (b, LEFT_PAD) samples just before `pending`: the fbank's left context
+    samples_seen: int = 0  # 16 kHz samples heard, buffered ones included
+
+    @property
+    def seconds(self) -> float:
+        """Seconds of audio heard."""
+        return self.samples_seen / SAMPLE_RATE
+
+    @property
+    def nbytes(self) -> int:
+        return (self.lm.nbytes + self.encoder.keys.nbytes + self.encoder.values.nbytes
+                + self.pending.nbytes + self.history.nbytes)
+
+    def fork(self) -> "StreamState":
+        """An independent copy."""
+        return StreamState(self.lm.fork(), self.encoder.fork(), self.pending.clone(), self.history.clone(),
+                           self.samples_seen)
+
+    def save(self, path: str | Path, config: SAMConfig | None = None) -> None:
+        """One safetensors file, written atomically; the model config goes in its metadata."""
+        tensors = {**self.lm.tensors("lm."), "encoder.keys": self.encoder.keys, "encoder.values": self.encoder.values,
+                   "pending": self.pending, "history": self.history}
+        meta = {"format": FORMAT, "samples_seen": str(self.samples_seen), "lm_seen": str(self.lm.seen)}
+        if config is not None:
+            meta["config"] = json.dumps(config.to_dict())
+        write_safetensors(path, tensors, meta)
+
+    @classmethod
+    def load(cls, path: str | Path, model_config: SAMConfig | None = None,
+             device: torch.device | str = "cpu") -> "StreamState":
+        """Read a saved state; ValueError naming the file if it is not one or belongs to another model."""
+        tensors, meta = read_safetensors(path, device)
+        if meta.get("format") != FORMAT:
+            raise ValueError(f"{path}: not a SAM stream state (format {meta.get('format')!r})")
+        if model_config is not None and "config" in meta:
+            saved = json.loads(meta["config"])
+            if saved != model_config.to_dict():
+                raise ValueError(f"{path}: the state was saved by model {saved.get('name')!r} with another "
+                                 f"config than the loaded model {model_config.name!r}; resume with that model")
+        state = cls(MambaState.from_tensors(tensors, int(meta.get("lm_seen", 0)), "lm."),
+                    EncoderCache(tensors["encoder.keys"], tensors["encoder.values"]),
+                    tensors["pending"], tensors["history"], int(meta["samples_seen"]))
+        if model_config is not None:
+            try:
+                state.lm.check(model_config.lm)
+            except ValueError as e:
+                raise ValueError(f"{path}: {e}") from e
+        return state

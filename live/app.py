@@ -1,0 +1,189 @@
+"""The sam-live terminal UI (Textual).
+
+The UI thread only draws and takes input: capture runs on PortAudio's thread, the model on the
+engine's threads, and the engine's events arrive here as messages (live/events.py). Failures
+are shown as notifications; their tracebacks go to the session's errors.log.
+"""
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Container
+from textual.widgets import Footer, Input, Static
+
+from . import events as ev
+from .engine import Engine
+from .widgets import AnswersView, FeedView, LevelMeter, StatusLine
+
+QUIT_TIMEOUT = 15.0  # s to wait for the engine to save the state before leaving anyway
+
+
+class SamLiveApp(App[int]):
+    """Live feed of what the model hears, a question box, and the session's figures."""
+
+    TITLE = "SAM Live"
+    ENABLE_COMMAND_PALETTE = False
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
+    BINDINGS = [
+        Binding("ctrl+p", "toggle_pause", "Pause/Resume", priority=True),
+        Binding("ctrl+s", "snapshot", "Snapshot", priority=True),
+        Binding("ctrl+q", "quit", "Quit", priority=True),
+    ]
+    CSS = """
+    #title { height: 1; padding: 0 1; background: $panel; }
+    LevelMeter { height: 1; padding: 0 1; }
+    #body { height: 1fr; }
+    Screen.-narrow #body { layout: vertical; }
+    Screen.-wide #body { layout: horizontal; }
+    FeedView, AnswersView { border: round $primary 40%; padding: 0 1; scrollbar-size-vertical: 1; }
+    FeedView { border-title-color: $text-primary; }
+    Screen.-narrow FeedView { height: 3fr; }
+    Screen.-narrow AnswersView { height: 2fr; }
+    Screen.-wide FeedView { width: 3fr; }
+    Screen.-wide AnswersView { width: 2fr; }
+    FeedLine { height: auto; }
+    FeedLine.quiet { color: $text-muted; }
+    QuestionBlock { height: auto; margin-bottom: 1; }
+    .question, .answer { height: auto; }
+    QuestionBlock.done .answer { color: $text; }
+    Input { margin: 0 0; }
+    StatusLine { height: 1; padding: 0 1; background: $panel; }
+    """
+
+    def __init__(self, engine: Engine, *, model_name: str, source_name: str, log_folder: str | None,
+                 notices: list[str] | None = None):
+        super().__init__()
+        self.engine = engine
+        self.model_name = model_name
+        self.source_name = source_name
+        self.log_folder = log_folder
+        self.notices = notices or []
+        self._quitting = False
+        engine.on_event = self.post_message  # thread-safe: Textual queues it for the UI thread
+
+    def compose(self) -> ComposeResult:
+        yield Static(self._title(), id="title")
+        yield LevelMeter()
+        with Container(id="body"):
+            feed = FeedView(id="feed")
+            feed.border_title = "What I hear"
+            yield feed
+            answers = AnswersView(id="answers")
+            answers.border_title = "Questions"
+            yield answers
+        yield Input(placeholder="Ask about what you hear, then Enter", id="ask")
+        yield StatusLine()
+        yield Footer()
+
+    def _title(self) -> Text:
+        return Text.assemble(("SAM Live", "bold"), "  ", (self.model_name, "cyan"), "  ·  ", self.source_name)
+
+    def on_mount(self) -> None:
+        """Start the engine once the screen exists, so no event arrives before it."""
+        status = self.query_one(StatusLine)
+        status.log_path = self.log_folder or "(not logging)"
+        try:
+            self.engine.start()
+        except RuntimeError as e:
+            self.exit(1, message=f"sam-live: {e}")
+            return
+        for notice in self.notices:
+            self.engine.warn(notice)
+        status.listening = "listening"
+        self.query_one(Input).focus()
+
+    # --- engine events -----------------------------------------------------------------------
+
+    def on_session_started(self, event: ev.SessionStarted) -> None:
+        if event.resumed:
+            self.notify(f"Resumed after {event.stream_time:.1f} s heard", timeout=5)
+
+    def on_level_sampled(self, event: ev.LevelSampled) -> None:
+        self.query_one(LevelMeter).level_db = event.rms_db
+
+    def on_scene_described(self, event: ev.SceneDescribed) -> None:
+        self.query_one(FeedView).add(event.since, event.stream_time, event.text, event.quiet, event.is_new)
+
+    def on_question_asked(self, event: ev.QuestionAsked) -> None:
+        self.query_one(AnswersView).add_question(event.question_id, event.question, event.stream_time)
+
+    def on_answer_token_generated(self, event: ev.AnswerTokenGenerated) -> None:
+        self.query_one(AnswersView).set_answer(event.question_id, event.text, done=False)
+
+    def on_question_answered(self, event: ev.QuestionAnswered) -> None:
+        note = f"{event.time_to_first_token * 1000:.0f} ms"
+        self.query_one(AnswersView).set_answer(event.question_id, event.text, done=True, note=note)
+
+    def on_figures_updated(self, event: ev.FiguresUpdated) -> None:
+        status = self.query_one(StatusLine)
+        status.rtf, status.ttft, status.dropped = event.real_time_factor, event.last_time_to_first_token, event.dropped_seconds
+
+    def on_warning_raised(self, event: ev.WarningRaised) -> None:
+        severity = {"error": "error", "info": "information"}.get(event.severity, "warning")
+        self.notify(event.message, severity=severity, timeout=8)
+
+    def on_device_lost(self, event: ev.DeviceLost) -> None:
+        self.query_one(StatusLine).listening = "lost"
+        self.query_one(LevelMeter).active = False
+        self.notify(f"Lost {event.device}: {event.reason}. Waiting for it to come back.",
+                    severity="error", timeout=10)
+
+    def on_device_restored(self, event: ev.DeviceRestored) -> None:
+        self.query_one(StatusLine).listening = "paused" if self.engine.paused else "listening"
+        self.query_one(LevelMeter).active = not self.engine.paused
+        self.notify(f"Listening again on {event.device}", timeout=5)
+
+    def on_source_ended(self, event: ev.SourceEnded) -> None:
+        self.query_one(StatusLine).listening = "ended"
+        self.query_one(LevelMeter).active = False
+        self.notify("The recording has ended; questions still work. Ctrl+Q quits.", timeout=10)
+
+    def on_listening_paused(self, event: ev.ListeningPaused) -> None:
+        self.query_one(StatusLine).listening = "paused"
+        self.query_one(LevelMeter).active = False
+
+    def on_listening_resumed(self, event: ev.ListeningResumed) -> None:
+        self.query_one(StatusLine).listening = "listening"
+        self.query_one(LevelMeter).active = True
+
+    def on_snapshot_saved(self, event: ev.SnapshotSaved) -> None:
+        self.notify(f"Snapshot saved: {event.path}", timeout=6)
+
+    def on_session_ended(self, event: ev.SessionEnded) -> None:
+        self.exit(0 if self.engine.failure is None else 1)
+
+    # --- the user ----------------------------------------------------------------------------
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        """Ask the typed question; the answer appears beneath it."""
+        text = event.value.strip()
+        event.input.clear()
+        if not text:
+            return
+        if self.engine.stopped.is_set():
+            self.notify("The engine has stopped; the question cannot be answered.", severity="error")
+            return
+        self.engine.ask(text)
+
+    def action_toggle_pause(self) -> None:
+        """Pause or resume listening."""
+        if self.engine.paused:
+            self.engine.resume()
+        else:
+            self.engine.pause()
+
+    def action_snapshot(self) -> None:
+        """Save the listening state of this moment."""
+        self.engine.snapshot()
+
+    async def action_quit(self) -> None:
+        """Save the state and leave (the engine confirms with SessionEnded)."""
+        if self.engine.stopped.is_set():
+            self.exit(0 if self.engine.failure is None else 1)
+            return
+        if not self._quitting:
+            self._quitting = True
+            self.query_one(StatusLine).listening = "saving"
+            self.engine.request_stop()
+            self.set_timer(QUIT_TIMEOUT, lambda: self.exit(1, message="sam-live: the engine did not stop in time"))

@@ -1,0 +1,151 @@
+"""`sam-live`: parse the command line and run the app (or print devices and sessions)."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Callable
+
+from .capture import AudioSource, FileSource
+from .engine import Engine, EngineConfig
+from .history import find_session, list_sessions, resume_state, show_session
+from .microphone import MicrophoneSource, NoInputDevice, PortAudioBackend, format_devices
+from .models import ModelUnavailable, find_checkpoint, load_model
+from .protocol import SamModel
+from .session import SessionLog, default_log_dir, read_session_meta
+
+DEMO = Path(__file__).resolve().parent.parent / "assets" / "demo.ogg"
+
+EPILOG = """\
+keys in the app:  Ctrl+P pause/resume listening   Ctrl+S save a snapshot of the state   Ctrl+Q quit
+headless:         stdout has one JSON event per line (the lines of events.jsonl); each stdin line is
+                  a question, "@12.5 what was that?" asks it at 12.5 s of stream.
+
+examples:
+  sam-live                                 listen on the default microphone
+  sam-live --list-devices                  show the input devices
+  sam-live --device 3 --describe-every 5   microphone 3, a description every 5 s
+  sam-live --input street.wav --fast --headless > events.jsonl
+  sam-live --resume ~/.local/share/sam-live/sessions/2025-06-01_14-03-22
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="sam-live", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
+        description="Listen continuously, show what SAM hears as it happens, answer typed questions "
+                    "about the sound, and record the session.")
+    src = p.add_argument_group("audio")
+    src.add_argument("--device", metavar="ID", help="input device: index or (part of) its name (default: the default input)")
+    src.add_argument("--list-devices", action="store_true", help="list the input devices and exit")
+    src.add_argument("--input", metavar="FILE", help="replay a recording in real time instead of the microphone")
+    src.add_argument("--fast", action="store_true", help="with --input: replay as fast as the model goes")
+    mdl = p.add_argument_group("model")
+    mdl.add_argument("--checkpoint", metavar="DIR", help="SAM checkpoint directory (default: assets/sam-small)")
+    mdl.add_argument("--describe-every", metavar="S", type=float, default=2.0,
+                     help="seconds of audio between scene descriptions (default: %(default)s)")
+    mdl.add_argument("--quiet-db", metavar="DB", type=float, default=-50.0,
+                     help="dBFS below which a stretch is reported as quiet without asking the model "
+                          "(default: %(default)s)")
+    log = p.add_argument_group("session log")
+    log.add_argument("--log-dir", metavar="DIR", help=f"where session folders go (default: {default_log_dir()})")
+    log.add_argument("--no-audio", action="store_true", help="do not record the audio")
+    log.add_argument("--resume", metavar="FOLDER", help="continue a session where it stopped (folder or name)")
+    log.add_argument("--list-sessions", action="store_true", help="list past sessions and exit")
+    log.add_argument("--show", metavar="FOLDER", help="print a past session's events and exit")
+    p.add_argument("--headless", action="store_true", help="no UI: print events as JSON lines on stdout")
+    return p
+
+
+def check_args(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    if args.fast and not args.input:
+        p.error("--fast replays a recording: give it with --input FILE")
+    if args.device is not None and args.input:
+        p.error("--device and --input both choose the audio: give one")
+    if not args.describe_every > 0:
+        p.error("--describe-every must be a positive number of seconds")
+
+
+def open_source(args: argparse.Namespace) -> tuple[AudioSource, list[str]]:
+    """The audio to listen to, and notices for the user (such as falling back to the demo)."""
+    if args.input:
+        return FileSource.open(args.input, realtime=not args.fast), []
+    try:
+        return MicrophoneSource(args.device), []
+    except NoInputDevice:
+        if args.device is not None:
+            raise
+    if not DEMO.is_file():
+        raise RuntimeError(f"this machine has no audio input device, and the demo recording {DEMO} is not "
+                           "installed; replay a recording with --input FILE")
+    notice = f"No audio input device found: playing the demo recording {DEMO.name} instead."
+    return FileSource.open(DEMO), [notice]
+
+
+def run(args: argparse.Namespace, load: Callable[[Path], SamModel]) -> int:
+    log_dir = Path(args.log_dir).expanduser() if args.log_dir else default_log_dir()
+    if args.list_devices:
+        backend = PortAudioBackend()
+        print(format_devices(backend.input_devices(), backend.default_input()))
+        return 0
+    if args.list_sessions:
+        print(list_sessions(log_dir))
+        return 0
+    if args.show:
+        print(show_session(find_session(args.show, log_dir)))
+        return 0
+    resumed = find_session(args.resume, log_dir) if args.resume else None
+    checkpoint = args.checkpoint or (read_session_meta(resumed).get("checkpoint") if resumed else None)
+    path = find_checkpoint(checkpoint)
+    source, notices = open_source(args)
+    print(f"sam-live: loading {path} ...", file=sys.stderr)
+    model = load(path)
+    record = not args.no_audio
+    if resumed is not None:
+        session = SessionLog.resume(resumed, source=source.name, record_audio=record)
+        state, catch_up = resume_state(model, resumed)
+    else:
+        session = SessionLog.create(log_dir, model=model.name, checkpoint=str(path), source=source.name,
+                                    record_audio=record)
+        state, catch_up = None, None
+    config = EngineConfig(describe_every=args.describe_every, quiet_db=args.quiet_db, wait_for_descriptions=args.fast)
+    engine = Engine(model, source, config=config, state=state, session=session, catch_up=catch_up)
+    try:
+        if args.headless:
+            from .headless import HeadlessRun
+
+            for notice in notices:
+                print(f"sam-live: {notice}", file=sys.stderr)
+            return HeadlessRun(engine, notices=notices).run()
+        from .app import SamLiveApp
+
+        app = SamLiveApp(engine, model_name=model.name, source_name=source.name, log_folder=str(session.folder),
+                         notices=notices)
+        code = app.run()
+        return code if code is not None else 1
+    finally:
+        if not engine.stopped.is_set():
+            engine.stop()
+        session.close()
+        print(f"sam-live: session saved in {session.folder}", file=sys.stderr)
+
+
+def main(argv: list[str] | None = None, *, load: Callable[[Path], SamModel] = load_model) -> int:
+    """Entry point of `sam-live`; `load` turns a checkpoint directory into a model."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    check_args(parser, args)
+    try:
+        return run(args, load)
+    except ModelUnavailable as e:
+        print(e, file=sys.stderr)
+        return 2
+    except (ValueError, RuntimeError) as e:
+        print(f"sam-live: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

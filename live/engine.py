@@ -1,0 +1,472 @@
+"""The streaming engine: one listening state for the whole session, answers on forks.
+
+Two threads. The listener takes audio from the source, records it, measures its level and runs
+`model.listen` every hop on the session's single state. The speaker decodes: scene descriptions
+every few seconds (sooner after an onset) and typed questions, each on the state as it was when
+the description was due or the question was asked. `listen` returns a new state and never
+changes its argument, so holding a reference to the state of that moment is the fork; the
+model copies it to decode. Questions go first and pre-empt a description in progress.
+
+Everything the engine has to say leaves through `on_event` as an `Event`, after it is logged.
+"""
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from model.audio import SAMPLE_RATE
+
+from . import events as ev
+from .capture import ENDED, LIVE, LOST, AudioSource, SourceCondition
+from .feed import Feed
+from .levels import LevelTracker, Window
+from .protocol import SamModel
+from .session import SessionLog
+
+
+@dataclass
+class EngineConfig:
+    hop_seconds: float = 1.28  # audio per `listen` call: 8 LM tokens of 160 ms
+    describe_every: float = 2.0  # s of stream between descriptions
+    quiet_db: float = -50.0  # dBFS: a description window never louder than this is "quiet"
+    onset_rise_db: float = 12.0  # dB above the background that counts as a new sound
+    onset_lead: float = 0.64  # s of a new sound to hear before describing it
+    description_tokens: int = 32
+    answer_tokens: int = 96
+    wait_for_descriptions: bool = False  # fast replays: listen no further until a description is done
+    autosave_every: float = 60.0  # s of stream between state saves (0: only on exit)
+    figures_window: float = 30.0  # s of stream the real-time factor is measured over
+    read_timeout: float = 0.05  # s
+
+    @property
+    def hop_samples(self) -> int:
+        return int(round(self.hop_seconds * SAMPLE_RATE))
+
+
+@dataclass
+class _Describe:
+    state: Any
+    stream_time: float
+    loudest_db: float
+
+
+@dataclass
+class _Question:
+    question_id: int
+    text: str
+    state: Any
+    stream_time: float
+    asked: float  # time.monotonic() when asked
+
+
+class _Preempted(Exception):
+    """Raised from `on_token` to stop a description when a question or a stop comes in."""
+
+
+class Engine:
+    """Listens on a source into one state; describes and answers on forks of it."""
+
+    def __init__(self, model: SamModel, source: AudioSource, on_event: Callable[[ev.Event], None] | None = None, *,
+                 config: EngineConfig | None = None, state: Any = None, session: SessionLog | None = None,
+                 catch_up: np.ndarray | None = None):
+        self.model = model
+        self.source = source
+        self.config = config or EngineConfig()
+        self.session = session
+        self.on_event = on_event  # called on the engine's threads; set it before `start`
+        self._emit_lock = threading.Lock()
+        self._state = state if state is not None else model.new_state()
+        self._catch_up = catch_up  # recorded audio the saved state missed (a session that was killed)
+        self._taken = self._state.samples_seen  # samples taken from the source and recorded (the stream clock)
+        self._pending: list[np.ndarray] = []
+        self._pending_n = 0
+        self._levels = LevelTracker(self.config.quiet_db, self.config.onset_rise_db, start=self._taken)
+        self._second: list[Window] = []
+        self._feed = Feed()
+        self._next_describe = self.stream_time + self.config.describe_every
+        self._next_autosave = self.stream_time + self.config.autosave_every
+        self._last_meter = 0.0
+        # Speaker queue, guarded by _cv.
+        self._cv = threading.Condition()
+        self._questions: collections.deque[_Question] = collections.deque()
+        self._describe: _Describe | None = None
+        self._speaking = False
+        self._question_ids = 0
+        self._scheduled: list[tuple[float, int, str]] = []  # (stream s, id, question) asked later
+        # Control, set from any thread.
+        self._paused = threading.Event()
+        self._stopping = threading.Event()
+        self._snapshot_of: Any = None
+        self.ended = threading.Event()  # a replayed source reached its end and all was said
+        self.stopped = threading.Event()  # the final state is saved and SessionEnded sent
+        self.failure: BaseException | None = None
+        # Figures.
+        self._compute: collections.deque[tuple[float, float]] = collections.deque()  # (stream s, busy s)
+        self._listen_busy = 0.0  # s spent in listen (listener thread)
+        self._speak_busy = 0.0  # s spent in describe and ask (speaker thread)
+        self.hop_times: list[float] = []  # s per listen call, for benchmarks
+        self.last_ttft: float | None = None
+        self._last_drop_warning = (0.0, 0.0)  # (wall, dropped s) when last warned
+        self._condition = SourceCondition(LIVE)
+        self._threads = [threading.Thread(target=self._listen_loop, name="sam-listener", daemon=True),
+                         threading.Thread(target=self._speak_loop, name="sam-speaker", daemon=True)]
+
+    # --- the API (any thread) ---------------------------------------------------------------------
+
+    @property
+    def stream_time(self) -> float:
+        """Seconds of audio heard in this session."""
+        return self._taken / SAMPLE_RATE
+
+    @property
+    def state(self) -> Any:
+        """The listening state as of the last hop."""
+        return self._state
+
+    @property
+    def paused(self) -> bool:
+        return self._paused.is_set()
+
+    def start(self) -> None:
+        """Open the source and start listening; RuntimeError when the source cannot start."""
+        self.source.start()
+        self._emit(ev.SessionStarted(stream_time=self.stream_time, folder=str(self.session.folder) if self.session else "",
+                                     model=self.model.name, source=self.source.name,
+                                     resumed=self._state.samples_seen > 0))
+        for t in self._threads:
+            t.start()
+
+    def ask(self, question: str, at: float | None = None) -> int:
+        """Queue a question about the sound so far; it is answered on the state of this moment.
+
+        With `at`, the question is asked once the stream reaches `at` seconds (or the source ends).
+        """
+        question = question.strip()
+        if not question:
+            raise ValueError("the question is empty")
+        with self._cv:
+            self._question_ids += 1
+            qid = self._question_ids
+            if at is not None and at > self.stream_time:
+                self._scheduled.append((at, qid, question))
+                return qid
+        self._put_question(qid, question)
+        return qid
+
+    def _put_question(self, qid: int, question: str) -> None:
+        with self._cv:
+            job = _Question(qid, question, self._state, self.stream_time, time.monotonic())
+            self._questions.append(job)
+            self._cv.notify_all()
+        self._emit(ev.QuestionAsked(stream_time=job.stream_time, question_id=qid, question=question))
+
+    def warn(self, message: str) -> None:
+        """Tell the user (and the log) something about the session, e.g. a fallback taken."""
+        self._emit(ev.WarningRaised(stream_time=self.stream_time, message=message))
+
+    def pause(self) -> None:
+        """Stop listening: audio is discarded, not heard nor recorded, until `resume`."""
+        if not self._paused.is_set():
+            self._paused.set()
+            self._emit(ev.ListeningPaused(stream_time=self.stream_time))
+            self._emit_figures()
+
+    def resume(self) -> None:
+        if self._paused.is_set():
+            self._paused.clear()
+            self._emit(ev.ListeningResumed(stream_time=self.stream_time))
+            self._emit_figures()
+
+    def snapshot(self) -> None:
+        """Save the listening state of this moment to the session's snapshots folder."""
+        self._snapshot_of = self._state
+
+    def request_stop(self) -> None:
+        """Begin shutting down; `stopped` is set once the final state is saved."""
+        self._stopping.set()
+        with self._cv:
+            self._cv.notify_all()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Shut down and wait: pending audio is heard, the state saved, the source closed."""
+        self.request_stop()
+        for t in self._threads:
+            if t.is_alive():
+                t.join(timeout)
+
+    # --- events ----------------------------------------------------------------------------------
+
+    def _emit(self, event: ev.Event) -> None:
+        with self._emit_lock:  # one order for the log and the screen
+            if self.session is not None and event.logged:
+                self.session.write_event(event)
+            if self.on_event is not None:
+                self.on_event(event)
+
+    def _fail(self, where: str, error: BaseException) -> None:
+        if self.session is not None:
+            self.session.write_error(error)
+        self._emit(ev.WarningRaised(stream_time=self.stream_time, severity="error",
+                                    message=f"{where}: {type(error).__name__}: {error}"))
+
+    @property
+    def real_time_factor(self) -> float:
+        """Compute seconds per second of audio over the last `figures_window` s of stream."""
+        if len(self._compute) < 2:
+            return 0.0
+        (s0, b0), (s1, b1) = self._compute[0], self._compute[-1]
+        return (b1 - b0) / (s1 - s0) if s1 > s0 else 0.0
+
+    def _emit_figures(self) -> None:
+        self._emit(ev.FiguresUpdated(stream_time=self.stream_time, real_time_factor=self.real_time_factor,
+                                     last_time_to_first_token=self.last_ttft,
+                                     dropped_seconds=self.source.dropped_seconds, listening=not self.paused))
+
+    # --- the listener thread ---------------------------------------------------------------------
+
+    def _listen_loop(self) -> None:
+        try:
+            with torch.no_grad():
+                if self._catch_up is not None and self._catch_up.size:
+                    self._hear_recorded(self._catch_up)
+                while not self._stopping.is_set():
+                    self._listen_step()
+                self._finish()
+        except Exception as e:  # a model or device failure: report it on screen and in the log
+            self.failure = e
+            self._fail("listening stopped", e)
+            self._finish_after_failure()
+
+    def _hear_recorded(self, samples: np.ndarray) -> None:
+        hop = self.config.hop_samples
+        for i in range(0, samples.size, hop):
+            self._listen(samples[i:i + hop])
+        self._taken += samples.size
+        self._emit(ev.WarningRaised(stream_time=self.stream_time, severity="info",
+                                    message=f"re-heard {samples.size / SAMPLE_RATE:.1f} s recorded after the last saved state"))
+
+    def _listen_step(self) -> None:
+        samples = self.source.read(self.config.read_timeout)
+        self._watch_source()
+        if self._snapshot_of is not None:
+            self._save_snapshot()
+        if samples.size and not self.paused:
+            self._hear(samples)
+        if self._condition.status == ENDED and not self.ended.is_set():
+            self._end_of_source()
+
+    def _hear(self, samples: np.ndarray) -> None:
+        if self.session is not None:
+            self.session.write_audio(samples)
+        self._taken += samples.size
+        self._measure(samples)
+        self._pending.append(samples)
+        self._pending_n += samples.size
+        hop = self.config.hop_samples
+        while self._pending_n >= hop:
+            buf = np.concatenate(self._pending)
+            self._pending, self._pending_n = [buf[hop:]], buf.size - hop
+            self._listen(buf[:hop])
+            self._after_hop()
+
+    def _listen(self, samples: np.ndarray) -> None:
+        t0 = time.perf_counter()
+        self._state = self.model.listen(torch.from_numpy(np.ascontiguousarray(samples, np.float32)), self._state)
+        dt = time.perf_counter() - t0
+        self._listen_busy += dt
+        self.hop_times.append(dt)
+
+    def _after_hop(self) -> None:
+        now = self._state.seconds
+        self._compute.append((now, self._listen_busy + self._speak_busy))
+        while len(self._compute) > 2 and now - self._compute[0][0] > self.config.figures_window:
+            self._compute.popleft()
+        self._ask_scheduled(now)
+        if now >= self._next_describe:
+            self._schedule_describe(now)
+        if self.session is not None and self.config.autosave_every and now >= self._next_autosave:
+            self.session.save_state(self._state)
+            self._next_autosave = now + self.config.autosave_every
+        self._emit_figures()
+        self._warn_if_dropping()
+
+    def _ask_scheduled(self, now: float) -> None:
+        with self._cv:
+            due = [q for q in self._scheduled if q[0] <= now]
+            self._scheduled = [q for q in self._scheduled if q[0] > now]
+        for _, qid, question in sorted(due):
+            self._put_question(qid, question)
+
+    def _schedule_describe(self, now: float) -> None:
+        self._next_describe = now + self.config.describe_every
+        with self._cv:
+            self._describe = _Describe(self._state, now, self._levels.take_loudest())
+            self._cv.notify_all()
+            if self.config.wait_for_descriptions:
+                while (self._describe is not None or self._speaking) and not self._stopping.is_set():
+                    self._cv.wait(0.1)
+
+    def _measure(self, samples: np.ndarray) -> None:
+        for w in self._levels.push(samples):
+            if w.onset:
+                self._next_describe = min(self._next_describe, w.end / SAMPLE_RATE + self.config.onset_lead)
+            now = time.monotonic()
+            if now - self._last_meter >= 0.05:
+                self._last_meter = now
+                self._emit(ev.LevelSampled(stream_time=w.end / SAMPLE_RATE, rms_db=w.rms_db))
+            self._second.append(w)
+            if len(self._second) == 10:
+                power = np.mean([10 ** (x.rms_db / 10) for x in self._second])
+                self._emit(ev.LevelMeasured(stream_time=w.end / SAMPLE_RATE, rms_db=float(10 * np.log10(power)),
+                                            peak_db=max(x.peak_db for x in self._second)))
+                self._second = []
+
+    def _watch_source(self) -> None:
+        old, new = self._condition, self.source.condition
+        if new.status == old.status:
+            return
+        self._condition = new
+        if new.status == LOST:
+            self._emit(ev.DeviceLost(stream_time=self.stream_time, device=self.source.name, reason=new.detail))
+        elif new.status == LIVE and old.status == LOST:
+            self._emit(ev.DeviceRestored(stream_time=self.stream_time, device=self.source.name))
+
+    def _warn_if_dropping(self) -> None:
+        dropped = self.source.dropped_seconds
+        wall, before = self._last_drop_warning
+        if dropped > before and time.monotonic() - wall > 10.0:
+            self._last_drop_warning = (time.monotonic(), dropped)
+            self._emit(ev.WarningRaised(stream_time=self.stream_time,
+                                        message=f"{dropped:.1f} s of audio dropped: the engine is falling behind"))
+
+    def _save_snapshot(self) -> None:
+        state, self._snapshot_of = self._snapshot_of, None
+        if self.session is None:
+            self._emit(ev.WarningRaised(stream_time=self.stream_time, message="no session folder to save a snapshot in"))
+            return
+        path = self.session.save_snapshot(state)
+        self._emit(ev.SnapshotSaved(stream_time=state.seconds, path=str(path)))
+
+    def _hear_pending(self) -> None:
+        """Give `listen` the samples short of a hop (the model buffers them), so the state has all."""
+        if self._pending_n:
+            self._listen(np.concatenate(self._pending))
+            self._pending, self._pending_n = [], 0
+
+    def _end_of_source(self) -> None:
+        self._hear_pending()
+        self._ask_scheduled(float("inf"))
+        self._schedule_describe(self._state.seconds)
+        self._wait_until_quiet()
+        self._emit(ev.SourceEnded(stream_time=self.stream_time, source=self.source.name))
+        self.ended.set()
+
+    def _wait_until_quiet(self) -> None:
+        with self._cv:
+            while (self._questions or self._describe is not None or self._speaking) and not self._stopping.is_set():
+                self._cv.wait(0.1)
+
+    def _finish(self) -> None:
+        self._hear_pending()
+        self.source.stop()
+        path = self.session.save_state(self._state) if self.session is not None else None
+        self._emit(ev.SessionEnded(stream_time=self.stream_time, state_path=str(path) if path else None,
+                                   real_time_factor=self.real_time_factor, dropped_seconds=self.source.dropped_seconds))
+        self.stopped.set()
+
+    def _finish_after_failure(self) -> None:
+        self.source.stop()
+        self._emit(ev.SessionEnded(stream_time=self.stream_time, state_path=None,
+                                   real_time_factor=self.real_time_factor, dropped_seconds=self.source.dropped_seconds))
+        self.stopped.set()
+
+    # --- the speaker thread ----------------------------------------------------------------------
+
+    def _next_job(self) -> _Question | _Describe | None:
+        with self._cv:
+            while not (self._questions or self._describe or self._stopping.is_set()):
+                self._cv.wait()
+            if self._stopping.is_set():
+                return None
+            self._speaking = True
+            if self._questions:
+                return self._questions.popleft()
+            job, self._describe = self._describe, None
+            return job
+
+    def _speak_loop(self) -> None:
+        with torch.no_grad():
+            while (job := self._next_job()) is not None:
+                try:
+                    if isinstance(job, _Question):
+                        self._answer(job)
+                    else:
+                        self._describe_scene(job)
+                except Exception as e:  # one failed decode is reported; the session goes on
+                    self._fail("decoding failed", e)
+                finally:
+                    with self._cv:
+                        self._speaking = False
+                        self._cv.notify_all()
+
+    def _answer(self, job: _Question) -> None:
+        first: list[float] = []
+        text: list[str] = []
+
+        def on_token(token: str) -> None:
+            if self._stopping.is_set():
+                raise _Preempted
+            if not first:
+                first.append(time.monotonic())
+            text.append(token)
+            self._emit(ev.AnswerTokenGenerated(stream_time=self.stream_time, question_id=job.question_id,
+                                               text="".join(text)))
+
+        t0 = time.perf_counter()
+        try:
+            answer = self.model.ask(job.state, job.text, max_new_tokens=self.config.answer_tokens, on_token=on_token)
+        except _Preempted:
+            return
+        finally:
+            self._speak_busy += time.perf_counter() - t0
+        ttft = (first[0] if first else time.monotonic()) - job.asked
+        self.last_ttft = ttft
+        self._emit(ev.QuestionAnswered(stream_time=self.stream_time, question_id=job.question_id, question=job.text,
+                                       text=answer.text.strip(), asked_at=job.stream_time, time_to_first_token=ttft,
+                                       tokens_per_second=answer.tokens_per_second))
+        self._emit_figures()
+
+    def _describe_scene(self, job: _Describe) -> None:
+        if job.loudest_db < self.config.quiet_db:
+            text, quiet, ttft, total = "quiet", True, 0.0, 0.0
+        else:
+            def on_token(token: str) -> None:
+                if self._questions or self._stopping.is_set():
+                    raise _Preempted
+
+            t0 = time.perf_counter()
+            try:
+                answer = self.model.describe(job.state, max_new_tokens=self.config.description_tokens,
+                                             on_token=on_token)
+            except _Preempted:
+                self._requeue(job)
+                return
+            finally:
+                self._speak_busy += time.perf_counter() - t0
+            text, quiet = answer.text.strip() or "quiet", False
+            ttft, total = answer.time_to_first_token, answer.total_time
+        is_new, since = self._feed.judge(text, job.stream_time)
+        self._emit(ev.SceneDescribed(stream_time=job.stream_time, text=text, is_new=is_new, quiet=quiet, since=since,
+                                     time_to_first_token=ttft, total_time=total))
+
+    def _requeue(self, job: _Describe) -> None:
+        """A pre-empted description is done after the questions, unless a newer one is due."""
+        with self._cv:
+            if self._describe is None and not self._stopping.is_set():
+                self._describe = job

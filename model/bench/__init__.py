@@ -1,0 +1,1 @@
+"""Benchmarks: scripts that print numbers (and write JSON); they never pass or fail on timing."""

@@ -1,0 +1,33 @@
+"""sam-bench: run a benchmark, print its numbers, optionally write them as JSON."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+SUITES = {
+    "core": "Mamba-2 LM on this CPU: step latency, chunk-append throughput (mamba2-small)",
+    "sam": "sam-small on this CPU: listen cost per audio second, ask latency; parameter counts",
+    "gpu": "CUDA: our paths vs mamba_ssm, decode vs the bandwidth floor, CUDA graphs, training MFU",
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the suite name and run it."""
+    p = argparse.ArgumentParser(prog="sam-bench", description="SAM benchmarks. They print numbers; they never "
+                                "pass or fail on timing.",
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog="suites:\n" + "\n".join(f"  {k:<8}{v}" for k, v in SUITES.items()))
+    p.add_argument("suite", choices=sorted(SUITES), help="which benchmark to run")
+    p.add_argument("--out", type=Path, help="folder for the JSON results")
+    args = p.parse_args(argv)
+    if args.suite in ("core", "sam"):
+        from .core import main as run
+        run(args.suite, args.out)
+    elif args.suite == "gpu":
+        import torch
+
+        if not torch.cuda.is_available():
+            p.error("the gpu suite needs a CUDA device")
+        from .gpu import main as run_gpu
+        run_gpu(args.out)
+    return 0

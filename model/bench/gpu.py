@@ -1,0 +1,169 @@
+"""GPU benchmarks (bf16, random weights): our Mamba-2 paths, mamba_ssm's own model, the hardware limits.
+
+For the 130m and 2.7b presets: prefill / forward throughput and chunk-append cost on the PyTorch
+path and the kernel path; single-token decode latency eager and from a CUDA graph, against the
+floor set by reading every weight once at the measured copy bandwidth; mamba_ssm's
+MambaLMHeadModel with the same weights (logits agreement, forward, decode with its CUDA-graph
+generate). Also sam-130m training throughput and model FLOPs utilisation.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from ..config import MambaConfig, SAMConfig
+from ..lm import MambaLM
+from .timing import median_time, report
+
+DEV = "cuda"
+
+
+def copy_bandwidth(gib: float = 4.0) -> float:
+    """Device-to-device copy bandwidth in bytes/s, counting bytes read and written."""
+    src = torch.empty(int(gib * 2**30), dtype=torch.uint8, device=DEV)
+    dst = torch.empty_like(src)
+    t = median_time(lambda: dst.copy_(src), DEV, warmup=3, repeat=10)
+    return 2 * src.numel() / t
+
+
+def matmul_flops(n: int = 8192) -> float:
+    """bf16 dense matrix-product rate in FLOP/s on random data."""
+    a = torch.randn(n, n, device=DEV, dtype=torch.bfloat16)
+    b = torch.randn(n, n, device=DEV, dtype=torch.bfloat16)
+    t = median_time(lambda: a @ b, DEV, warmup=3, repeat=10)
+    return 2 * n**3 / t
+
+
+def _weight_bytes(lm: MambaLM) -> int:
+    """Bytes a decode step must read: every parameter once (the tied head counted once more)."""
+    return sum(p.numel() * p.element_size() for p in lm.parameters()) + lm.lm_head.weight.nbytes
+
+
+@torch.inference_mode()
+def bench_lm(preset: str, bandwidth: float, peak: float) -> dict[str, Any]:
+    torch.manual_seed(0)
+    cfg = MambaConfig.from_name(preset)
+    lm = MambaLM(cfg).to(DEV, torch.bfloat16).eval()
+    res: dict[str, Any] = {}
+    p = f"{preset}."
+    n_params = sum(x.numel() for x in lm.parameters())
+    floor = _weight_bytes(lm) / bandwidth
+    res[p + "decode_floor_ms"] = 1e3 * floor
+    prompt = torch.randint(0, cfg.vocab_size, (1, 4096), device=DEV)
+    for backend in ("torch", "kernels"):
+        lm.set_backend(backend)
+        q = f"{p}{backend}."
+        t = median_time(lambda: lm.hidden(prompt), DEV, repeat=5)
+        res[q + "prefill_4096_tokens_per_s"] = 4096 / t
+        res[q + "prefill_4096_mfu"] = 2 * n_params * 4096 / t / peak
+        _, state = lm.hidden(prompt)
+        for n in (8, 512):
+            chunk = torch.randn(1, n, cfg.d_model, device=DEV, dtype=torch.bfloat16)
+            t = median_time(lambda: lm.hidden(inputs_embeds=chunk, state=state), DEV, repeat=10)
+            res[q + f"append_{n}_ms"] = 1e3 * t
+            res[q + f"append_{n}_tokens_per_s"] = n / t
+        tok = torch.tensor([7], device=DEV)
+        t = median_time(lambda: lm.step(tok, state=state), DEV, warmup=3, repeat=20)
+        res[q + "step_eager_ms"] = 1e3 * t
+        res[q + "step_eager_over_floor"] = t / floor
+        res.update(_graphed(lm, state, tok, floor, q))
+    lm.set_backend("auto")
+    res.update(_peer(lm, prompt, floor, p))
+    return res
+
+
+def _graphed(lm: MambaLM, state, tok: torch.Tensor, floor: float, q: str) -> dict[str, Any]:
+    from ..cuda_graph import GraphedStep
+
+    graphed = GraphedStep(lm, 1)
+    graphed.load(state)
+    t = median_time(lambda: graphed(tok), DEV, warmup=3, repeat=50)
+    return {q + "step_graph_ms": 1e3 * t, q + "step_graph_over_floor": t / floor}
+
+
+def _peer(lm: MambaLM, prompt: torch.Tensor, floor: float, p: str) -> dict[str, Any]:
+    """mamba_ssm's MambaLMHeadModel on the same weights."""
+    from .. import kernels
+
+    if kernels.load() is None:
+        return {p + "mamba_ssm": "not importable"}
+    from mamba_ssm.models.config_mamba import MambaConfig as PeerConfig
+    from mamba_ssm.models.mixer_seq_simple import MambaLMHeadModel
+
+    c = lm.cfg
+    peer_cfg = PeerConfig(d_model=c.d_model, d_intermediate=0, n_layer=c.n_layer, vocab_size=c.vocab_size,
+                          ssm_cfg={"layer": "Mamba2", "use_mem_eff_path": False}, rms_norm=True, residual_in_fp32=True, fused_add_norm=True,
+                          pad_vocab_size_multiple=c.pad_vocab_size_multiple, tie_embeddings=True)
+    peer = MambaLMHeadModel(peer_cfg, device=DEV, dtype=torch.bfloat16).eval()
+    missing = peer.load_state_dict(lm.state_dict(), strict=False)
+    res: dict[str, Any] = {p + "peer_missing_keys": len(missing.missing_keys),
+                           p + "peer_unexpected_keys": len(missing.unexpected_keys)}
+    short = prompt[:, :512]
+    ours = lm(short)[0].float()
+    theirs = peer(short).logits.float()
+    res[p + "peer_logits_rel_diff"] = ((ours - theirs).norm() / theirs.norm()).item()
+    t = median_time(lambda: peer(prompt), DEV, repeat=5)
+    res[p + "peer.prefill_4096_tokens_per_s"] = 4096 / t
+    for cg in (False, True):
+        per_token = _peer_decode(peer, short, cg)
+        res[p + f"peer.step_{'graph' if cg else 'eager'}_ms"] = 1e3 * per_token
+        res[p + f"peer.step_{'graph' if cg else 'eager'}_over_floor"] = per_token / floor
+    return res
+
+
+def _peer_decode(peer, prompt: torch.Tensor, cg: bool, new: int = 64) -> float:
+    """Seconds per generated token of mamba_ssm's generate(), prefill time removed by difference."""
+    def run(n: int) -> Callable[[], Any]:
+        return lambda: peer.generate(prompt, max_length=prompt.shape[1] + n, cg=cg, temperature=0.0, top_k=1)
+    t_long = median_time(run(new), DEV, warmup=1, repeat=3)
+    t_short = median_time(run(1), DEV, warmup=1, repeat=3)
+    return (t_long - t_short) / (new - 1)
+
+
+def bench_training(peak: float, batch: int = 16, seconds: float = 10.24, steps: int = 6) -> dict[str, Any]:
+    """sam-130m forward + backward + AdamW under bf16 autocast: tokens/s and model FLOPs utilisation."""
+    from ..prompt import training_batch
+    from ..sam import SAM
+    from ..tokenizer import Tokenizer
+
+    torch.manual_seed(0)
+    tok = Tokenizer.train(["what do you hear? a dog barks"] * 10, vocab_size=300)
+    model = SAM(SAMConfig.from_name("sam-130m"), tok).to(DEV).train()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-5, fused=True)
+    audio = torch.randn(batch, int(seconds * 16000), device=DEV) * 0.1
+    ids, mask = training_batch(tok, ["what do you hear?"] * batch, ["a dog barks"] * batch)
+    ids, mask = ids.to(DEV), mask.to(DEV)
+
+    def step() -> None:
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            loss = model(audio, ids, mask)
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+    t = median_time(step, DEV, warmup=2, repeat=steps)
+    n_patches = batch * int(seconds / 0.16) * 8
+    n_lm = batch * (int(seconds / 0.16) + ids.shape[1])
+    counts = model.num_parameters()
+    flops = 6 * ((counts["encoder"]) * n_patches + (counts["lm"] + counts["connector"]) * n_lm)
+    return {"train.sam-130m.batch": batch, "train.sam-130m.step_s": t,
+            "train.sam-130m.lm_tokens_per_s": n_lm / t, "train.sam-130m.audio_seconds_per_s": batch * seconds / t,
+            "train.sam-130m.mfu": flops / t / peak}
+
+
+def main(out: Path | None, presets: tuple[str, ...] = ("mamba2-130m", "mamba2-2.7b")) -> None:
+    res: dict[str, Any] = {"gpu": torch.cuda.get_device_name(), "torch": torch.__version__}
+    bw = copy_bandwidth()
+    peak = matmul_flops()
+    res.update({"copy_bandwidth_GBps": bw / 1e9, "bf16_matmul_TFLOPs": peak / 1e12})
+    report(res, out, "gpu")
+    for preset in presets:
+        start = time.perf_counter()
+        res.update(bench_lm(preset, bw, peak))
+        res[f"{preset}.bench_seconds"] = time.perf_counter() - start
+        report(res, out, "gpu")
+    res.update(bench_training(peak))
+    report(res, out, "gpu")

@@ -31,6 +31,7 @@ class SamLiveApp(App[int]):
         Binding("ctrl+q", "quit", "Quit", priority=True),
     ]
     CSS = """
+    Screen { overflow: hidden; }
     #title { height: 1; padding: 0 1; background: $panel; }
     LevelMeter { height: 1; padding: 0 1; }
     #body { height: 1fr; }
@@ -47,7 +48,8 @@ class SamLiveApp(App[int]):
     QuestionBlock { height: auto; margin-bottom: 1; }
     .question, .answer { height: auto; }
     QuestionBlock.done .answer { color: $text; }
-    Input { margin: 0 0; }
+    #ask { margin: 0; }
+    Screen.-wide #ask { margin: 1 0 0 0; }
     StatusLine { height: 1; padding: 0 1; background: $panel; }
     """
 
@@ -72,7 +74,7 @@ class SamLiveApp(App[int]):
             answers = AnswersView(id="answers")
             answers.border_title = "Questions"
             yield answers
-        yield Input(placeholder="Ask about what you hear, then Enter", id="ask")
+        yield Input(placeholder="› Ask about what you hear, then Enter", id="ask", compact=True)
         yield StatusLine()
         yield Footer()
 

@@ -138,7 +138,7 @@ class Engine:
         self.source.start()
         self._emit(ev.SessionStarted(stream_time=self.stream_time, folder=str(self.session.folder) if self.session else "",
                                      model=self.model.name, source=self.source.name,
-                                     resumed=self._state.samples_seen > 0))
+                                     resumed=self._state.samples_seen > 0 or self._catch_up is not None))
         for t in self._threads:
             t.start()
 

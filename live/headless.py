@@ -23,12 +23,12 @@ _AT = re.compile(r"^@(\d+(?:\.\d*)?)\s+(.+)$")
 class HeadlessRun:
     """Prints logged events and feeds stdin questions to the engine."""
 
-    def __init__(self, engine: Engine, out: IO[str] = sys.stdout, questions: IO[str] | None = sys.stdin,
+    def __init__(self, engine: Engine, out: IO[str] | None = None, questions: IO[str] | None = None,
                  notices: list[str] | None = None):
         self.engine = engine
         self.notices = notices or []
-        self.out = out
-        self.questions = questions
+        self.out = out or sys.stdout
+        self.questions = questions or sys.stdin
         self._asked: set[int] = set()
         self._answered: set[int] = set()
         self._reading = threading.Event()  # set while stdin may still bring questions
@@ -47,13 +47,15 @@ class HeadlessRun:
 
     def _read_questions(self) -> None:
         try:
-            for line in self.questions:  # type: ignore[union-attr]
+            for line in self.questions:
                 line = line.strip()
                 if not line or self.engine.stopped.is_set():
                     continue
                 m = _AT.match(line)
                 at, line = (float(m.group(1)), m.group(2)) if m else (None, line)
                 self._asked.add(self.engine.ask(line, at=at))
+        except (OSError, ValueError) as e:  # stdin closed or not readable: no questions from it
+            self.engine.warn(f"not reading questions from stdin: {e}")
         finally:
             self._reading.clear()
 

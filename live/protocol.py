@@ -62,4 +62,5 @@ class SamModel(Protocol):
 def load_state(model: SamModel, path: str | Path) -> StreamStateLike:
     """Read a state saved by `state.save`, through the model's own state class."""
     state_cls = type(model.new_state())
-    return state_cls.load(path, getattr(model, "config", None))
+    config = getattr(model, "cfg", None) or getattr(model, "config", None)  # lets the state check its shapes
+    return state_cls.load(path, config)

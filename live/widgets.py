@@ -130,8 +130,8 @@ class StatusLine(Static):
         ttft = "–" if self.ttft is None else f"{self.ttft * 1000:.0f} ms"
         text = Text(label, style=style)
         text.append(f"  RTF {self.rtf:.2f}  1st token {ttft}  dropped {self.dropped:.1f} s  ")
-        room = self.size.width - len(text.plain) - 5
-        if self.log_path and room > 8:
+        room = self.size.width - len(text.plain) - 6  # after "log " and the padding
+        if self.log_path and room >= 12:
             text.append("log ", style="dim")
             text.append(short_path(self.log_path, room))
         return text

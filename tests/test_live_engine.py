@@ -1,0 +1,217 @@
+"""The engine with a stub model: timestamps, forks, the feed, the energy gate, pause, devices, failures."""
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from live import events as ev
+from live.capture import FileSource
+from live.engine import Engine, EngineConfig
+from live.feed import Feed, similarity
+from live.microphone import MicrophoneSource
+from live.session import SessionLog
+from test_live_capture import FakeBackend
+from test_live_stubmodel import RATE, StubModel, silence, tone
+
+FAST = EngineConfig(wait_for_descriptions=True)
+
+
+def run_file(samples, model=None, config=FAST, realtime=False, questions=(), session=None, timeout=30.0):
+    """Replay `samples` through an engine; returns (events, engine)."""
+    model = model or StubModel()
+    events: list[ev.Event] = []
+    engine = Engine(model, FileSource(samples, name="test", realtime=realtime), events.append, config=config,
+                    session=session)
+    engine.start()
+    for at, q in questions:
+        engine.ask(q, at=at)
+    assert engine.ended.wait(timeout)
+    engine.stop()
+    return events, engine
+
+
+def of(events, kind):
+    return [e for e in events if isinstance(e, kind)]
+
+
+def test_descriptions_carry_stream_times_at_hops_and_wall_times():
+    scene = np.concatenate([silence(3.0), tone(4.0), silence(3.0)])
+    t0 = time.time()
+    events, engine = run_file(scene)
+    t1 = time.time()
+    said = of(events, ev.SceneDescribed)
+    times = [d.stream_time for d in said]
+    assert times == sorted(times) and times[-1] == pytest.approx(10.0)
+    for t in times[:-1]:  # each description is of the state after a whole hop
+        assert (t / 1.28) == pytest.approx(round(t / 1.28))
+    assert all(t0 <= d.wall_time <= t1 for d in said)
+    assert [d.text for d in said if d.is_new] == ["quiet", "a tone near 400 Hz", "quiet"]
+    tone_at = next(d.stream_time for d in said if "tone" in d.text)
+    assert 3.0 < tone_at <= 3.0 + 1.28 + 0.64  # the onset asks for a description at the next hop
+    assert engine.state.samples_seen == scene.size  # the tail short of a hop was heard too
+
+
+def test_asking_answers_on_the_state_of_that_moment_and_leaves_the_listening_state_alone():
+    scene = np.concatenate([tone(3.0), silence(4.0), tone(3.0, hz=1000)])
+    plain_model, asking_model = StubModel(), StubModel()
+    _, plain = run_file(scene, plain_model)
+    events, asking = run_file(scene, asking_model, questions=[(2.0, "what now?"), (6.0, "and now?")])
+    for a, b in [(plain.state.summary, asking.state.summary), (plain.state.pending, asking.state.pending)]:
+        assert torch.equal(a, b)
+    assert plain.state.samples_seen == asking.state.samples_seen == scene.size
+    assert plain_model.listen_calls == asking_model.listen_calls
+    # Each question is answered on the state at the first hop after its time.
+    assert [s for q, s in asking_model.asked] == [int(2.56 * RATE), int(6.4 * RATE)]
+    answers = of(events, ev.QuestionAnswered)
+    assert [a.asked_at for a in answers] == pytest.approx([2.56, 6.4])
+    assert "tone" in answers[0].text and "quiet" in answers[1].text
+
+
+def test_listening_goes_on_while_an_answer_is_decoded():
+    model = StubModel(token_delay=0.1)  # an answer of ~7 words takes ~0.7 s
+    events: list[ev.Event] = []
+    engine = Engine(model, FileSource(tone(30.0), name="t"), events.append)
+    engine.start()
+    time.sleep(0.3)
+    engine.ask("what is it?")
+    deadline = time.monotonic() + 5
+    while not of(events, ev.QuestionAnswered) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    engine.stop()
+    asked, answered = of(events, ev.QuestionAsked)[0], of(events, ev.QuestionAnswered)[0]
+    assert answered.wall_time - asked.wall_time > 0.5
+    heard_meanwhile = [e for e in of(events, ev.LevelSampled) if asked.wall_time < e.wall_time < answered.wall_time]
+    assert len(heard_meanwhile) >= 4  # the meter kept moving: audio kept being taken in
+    assert answered.stream_time - asked.stream_time > 0.4
+
+
+def test_a_question_preempts_a_description_in_progress():
+    model = StubModel(token_delay=0.25)  # a description of 5 words takes 1.25 s
+    events: list[ev.Event] = []
+    engine = Engine(model, FileSource(tone(20.0), name="t"), events.append,
+                    config=EngineConfig(describe_every=1.0))
+    engine.start()
+    deadline = time.monotonic() + 5
+    while engine.state.samples_seen < 1.28 * RATE and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.3)  # a description is now under way
+    engine.ask("what is it?")
+    while not of(events, ev.QuestionAnswered) and time.monotonic() < deadline + 5:
+        time.sleep(0.05)
+    engine.stop()
+    answer = of(events, ev.QuestionAnswered)[0]
+    assert answer.time_to_first_token < 0.9  # not after the 1.25 s description
+
+
+def test_feed_judges_wording_changes_as_the_same_line():
+    assert similarity("a dog barks", "a dog is barking") >= 0.8
+    assert similarity("speech and music", "music and speech") == 1.0
+    assert similarity("a dog barks", "a dog barks, then a door slams") < 0.8
+    assert similarity("a man speaks", "a woman speaks") < 0.8
+    feed = Feed()
+    assert feed.judge("a dog barks", 1.0) == (True, 1.0)
+    assert feed.judge("a dog is barking", 3.0) == (False, 1.0)
+    assert feed.judge("a door slams", 5.0) == (True, 5.0)
+    assert feed.judge("a dog barks", 7.0) == (True, 7.0)
+
+
+def test_a_steady_scene_gives_one_line_that_grows():
+    events, _ = run_file(tone(12.0))
+    said = of(events, ev.SceneDescribed)
+    assert len(said) >= 5 and sum(d.is_new for d in said) == 1
+    assert all(d.since == said[0].stream_time for d in said)
+
+
+class Inventor(StubModel):
+    """A model that hears a dog in everything."""
+
+    def describe(self, state, **kw):
+        self.described = getattr(self, "described", 0) + 1
+        return super()._speak("a dog barks", kw.get("on_token"), 48)
+
+
+def test_quiet_is_reported_as_quiet_without_asking_the_model():
+    rng = np.random.default_rng(0)
+    hiss = (rng.standard_normal(8 * RATE) * 10 ** (-70 / 20)).astype(np.float32)  # -70 dBFS
+    model = Inventor()
+    events, _ = run_file(np.concatenate([hiss, tone(3.0)]), model)
+    said = of(events, ev.SceneDescribed)
+    quiet = [d for d in said if d.stream_time <= 8.0]
+    assert quiet and all(d.text == "quiet" and d.quiet for d in quiet)
+    assert said[-1].text == "a dog barks" and model.described >= 1
+
+
+def test_levels_are_measured_in_dbfs():
+    events, _ = run_file(np.concatenate([silence(2.0), tone(2.0, amp=0.3)]))
+    levels = of(events, ev.LevelMeasured)
+    assert [round(e.stream_time, 1) for e in levels] == [1.0, 2.0, 3.0, 4.0]
+    assert levels[0].rms_db < -100
+    assert levels[-1].rms_db == pytest.approx(20 * np.log10(0.3 / np.sqrt(2)), abs=0.2)
+    assert levels[-1].peak_db == pytest.approx(20 * np.log10(0.3), abs=0.2)
+
+
+def test_pause_stops_listening_and_resume_starts_it_again():
+    model = StubModel()
+    events: list[ev.Event] = []
+    engine = Engine(model, FileSource(tone(30.0), name="t"), events.append)
+    engine.start()
+    time.sleep(1.5)
+    engine.pause()
+    time.sleep(0.1)
+    heard, calls = engine.stream_time, model.listen_calls
+    time.sleep(1.5)
+    assert engine.stream_time == heard and model.listen_calls == calls
+    engine.resume()
+    time.sleep(1.5)
+    engine.stop()
+    assert engine.stream_time > heard + 1.0 and model.listen_calls > calls
+    kinds = [type(e) for e in events if isinstance(e, (ev.ListeningPaused, ev.ListeningResumed))]
+    assert kinds == [ev.ListeningPaused, ev.ListeningResumed]
+
+
+def test_device_loss_is_shown_and_the_session_goes_on(tmp_path, monkeypatch):
+    monkeypatch.setattr(MicrophoneSource, "RETRY_SECONDS", 0.2)
+    backend = FakeBackend()
+    session = SessionLog.create(tmp_path, model="stub", checkpoint=None, source="fake")
+    events: list[ev.Event] = []
+    engine = Engine(StubModel(), MicrophoneSource(None, backend=backend), events.append, session=session)
+    engine.start()
+    time.sleep(1.0)
+    backend.plugged = False
+    backend.streams[0].fail()
+    time.sleep(0.8)
+    lost_at = engine.stream_time
+    backend.plugged = True
+    time.sleep(2.0)
+    engine.stop()
+    session.close()
+    assert [type(e) for e in events if isinstance(e, (ev.DeviceLost, ev.DeviceRestored))] == \
+           [ev.DeviceLost, ev.DeviceRestored]
+    assert engine.stream_time > lost_at + 1.0  # heard again after the device came back
+    assert engine.failure is None and of(events, ev.SessionEnded)
+    logged = [json.loads(line)["type"] for line in (session.folder / "events.jsonl").read_text().splitlines()]
+    assert "device_lost" in logged and "device_restored" in logged
+
+
+class Broken(StubModel):
+    def listen(self, audio, state):
+        if state.samples_seen > 2 * RATE:
+            raise RuntimeError("the model broke")
+        return super().listen(audio, state)
+
+
+def test_a_model_failure_is_reported_as_an_event_not_raised(tmp_path):
+    session = SessionLog.create(tmp_path, model="stub", checkpoint=None, source="t")
+    events: list[ev.Event] = []
+    engine = Engine(Broken(), FileSource(tone(10.0), name="t", realtime=False), events.append, session=session)
+    engine.start()
+    assert engine.stopped.wait(10)
+    session.close()
+    errors = [e for e in of(events, ev.WarningRaised) if e.severity == "error"]
+    assert errors and "the model broke" in errors[0].message
+    assert isinstance(events[-1], ev.SessionEnded)
+    assert "RuntimeError: the model broke" in (session.folder / "errors.log").read_text()

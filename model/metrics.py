@@ -1,0 +1,103 @@
+"""Evaluation metrics as pure functions over text: answer parsing, class mentions, caption scores."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+LETTERS = "ABCD"
+YES = {"yes", "true", "correct", "right"}
+NO = {"no", "false", "incorrect", "wrong"}
+QUIET_WORDS = ("quiet", "silence", "silent", "nothing", "no sound")
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9']+", text.lower())
+
+
+def normalize(text: str) -> str:
+    """Lower case, punctuation removed, single spaces: the form phrases are matched in."""
+    return " ".join(_words(text))
+
+
+def mcq_choice(answer: str, options: Sequence[str]) -> str | None:
+    """The option letter an answer picks: a leading letter ("B", "B)", "(b)", "C."), else an option's text.
+
+    A bare letter followed by a space is not a choice: "a dog" is an article, not option A.
+    """
+    m = re.match(r"\s*(?:\(([A-Da-d])\)|([A-Da-d])\)|([A-D])(?:[.:]|\s*$))", answer)
+    letter = next((g for g in m.groups() if g), None) if m else None
+    if letter and letter.upper() in LETTERS[: len(options)]:
+        return letter.upper()
+    said = normalize(answer)
+    hits = [LETTERS[i] for i, o in enumerate(options) if normalize(o) and normalize(o) in said]
+    return hits[0] if len(hits) == 1 else None
+
+
+def true_false(answer: str) -> bool | None:
+    """True for yes/true, False for no/false (the first such word), None when neither is said."""
+    for w in _words(answer):
+        if w in YES:
+            return True
+        if w in NO:
+            return False
+    return None
+
+
+@dataclass(frozen=True)
+class ClassNames:
+    """Each class's name and synonyms, matched as whole phrases, longest phrase first."""
+
+    phrases: tuple[tuple[str, str], ...]  # (normalised phrase, class), longest first
+
+    @classmethod
+    def from_table(cls, synonyms: dict[str, Iterable[str]]) -> "ClassNames":
+        pairs = {(normalize(p), c) for c, syns in synonyms.items() for p in (c, *syns) if normalize(p)}
+        return cls(tuple(sorted(pairs, key=lambda pc: (-len(pc[0]), pc[0]))))
+
+    def named(self, text: str) -> set[str]:
+        """The classes a text names; a phrase's words are consumed so 'dog barking' counts once."""
+        padded = f" {normalize(text)} "
+        found = set()
+        for phrase, cls in self.phrases:
+            needle = f" {phrase} "
+            if needle in padded:
+                found.add(cls)
+                padded = padded.replace(needle, " | ")
+        return found
+
+
+def says_quiet(text: str, names: ClassNames) -> bool:
+    """A description reports quiet: it says so and names no sound class."""
+    t = normalize(text)
+    return any(w in t for w in QUIET_WORDS) and not names.named(text)
+
+
+@dataclass
+class PRF:
+    precision: float
+    recall: float
+    f1: float
+
+
+def micro_prf(predicted: Sequence[set[str]], gold: Sequence[set[str]]) -> PRF:
+    """Micro-averaged precision, recall and F1 of predicted class sets against gold sets."""
+    tp = sum(len(p & g) for p, g in zip(predicted, gold, strict=True))
+    n_pred = sum(map(len, predicted))
+    n_gold = sum(map(len, gold))
+    precision = tp / n_pred if n_pred else 0.0
+    recall = tp / n_gold if n_gold else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return PRF(precision, recall, f1)
+
+
+def cider_d(candidates: Sequence[str], references: Sequence[Sequence[str]]) -> float | str:
+    """CIDEr-D through pycocoevalcap when installed (the `eval` extra); otherwise the reason it is not."""
+    try:
+        from pycocoevalcap.cider.cider import Cider
+    except ImportError:
+        return "not computed: pycocoevalcap is not installed (pip install 'sam-live[eval]')"
+    gts = {i: [normalize(r) for r in refs] for i, refs in enumerate(references)}
+    res = {i: [normalize(c)] for i, c in enumerate(candidates)}
+    score, _ = Cider().compute_score(gts, res)
+    return float(score)

@@ -1,0 +1,46 @@
+"""Evaluation metrics on hand-made examples with known answers."""
+import pytest
+
+from model.metrics import ClassNames, cider_d, mcq_choice, micro_prf, normalize, says_quiet, true_false
+
+NAMES = ClassNames.from_table({"dog": ["dog barking", "bark", "barking"], "door": ["door slam", "knock"],
+                               "speech": ["talking", "someone speaking", "voice"], "car": ["engine", "vehicle"]})
+
+
+@pytest.mark.parametrize("answer,expected", [
+    ("B", "B"), ("b) a dog barking", "B"), ("(C) door", "C"), ("A.", "A"),
+    ("a dog barking", "B"), ("it is the door", "C"), ("none of these", None), ("E", None),
+])
+def test_mcq_choice(answer, expected):
+    assert mcq_choice(answer, ["a car", "a dog barking", "the door", "talking"]) == expected
+
+
+@pytest.mark.parametrize("answer,expected", [("Yes.", True), ("no, it is not", False), ("True", True),
+                                             ("false", False), ("maybe", None), ("I'd say yes", True)])
+def test_true_false(answer, expected):
+    assert true_false(answer) == expected
+
+
+def test_class_mentions_use_synonyms_and_whole_words():
+    assert NAMES.named("A dog barking, then someone speaking near a door slam.") == {"dog", "speech", "door"}
+    assert NAMES.named("dogs? no: doghouse, carpet") == set()  # no partial words
+    assert NAMES.named("an engine idles") == {"car"}
+    assert says_quiet("It is quiet.", NAMES) and not says_quiet("quiet, then a dog barks", NAMES)
+    assert normalize("  Hello,   World! ") == "hello world"
+
+
+def test_micro_precision_recall():
+    prf = micro_prf([{"dog", "car"}, set(), {"speech"}], [{"dog"}, {"door"}, {"speech"}])
+    assert prf.precision == pytest.approx(2 / 3) and prf.recall == pytest.approx(2 / 3)
+    assert prf.f1 == pytest.approx(2 / 3)
+    assert micro_prf([set()], [set()]).f1 == 0.0
+
+
+def test_cider_d_ranks_a_matching_caption_higher():
+    refs = [["a dog barks twice", "a dog is barking"], ["rain falls on a roof", "heavy rain"],
+            ["a car passes by", "a vehicle drives past"]]
+    good = cider_d(["a dog barks", "rain falls", "a car passes"], refs)
+    if isinstance(good, str):
+        pytest.fail(good)
+    bad = cider_d(["rain falls", "a car passes", "a dog barks"], refs)
+    assert good > bad

@@ -1,0 +1,66 @@
+"""`sam-data`: build the corpus, pack it, write the fixed validation set and the demo scene."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse the command line and run one sub-command."""
+    p = argparse.ArgumentParser(prog="sam-data", description=__doc__)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    b = sub.add_parser("build", help="download, label and process the sources into data/corpus")
+    b.add_argument("--out", type=Path, default=Path("data/corpus"))
+    b.add_argument("--cache", type=Path, default=Path("data/cache"))
+    b.add_argument("--packages", nargs="*", help="only these packages (default: all listed sources)")
+    b.add_argument("--no-synth", action="store_true", help="skip synthesised speech and music")
+    b.add_argument("--no-pack", action="store_true", help="do not write the archive afterwards")
+    b.add_argument("--workers", type=int, default=2)
+    k = sub.add_parser("pack", help="pack a built corpus into one archive of at most --budget-mb")
+    k.add_argument("--corpus", type=Path, default=Path("data/corpus"))
+    k.add_argument("--out", type=Path, default=Path("data/corpus.tar"))
+    k.add_argument("--budget-mb", type=float, default=45.0)
+    v = sub.add_parser("valset", help="write the fixed validation set (scenes + items.jsonl)")
+    v.add_argument("--corpus", type=Path, default=Path("data/corpus.tar"))
+    v.add_argument("--out", type=Path, default=Path("data/val"))
+    v.add_argument("--scenes", type=int, default=400)
+    v.add_argument("--seed", type=int, default=20240)
+    d = sub.add_parser("demo", help="write assets/demo.ogg and assets/demo.json from the corpus")
+    d.add_argument("--corpus", type=Path, default=Path("data/corpus"))
+    d.add_argument("--out", type=Path, default=Path("assets/demo.ogg"))
+    args = p.parse_args(argv)
+    if args.cmd == "build":
+        _build(args)
+    elif args.cmd == "pack":
+        from model.data.pack import pack
+
+        print(pack(args.corpus, args.out, budget_mb=args.budget_mb).report())
+    elif args.cmd == "valset":
+        from model.data.dataset import write_valset
+
+        print(write_valset(args.corpus, args.out, n_scenes=args.scenes, seed=args.seed))
+    elif args.cmd == "demo":
+        from model.data.demo import write_demo
+
+        print(write_demo(args.corpus, args.out))
+
+
+def _build(args: argparse.Namespace) -> None:
+    from model.data.build import BuildConfig, build
+    from model.data.sources import PACKAGE_NAMES
+
+    cfg = BuildConfig(out=args.out, cache=args.cache, synthesise=not args.no_synth, workers=args.workers)
+    if args.packages:
+        unknown = sorted(set(args.packages) - set(PACKAGE_NAMES))
+        if unknown:
+            raise SystemExit(f"sam-data build: {' '.join(unknown)} not among the corpus sources; "
+                             f"choose from: {' '.join(PACKAGE_NAMES)}")
+        cfg.packages = tuple(args.packages)
+    try:
+        build(cfg)
+    except ValueError as e:
+        raise SystemExit(f"sam-data build: {e}") from e
+    if not args.no_pack:
+        from model.data.pack import pack
+
+        print(pack(cfg.out, cfg.out.with_suffix(".tar")).report())

@@ -6,6 +6,12 @@ are shown as notifications; their tracebacks go to the session's errors.log.
 """
 from __future__ import annotations
 
+import os
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
 from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding
@@ -189,3 +195,28 @@ class SamLiveApp(App[int]):
             self.query_one(StatusLine).listening = "saving"
             self.engine.request_stop()
             self.set_timer(QUIT_TIMEOUT, lambda: self.exit(1, message="sam-live: the engine did not stop in time"))
+
+
+@contextmanager
+def c_stderr_to(path: Path) -> Iterator[None]:
+    """While the UI owns the terminal, send what C libraries print on fd 2 to a file.
+
+    PortAudio and ALSA print diagnostics to stderr when a device fails or is re-scanned; on the
+    terminal they would scribble over the screen. Textual draws through `sys.__stderr__`, so that
+    is pointed at a duplicate of the terminal's descriptor while fd 2 itself goes to `path`.
+    """
+    sys.stderr.flush()
+    terminal_fd = os.dup(2)
+    terminal = os.fdopen(terminal_fd, "w", encoding=sys.__stderr__.encoding or "utf-8", errors="replace")
+    log_fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    saved = sys.__stderr__
+    os.dup2(log_fd, 2)
+    os.close(log_fd)
+    sys.__stderr__ = terminal
+    try:
+        yield
+    finally:
+        terminal.flush()
+        os.dup2(terminal_fd, 2)
+        sys.__stderr__ = saved
+        terminal.close()

@@ -117,11 +117,12 @@ def run(args: argparse.Namespace, load: Callable[[Path], SamModel]) -> int:
             for notice in notices:
                 print(f"sam-live: {notice}", file=sys.stderr)
             return HeadlessRun(engine, notices=notices).run()
-        from .app import SamLiveApp
+        from .app import SamLiveApp, c_stderr_to
 
         app = SamLiveApp(engine, model_name=model.name, source_name=source.name, log_folder=str(session.folder),
                          notices=notices)
-        code = app.run()
+        with c_stderr_to(session.folder / "stderr.log"):
+            code = app.run()
         return code if code is not None else 1
     finally:
         if not engine.stopped.is_set():

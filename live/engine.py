@@ -110,7 +110,7 @@ class Engine:
         self._compute: collections.deque[tuple[float, float]] = collections.deque()  # (stream s, busy s)
         self._listen_busy = 0.0  # s spent in listen (listener thread)
         self._speak_busy = 0.0  # s spent in describe and ask (speaker thread)
-        self.hop_times: list[float] = []  # s per listen call, for benchmarks
+        self.hop_times: collections.deque[float] = collections.deque(maxlen=4096)  # s per listen call
         self.last_ttft: float | None = None
         self._last_drop_warning = (0.0, 0.0)  # (wall, dropped s) when last warned
         self._condition = SourceCondition(LIVE)
@@ -214,6 +214,11 @@ class Engine:
             self.session.write_error(error)
         self._emit(ev.WarningRaised(stream_time=self.stream_time, severity="error",
                                     message=f"{where}: {type(error).__name__}: {error}"))
+
+    @property
+    def busy_seconds(self) -> tuple[float, float]:
+        """Compute time so far: (listening, describing and answering), in seconds."""
+        return self._listen_busy, self._speak_busy
 
     @property
     def real_time_factor(self) -> float:
@@ -372,7 +377,15 @@ class Engine:
             while (self._questions or self._describe is not None or self._speaking) and not self._stopping.is_set():
                 self._cv.wait(0.1)
 
+    def _stop_speaker(self) -> None:
+        """Stop the speaker thread, so that SessionEnded is the last event."""
+        self.request_stop()
+        speaker = self._threads[1]
+        if speaker.is_alive() and speaker is not threading.current_thread():
+            speaker.join(30.0)
+
     def _finish(self) -> None:
+        self._stop_speaker()
         self._hear_pending()
         self.source.stop()
         path = self.session.save_state(self._state) if self.session is not None else None
@@ -381,6 +394,7 @@ class Engine:
         self.stopped.set()
 
     def _finish_after_failure(self) -> None:
+        self._stop_speaker()
         self.source.stop()
         self._emit(ev.SessionEnded(stream_time=self.stream_time, state_path=None,
                                    real_time_factor=self.real_time_factor, dropped_seconds=self.source.dropped_seconds))

@@ -8,6 +8,7 @@
   state.safetensors   the listening state, saved every minute and on exit (`--resume` reads it)
   snapshots/          states saved on request
   errors.log          tracebacks of failures the screen showed as one line
+  stderr.log          what C libraries (PortAudio, ALSA) printed while the UI held the terminal
 ```
 """
 from __future__ import annotations

@@ -19,7 +19,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from model.data.catalog import ClipRecord, split_for, write_catalog
-from model.data.clips import ClipConfig, content_hash, process
+from model.data.clips import ClipConfig, content_hash, process, to_pcm16
 from model.data.labels import DROP, ClassInfo, load_classes, load_rules, label_for
 from model.data.sources import LICENCES, PACKAGE_NAMES, SYNTH_LICENCES, audio_files, audio_root, fetch, missing_tools
 from model.data.synth import Rendered, SynthConfig, mma_music, music21_music, speech
@@ -74,13 +74,22 @@ def build(cfg: BuildConfig, log: Callable[[str], None] = print) -> list[ClipReco
     if missing:
         raise ValueError("sam-data build needs these Debian packages: " + " ".join(missing)
                          + "; install them with `make data` or `sudo apt-get install " + " ".join(missing) + "`")
+    skips: list[dict] = []
+    sources = _collect(cfg, load_rules(), skips)
+    return write_corpus(sources, cfg, skips, log)
+
+
+def write_corpus(sources: list[Source], cfg: BuildConfig, skips: list[dict] | None = None,
+                 log: Callable[[str], None] = print) -> list[ClipRecord]:
+    """Labelled sources -> clips/*.flac, catalog.jsonl, classes.json and build_log.jsonl under cfg.out."""
     t0 = time.time()
+    skips = [] if skips is None else skips
     cfg.out.mkdir(parents=True, exist_ok=True)
     (cfg.out / "clips").mkdir(exist_ok=True)
     classes = load_classes()
-    rules = load_rules(classes=classes)
-    skips: list[dict] = []
-    sources = _collect(cfg, rules, skips)
+    unknown = sorted({s.label for s in sources} - set(classes))
+    if unknown:
+        raise ValueError(f"labels {unknown} are not in classes.tsv; add them there or fix the sources")
     sources = _limit_recordings(sources, cfg)
     done = _process_all(sources, cfg)
     records = _finalise(sources, done, classes, cfg, skips)
@@ -206,7 +215,7 @@ def _process_one(job: tuple[Source, str, ClipConfig]) -> dict:
     clips = []
     for k, (start, x) in enumerate(pieces):
         cid = hashlib.sha1(f"{source.key}#{k}".encode()).hexdigest()[:12]
-        sf.write(f"{clip_dir}/{cid}.flac", x, SAMPLE_RATE, subtype=CLIP_SUBTYPE)
+        sf.write(f"{clip_dir}/{cid}.flac", to_pcm16(x), SAMPLE_RATE, subtype=CLIP_SUBTYPE)
         clips.append({"id": cid, "start_s": round(start / SAMPLE_RATE, 3),
                       "duration_s": round(len(x) / SAMPLE_RATE, 3), "hash": content_hash(x)})
     return {"key": source.key, "clips": clips, "skip": ""}

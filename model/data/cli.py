@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> None:
 
         print(pack(args.corpus, args.out, budget_mb=args.budget_mb).report())
     elif args.cmd == "valset":
-        from model.data.dataset import write_valset
+        from model.data.valset import write_valset
 
         print(write_valset(args.corpus, args.out, n_scenes=args.scenes, seed=args.seed))
     elif args.cmd == "demo":

@@ -73,10 +73,17 @@ def windows(x: np.ndarray, cfg: ClipConfig = ClipConfig()) -> list[tuple[int, np
     return [(int(s), x[s : s + w]) for s in starts]
 
 
+PCM_SCALE = 32768.0  # float <-> int16 as libsndfile reads it: sample / 32768
+
+
+def to_pcm16(x: np.ndarray) -> np.ndarray:
+    """float samples -> the int16 samples stored on disk."""
+    return np.clip(np.round(np.asarray(x, np.float64) * PCM_SCALE), -32768, 32767).astype("<i2")
+
+
 def content_hash(x: np.ndarray) -> str:
-    """SHA-1 of the clip quantised to 16 bits: equal audio gives equal hashes."""
-    pcm = np.clip(np.round(x * 32767), -32768, 32767).astype("<i2")
-    return hashlib.sha1(pcm.tobytes()).hexdigest()
+    """SHA-1 of the clip as stored (16-bit): equal audio gives equal hashes, before and after a FLAC trip."""
+    return hashlib.sha1(to_pcm16(x).tobytes()).hexdigest()
 
 
 def process(x: np.ndarray, cfg: ClipConfig = ClipConfig()) -> list[tuple[int, np.ndarray]]:

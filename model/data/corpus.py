@@ -8,6 +8,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shutil
 import tarfile
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -17,9 +18,9 @@ import numpy as np
 
 from model.data import codec
 from model.data.catalog import ClipRecord, read_catalog
+from model.data.clips import PCM_SCALE, to_pcm16
 from model.data.labels import ClassInfo
 
-PCM_SCALE = 32767.0  # int16 full scale of the decoded cache
 
 
 @dataclass
@@ -29,13 +30,20 @@ class Corpus:
     records: list[ClipRecord]
     classes: dict[str, ClassInfo]
     root: Path
-    _pcm: np.ndarray | None = None  # (total,) int16, memory-mapped
-    _offsets: dict[str, tuple[int, int]] | None = None
+    pcm_path: Path | None = None  # decoded archive: (total,) int16, memory-mapped on first use
+    offsets: dict[str, tuple[int, int]] | None = None
+    _pcm: np.ndarray | None = None
+
+    def __getstate__(self) -> dict:
+        # DataLoader workers started with spawn reopen the memory map instead of copying it
+        return {**self.__dict__, "_pcm": None}
 
     def audio(self, clip_id: str) -> np.ndarray:
         """The clip's samples as float32 in [-1, 1]."""
-        if self._pcm is not None:
-            start, n = self._offsets[clip_id]
+        if self.pcm_path is not None:
+            if self._pcm is None:
+                self._pcm = np.load(self.pcm_path, mmap_mode="r")
+            start, n = self.offsets[clip_id]
             return self._pcm[start : start + n].astype(np.float32) / PCM_SCALE
         import soundfile as sf
 
@@ -53,7 +61,7 @@ class Corpus:
                 if (split is None or r.split == split) and r.package not in exclude_packages]
         if not keep:
             raise ValueError(f"{self.root}: no clips in split {split!r} after excluding {list(exclude_packages)}")
-        return Corpus(keep, self.classes, self.root, self._pcm, self._offsets)
+        return Corpus(keep, self.classes, self.root, self.pcm_path, self.offsets)
 
 
 def load_corpus(path: str | Path, workers: int | None = None) -> Corpus:
@@ -69,25 +77,29 @@ def load_corpus(path: str | Path, workers: int | None = None) -> Corpus:
                for c in json.loads((path / "classes.json").read_text())}
     records = read_catalog(path / "catalog.jsonl")
     if (path / "index.json").exists():
-        pcm, offsets = _decoded(path, workers)
-        return Corpus(records, classes, path, pcm, offsets)
+        pcm_path, offsets = _decoded(path, workers)
+        return Corpus(records, classes, path, pcm_path, offsets)
     if not (path / "clips").is_dir():
         raise ValueError(f"{path}: neither an archive folder (index.json) nor a build folder (clips/)")
     return Corpus(records, classes, path)
 
 
 def _unpack(tar_path: Path) -> Path:
-    """Extract the archive next to itself once (`corpus.tar` -> `corpus.unpacked/corpus/`)."""
+    """Extract the archive next to itself (`corpus.tar` -> `corpus.unpacked/corpus/`), again when it changed."""
     dest = tar_path.with_suffix(".unpacked")
     root = dest / "corpus"
+    stat = tar_path.stat()
+    stamp = f"{stat.st_size} {stat.st_mtime_ns}"
     with _locked(dest):
-        if not (root / ".complete").exists():
+        done = root / ".complete"
+        if not done.exists() or done.read_text() != stamp:
+            shutil.rmtree(dest, ignore_errors=True)
             try:
                 with tarfile.open(tar_path) as tar:
                     tar.extractall(dest, filter="data")
             except tarfile.TarError as e:
                 raise ValueError(f"{tar_path}: not a corpus archive ({e}); re-pack with `sam-data pack`") from e
-            (root / ".complete").touch()
+            done.write_text(stamp)
     return root
 
 
@@ -112,11 +124,11 @@ def _decode_job(job: tuple[str, int, int]) -> np.ndarray:
     with open(path, "rb") as f:
         f.seek(offset)
         x = codec.decode(f.read(size))
-    return np.clip(np.round(x * PCM_SCALE), -32768, 32767).astype(np.int16)
+    return to_pcm16(x)
 
 
-def _decoded(root: Path, workers: int | None) -> tuple[np.ndarray, dict[str, tuple[int, int]]]:
-    """Decode audio.bin into pcm.npy once (in parallel); return the memory map and clip offsets."""
+def _decoded(root: Path, workers: int | None) -> tuple[Path, dict[str, tuple[int, int]]]:
+    """Decode audio.bin into pcm.npy once (in parallel); return its path and the clip offsets."""
     index = json.loads((root / "index.json").read_text())["clips"]
     ids = sorted(index)
     pcm_path, idx_path = root / "pcm.npy", root / "pcm_index.json"
@@ -135,4 +147,4 @@ def _decoded(root: Path, workers: int | None) -> tuple[np.ndarray, dict[str, tup
             tmp.write_text(json.dumps(offsets))
             tmp.replace(idx_path)
     offsets = {k: tuple(v) for k, v in json.loads(idx_path.read_text()).items()}
-    return np.load(pcm_path, mmap_mode="r"), offsets
+    return pcm_path, offsets

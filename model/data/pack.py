@@ -22,7 +22,7 @@ from model.data import codec
 from model.data.catalog import ClipRecord, read_catalog
 from model.data.sources import LICENCES, SYNTH_LICENCES
 
-QUALITIES = (1.0, 0.8, 0.65, 0.5, 0.4, 0.32, 0.25)  # tried from best down until the estimate fits
+QUALITIES = (1.0, 0.85, 0.72, 0.62, 0.55, 0.48, 0.42, 0.36, 0.3, 0.25)  # tried from best down until the estimate fits
 SAMPLE_EVERY = 15  # every 15th clip estimates the bit rate of a quality
 MARGIN = 0.94  # aim below the budget: the estimate comes from a sample
 ARCHIVE_ROOT = "corpus"

@@ -104,6 +104,8 @@ def run(args: argparse.Namespace, load: Callable[[Path], SamModel]) -> int:
     if resumed is not None:
         session = SessionLog.resume(resumed, source=source.name, record_audio=record)
         state, catch_up = resume_state(model, resumed)
+        if state is None and catch_up is None:
+            notices.append("This session saved no listening state and recorded no audio: listening starts afresh.")
     else:
         session = SessionLog.create(log_dir, model=model.name, checkpoint=str(path), source=source.name,
                                     record_audio=record)

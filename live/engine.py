@@ -253,6 +253,8 @@ class Engine:
         for i in range(0, samples.size, hop):
             self._listen(samples[i:i + hop])
         self._taken += samples.size
+        self._levels = LevelTracker(self.config.quiet_db, self.config.onset_rise_db, start=self._taken)
+        self._next_describe = self.stream_time + self.config.describe_every
         self._emit(ev.WarningRaised(stream_time=self.stream_time, severity="info",
                                     message=f"re-heard {samples.size / SAMPLE_RATE:.1f} s recorded after the last saved state"))
 
@@ -473,7 +475,7 @@ class Engine:
                 return
             finally:
                 self._speak_busy += time.perf_counter() - t0
-            text, quiet = answer.text.strip() or "quiet", False
+            text, quiet = answer.text.strip() or "(no description)", False
             ttft, total = answer.time_to_first_token, answer.total_time
         is_new, since = self._feed.judge(text, job.stream_time)
         self._emit(ev.SceneDescribed(stream_time=job.stream_time, text=text, is_new=is_new, quiet=quiet, since=since,

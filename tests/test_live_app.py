@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 import time
 
 import numpy as np
 import pytest
 
-from live.app import SamLiveApp
+from live.app import SamLiveApp, c_stderr_to
 from live.capture import FileSource
 from live.engine import Engine, EngineConfig
 from live.session import SessionLog
@@ -120,3 +122,22 @@ def test_an_engine_failure_is_a_notification_not_a_traceback(tmp_path):
         assert "decoder exploded" in (session.folder / "errors.log").read_text()
 
     run(go())
+
+
+def test_c_library_noise_goes_to_a_file_while_the_ui_draws_on_the_terminal(tmp_path):
+    terminal = tmp_path / "terminal"
+    fd = os.open(terminal, os.O_WRONLY | os.O_CREAT)
+    saved = os.dup(2)
+    os.dup2(fd, 2)
+    os.close(fd)
+    try:
+        with c_stderr_to(tmp_path / "stderr.log"):
+            os.write(2, b"Expression 'snd_pcm_poll' failed\n")  # what PortAudio prints on fd 2
+            sys.__stderr__.write("the screen\n")  # where Textual draws
+            sys.__stderr__.flush()
+        os.write(2, b"after\n")
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+    assert (tmp_path / "stderr.log").read_text() == "Expression 'snd_pcm_poll' failed\n"
+    assert terminal.read_text() == "the screen\nafter\n"

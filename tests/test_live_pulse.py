@@ -117,3 +117,27 @@ def test_sam_live_hears_a_tone_played_into_a_virtual_microphone(tmp_path, pulse)
     (folder,) = log.iterdir()
     recorded = np.concatenate([sf.read(str(p), dtype="float32")[0] for p in sorted((folder / "audio").iterdir())])
     assert np.sqrt(np.mean(recorded ** 2)) > 0.05  # the tone is in the session's audio too
+
+
+def test_losing_the_sound_server_is_shown_and_capture_comes_back(tmp_path):
+    pulse_proc, env = start_pulse(tmp_path)
+    proc = subprocess.Popen([*STUB_SAM_LIVE, "--headless", "--checkpoint", str(tmp_path), "--log-dir",
+                             str(tmp_path / "log")], env=env, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                            stderr=open(tmp_path / "sam-live.log", "w"), text=True)
+    try:
+        events = Reader(proc)
+        events.wait_for(lambda e: e["type"] == "level" and e["stream_time"] >= 1.0)
+        pulse_proc.kill()  # the "microphone" disappears mid-session
+        pulse_proc.wait(10)
+        lost = events.wait_for(lambda e: e["type"] == "device_lost", timeout=10)
+        time.sleep(1.5)
+        pulse_proc, _ = start_pulse(tmp_path)
+        events.wait_for(lambda e: e["type"] == "device_restored", timeout=20)
+        events.wait_for(lambda e: e["type"] == "level" and e["stream_time"] >= lost["stream_time"] + 1.0, timeout=20)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(30)
+        pulse_proc.terminate()
+        pulse_proc.wait(10)
+    assert code == 0, (tmp_path / "sam-live.log").read_text()
+    assert events.lines[-1]["type"] == "session_ended"

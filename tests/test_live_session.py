@@ -12,7 +12,6 @@ from pathlib import Path
 from unittest import mock
 
 import numpy as np
-import pytest
 import soundfile as sf
 
 from live import events as ev

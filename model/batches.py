@@ -1,0 +1,111 @@
+"""Training batches for sam-train: scenes of one length per batch, mixed by DataLoader workers.
+
+Each item of a batch is a scene from the corpus mixer with one question and answer. All scenes
+of a batch share one duration (a whole number of encoder blocks), so the batch stacks without
+padding: padding audio would put silence between a scene and its question, which changes what
+"what did you just hear?" means. Long-stream batches (for the streaming questions) are smaller
+so that every batch costs about the same.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+import random
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+
+from .audio import SAMPLE_RATE
+from .data.augment import augment
+from .data.corpus import Corpus, load_corpus
+from .data.dataset import DataConfig, clip_bank, multi_hot, text_corpus
+from .data.mixer import MixConfig, mix_scene
+from .data.tasks import KINDS, make_qa
+
+TASK_KINDS = KINDS
+STREAM_KINDS = ("recent",)  # what long-stream batches mostly ask
+__all__ = ["Batch", "BatchSpec", "TASK_KINDS", "batch_loader", "corpus_text", "load_corpus"]
+
+
+@dataclass(frozen=True)
+class BatchSpec:
+    kinds: tuple[str, ...]
+    batch_size: int
+    seconds: tuple[float, float]
+    long_fraction: float
+    long_seconds: tuple[float, float]
+    augment: bool
+    hold_out: tuple[str, ...]
+    block_samples: int
+    stream_focus: float = 0.7  # share of long-stream items asked a streaming question
+
+
+@dataclass
+class Batch:
+    audio: torch.Tensor  # (B, n) float32 at 16 kHz, n a multiple of block_samples
+    questions: list[str]
+    answers: list[str]
+    kinds: list[str]
+    labels: torch.Tensor  # (B, n_classes) multi-hot of the classes present
+    texts: list[str]  # "question\nanswer" for the LM's text objective
+
+    def pin_memory(self) -> "Batch":
+        self.audio, self.labels = self.audio.pin_memory(), self.labels.pin_memory()
+        return self
+
+
+class BatchStream(IterableDataset):
+    """An endless stream of batches; worker w of W draws batches w, w + W, ... of a seeded sequence."""
+
+    def __init__(self, corpus: Corpus, spec: BatchSpec, seed: int, start: int = 0):
+        self.corpus, self.spec, self.seed, self.start = corpus, spec, seed, start
+
+    def __iter__(self) -> Iterator[Batch]:
+        info = get_worker_info()
+        wid, n_workers = (info.id, info.num_workers) if info else (0, 1)
+        train = self.corpus.subset("train", self.spec.hold_out)
+        bank = clip_bank(train)
+        names = self.corpus.class_names
+        for b in itertools.count(self.start + wid, n_workers):
+            yield self.batch(random.Random(f"{self.seed}/{b}"), bank, names, train)
+
+    def batch(self, rng: random.Random, bank, names: list[str], train: Corpus) -> Batch:
+        s = self.spec
+        long = rng.random() < s.long_fraction
+        lo, hi = s.long_seconds if long else s.seconds
+        blocks = max(1, math.ceil(rng.uniform(lo, hi) * SAMPLE_RATE / s.block_samples))
+        n = blocks * s.block_samples
+        size = s.batch_size if not long else max(2, round(s.batch_size * sum(s.seconds) / sum(s.long_seconds)))
+        items = []
+        for _ in range(size):
+            scene = mix_scene(bank, rng, MixConfig(), duration_s=n / SAMPLE_RATE)
+            kinds = STREAM_KINDS if long and rng.random() < s.stream_focus else s.kinds
+            qa = make_qa(scene, rng, kinds, train.classes)
+            audio = scene.audio[:n]
+            if s.augment:
+                audio = augment(audio, np.random.default_rng(rng.getrandbits(64)))
+            text_qa = make_qa(scene, rng, TASK_KINDS, train.classes)
+            items.append((np.pad(audio, (0, n - len(audio))), qa, multi_hot(scene, names), text_qa))
+        return Batch(torch.from_numpy(np.stack([a for a, *_ in items]).astype(np.float32)),
+                     [q.question for _, q, _, _ in items], [q.answer for _, q, _, _ in items],
+                     [q.kind for _, q, _, _ in items], torch.stack([y for _, _, y, _ in items]),
+                     [f"{t.question}\n{t.answer}" for *_, t in items])
+
+
+def batch_loader(corpus: Corpus, spec: BatchSpec, seed: int, workers: int, start: int = 0) -> DataLoader:
+    """Batches start, start + 1, ... of the seeded sequence, from `workers` processes (0: this one).
+
+    The DataLoader takes one batch from each worker in turn, so the order does not depend on
+    the number of workers, and a resumed run continues the same sequence.
+    """
+    return DataLoader(BatchStream(corpus, spec, seed, start), batch_size=None, num_workers=workers,
+                      pin_memory=torch.cuda.is_available(), prefetch_factor=4 if workers else None,
+                      persistent_workers=workers > 0)
+
+
+def corpus_text(corpus: Corpus, seed: int, n: int = 20_000) -> Iterator[str]:
+    """Text to train the tokenizer on: questions and answers of every kind, and the class glossary."""
+    return text_corpus(DataConfig(corpus=str(corpus.root), kinds=TASK_KINDS, seed=seed), n, corpus=corpus)

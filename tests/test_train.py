@@ -1,0 +1,62 @@
+"""sam-train on the CPU: the loss falls, a stopped run resumes to the same losses, stages chain."""
+import json
+
+import pytest
+import torch
+
+from model.checkpoint import load_sam
+from model.train import parse_args, train
+from test_data_build import make_corpus
+
+COMMON = ["--model", "sam-tiny", "--batch-size", "4", "--seconds", "1.28", "2.56", "--workers", "0",
+          "--log-every", "1", "--vocab-size", "300", "--no-augment", "--tokenizer-texts", "500"]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    return str(make_corpus(tmp_path_factory.mktemp("train")))
+
+
+def losses(run):
+    return [r["loss"] for r in map(json.loads, (run / "log.jsonl").read_text().splitlines())]
+
+
+def test_tagger_stage_learns_and_writes_its_outputs(corpus, tmp_path):
+    out = tmp_path / "s1"
+    train(parse_args(["--stage", "tagger", "--corpus", corpus, "--out", str(out), "--max-steps", "30",
+                      "--lr", "3e-3", *COMMON]))
+    got = losses(out)
+    assert len(got) == 30
+    assert sum(got[-5:]) / 5 < 0.85 * sum(got[:5]) / 5
+    assert (out / "loss.png").stat().st_size > 1000
+    model = load_sam(out / "checkpoint")
+    assert model.cfg.name == "sam-tiny" and model.tokenizer.vocab_size <= 300
+
+
+def test_resumed_run_continues_with_the_same_losses(corpus, tmp_path):
+    base = ["--stage", "joint", "--corpus", corpus, "--max-steps", "6", *COMMON]
+    train(parse_args([*base, "--out", str(tmp_path / "whole")]))
+    train(parse_args([*base, "--out", str(tmp_path / "split"), "--stop-after", "3"]))
+    assert len(losses(tmp_path / "split")) == 3
+    train(parse_args([*base, "--out", str(tmp_path / "split"), "--resume"]))
+    whole, split = losses(tmp_path / "whole"), losses(tmp_path / "split")
+    assert len(split) == 6
+    assert split == pytest.approx(whole, rel=1e-5)
+
+
+def test_connector_stage_trains_only_the_connector(corpus, tmp_path):
+    first = tmp_path / "a"
+    train(parse_args(["--stage", "joint", "--corpus", corpus, "--out", str(first), "--max-steps", "1", *COMMON]))
+    second = tmp_path / "b"
+    train(parse_args(["--stage", "connector", "--corpus", corpus, "--out", str(second), "--max-steps", "3",
+                      "--init", str(first / "checkpoint"), *COMMON]))
+    a, b = load_sam(first / "checkpoint").state_dict(), load_sam(second / "checkpoint").state_dict()
+    changed = {k.split(".")[0] for k in a if not torch.equal(a[k], b[k])}
+    assert changed == {"connector"}
+
+
+def test_bad_arguments_are_refused(corpus, tmp_path):
+    with pytest.raises(SystemExit):
+        parse_args(["--stage", "joint", "--kinds", "poetry"])
+    with pytest.raises(SystemExit):
+        parse_args(["--stage", "sightseeing"])

@@ -71,3 +71,42 @@ def generate(lm: MambaLM, tok: Tokenizer, state: MambaState, prompt: list[int], 
     total = time.perf_counter() - start
     decode_time = max(total - (first or total), 1e-9)
     return Answer(tok.decode(ids).strip(), len(ids), first or total, max(len(ids) - 1, 0) / decode_time, total)
+
+
+@torch.inference_mode()
+def generate_batch(lm: MambaLM, tok: Tokenizer, states: list[MambaState], prompts: list[list[int]],
+                   max_new_tokens: int = 48) -> list[str]:
+    """Greedy answers for many (state, prompt) pairs at once: prompts pushed one by one, then batched steps.
+
+    Each prompt goes onto its own state (prompt lengths differ and padding would enter the
+    state); the states are then stacked and decoded together until every row has ended.
+    """
+    if len(states) != len(prompts):
+        raise ValueError(f"{len(states)} states but {len(prompts)} prompts")
+    if not states:
+        return []
+    device = lm.backbone.embedding.weight.device
+    last, pushed = [], []
+    for state, prompt in zip(states, prompts):
+        logits, s = lm(torch.tensor([prompt], device=device), state=state)
+        last.append(logits[:, -1])
+        pushed.append(s)
+    state = MambaState(torch.cat([s.conv for s in pushed], 1), torch.cat([s.ssm for s in pushed], 1))
+    logits = torch.cat(last)
+    banned = [tok.question_id, tok.answer_id]
+    out = torch.zeros(len(states), 0, dtype=torch.long, device=device)
+    done = torch.zeros(len(states), dtype=torch.bool, device=device)
+    for _ in range(max_new_tokens):
+        logits = lm.mask_padding(logits)
+        logits[:, banned] = float("-inf")
+        nxt = logits.argmax(-1).masked_fill(done, tok.eot_id)
+        done |= nxt == tok.eot_id
+        out = torch.cat([out, nxt[:, None]], 1)
+        if bool(done.all()):
+            break
+        logits, state = lm.step(nxt, state=state)
+    texts = []
+    for row in out.tolist():
+        ids = row[: row.index(tok.eot_id)] if tok.eot_id in row else row
+        texts.append(tok.decode(ids).strip())
+    return texts

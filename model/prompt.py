@@ -17,7 +17,8 @@ from torch import Tensor
 
 from .tokenizer import Tokenizer
 
-DESCRIBE_PROMPT = "What do you hear?"  # the question behind every live scene description
+DESCRIBE_PROMPT = "Describe what you hear."  # sam-caption's question about a whole recording
+LIVE_PROMPT = "What happened in the last ten seconds?"  # the live feed's question about the recent past
 
 
 def prompt_ids(tok: Tokenizer, question: str) -> list[int]:

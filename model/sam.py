@@ -19,7 +19,7 @@ from .connector import build_connector
 from .encoder import AudioEncoder
 from .generate import Answer, generate
 from .lm import MambaLM
-from .prompt import DESCRIBE_PROMPT, prompt_ids
+from .prompt import DESCRIBE_PROMPT, LIVE_PROMPT, prompt_ids
 from .stream import StreamState
 from .tokenizer import Tokenizer
 
@@ -126,6 +126,6 @@ class SAM(nn.Module):
         return generate(self.lm, tok, state.lm.fork(), prompt_ids(tok, question), max_new_tokens, temperature,
                         top_p, on_token)
 
-    def describe(self, state: StreamState, **kw) -> Answer:
-        """ask() with the default description prompt."""
-        return self.ask(state, DESCRIBE_PROMPT, **kw)
+    def describe(self, state: StreamState, *, recent: bool = False, **kw) -> Answer:
+        """ask() with the description prompt: the whole recording, or (recent=True) its last ten seconds."""
+        return self.ask(state, LIVE_PROMPT if recent else DESCRIBE_PROMPT, **kw)

@@ -1,0 +1,329 @@
+"""sam-eval: how good a SAM checkpoint is, said with numbers.
+
+On the corpus validation set (`sam-data valset`, recordings never trained on): multiple-choice
+accuracy with every item asked in two option orders (and how often the two answers agree),
+true/false, open questions (the answer names the right class or a synonym), counting, order,
+loudness, type, tags and descriptions (precision and recall of the classes named against the
+scene's, CIDEr-D), the silence false-alarm rate, and "what did you just hear?" after 1, 5 and
+30 minutes of earlier audio. Also AudioCaps/Clotho caption CSVs and OpenAQA-style JSON when a
+user has them. Writes report.json and report.md.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import torch
+
+from .audio import SAMPLE_RATE, load_audio
+from .checkpoint import default_checkpoint, load_sam
+from .generate import generate_batch
+from .metrics import ClassNames, cider_d, mcq_choice, micro_prf, normalize, says_quiet, true_false
+from .prompt import DESCRIBE_PROMPT, prompt_ids
+from .sam import SAM
+
+MCQ_OPTION = re.compile(r"([A-D])\) (.+?)(?= [A-D]\) |$)")
+STREAM_QUESTION = "What did you just hear?"
+
+
+@dataclass
+class Item:
+    scene: str  # path of the scene's audio
+    question: str
+    answer: str
+    kind: str
+    variant: str = ""  # "reordered" for the second option order of a multiple-choice item
+
+
+def mcq_parts(question: str) -> tuple[str, list[str]]:
+    """'stem A) x B) y ...' -> (stem, [x, y, ...])."""
+    first = question.find(" A) ")
+    if first < 0:
+        raise ValueError(f"not a multiple-choice question: {question!r}")
+    return question[:first], [m.group(2) for m in MCQ_OPTION.finditer(question[first + 1:])]
+
+
+def reorder(item: Item) -> Item:
+    """The same multiple-choice item with its options in reverse order, answer key moved with them."""
+    stem, options = mcq_parts(item.question)
+    correct = options["ABCD".index(item.answer[0])]
+    options = options[::-1]
+    text = " ".join(f"{'ABCD'[i]}) {o}" for i, o in enumerate(options))
+    return Item(item.scene, f"{stem} {text}", f"{'ABCD'[options.index(correct)]}) {correct}", item.kind, "reordered")
+
+
+# -- answering ---------------------------------------------------------------------------------
+def answer_items(model: SAM, items: list[Item], read, batch_size: int, max_new_tokens: int) -> list[str]:
+    """Each scene heard once, its questions asked on forks, answers decoded in batches."""
+    by_scene: dict[str, list[int]] = defaultdict(list)
+    for i, it in enumerate(items):
+        by_scene[it.scene].append(i)
+    answers: list[str] = [""] * len(items)
+    pending: list[tuple[int, Any, list[int]]] = []
+    tok = model.tokenizer
+
+    def flush() -> None:
+        texts = generate_batch(model.lm, tok, [s for _, s, _ in pending], [p for *_, p in pending], max_new_tokens)
+        for (i, _, _), t in zip(pending, texts):
+            answers[i] = t
+        pending.clear()
+
+    for scene, idx in _progress(by_scene.items(), "answering", len(by_scene)):
+        state = model.hear(torch.as_tensor(read(scene)))
+        for i in idx:
+            pending.append((i, state.lm, prompt_ids(tok, items[i].question)))
+        if len(pending) >= batch_size:
+            flush()
+    if pending:
+        flush()
+    return answers
+
+
+def _progress(it, desc: str, total: int) -> Iterator:
+    from tqdm import tqdm
+
+    return iter(tqdm(it, desc=desc, total=total, unit="scene", file=sys.stderr, disable=None))
+
+
+# -- scoring -----------------------------------------------------------------------------------
+def score(items: list[Item], preds: list[str], names: ClassNames, scenes: dict[str, dict]) -> dict[str, Any]:
+    """Every metric over the answered items."""
+    res: dict[str, Any] = {}
+    kinds = defaultdict(list)
+    for it, p in zip(items, preds):
+        kinds[(it.kind, it.variant)].append((it, p))
+    for (kind, variant), rows in sorted(kinds.items()):
+        key = kind + (f"_{variant}" if variant else "")
+        res[f"{key}_accuracy"] = sum(_correct(it, p, names) for it, p in rows) / len(rows)
+        res[f"{key}_n"] = len(rows)
+    res.update(_mcq_agreement(items, preds))
+    res.update(_descriptions(items, preds, names, scenes))
+    return res
+
+
+def _correct(it: Item, pred: str, names: ClassNames) -> bool:
+    gold = it.answer
+    if it.kind == "mcq":
+        _, options = mcq_parts(it.question)
+        return mcq_choice(pred, options) == gold[0]
+    if it.kind == "tf":
+        return true_false(pred) is not None and true_false(pred) == true_false(gold)
+    if it.kind in ("open", "order", "loudness"):
+        return gold in names.named(pred) and len(names.named(pred)) == 1
+    if it.kind in ("recent", "tags", "description"):
+        want = names.named(gold)
+        if not want:  # a quiet answer
+            return not names.named(pred) and says_quiet(pred, names) or normalize(pred) == normalize(gold)
+        return names.named(pred) == want
+    return normalize(pred) == normalize(gold)  # count, type
+
+
+def _mcq_agreement(items: list[Item], preds: list[str]) -> dict[str, float]:
+    """How often the two option orders of an item pick the same option text."""
+    chosen: dict[tuple[str, str], dict[str, str | None]] = defaultdict(dict)
+    for it, p in zip(items, preds):
+        if it.kind != "mcq":
+            continue
+        _, options = mcq_parts(it.question)
+        letter = mcq_choice(p, options)
+        key = (it.scene, it.answer.split(") ", 1)[1])
+        chosen[key][it.variant] = options["ABCD".index(letter)] if letter else None
+    pairs = [v for v in chosen.values() if len(v) == 2]
+    if not pairs:
+        return {}
+    agree = sum(v[""] is not None and v[""] == v["reordered"] for v in pairs) / len(pairs)
+    return {"mcq_order_agreement": agree, "mcq_pairs": len(pairs)}
+
+
+def _descriptions(items: list[Item], preds: list[str], names: ClassNames, scenes: dict[str, dict]) -> dict[str, Any]:
+    """Class precision/recall of descriptions against the scene, false alarms on quiet scenes, CIDEr-D."""
+    rows = [(it, p) for it, p in zip(items, preds) if it.kind == "description"]
+    if not rows:
+        return {}
+    pred_sets, gold_sets, quiet_false, quiet_n = [], [], 0, 0
+    for it, p in rows:
+        sc = scenes.get(it.scene, {})
+        gold = {e["label"] for e in sc.get("events", [])} | ({sc["background"]["label"]} if sc.get("background") else set())
+        named = names.named(p)
+        if not sc.get("events"):
+            quiet_n += 1
+            quiet_false += bool(named - gold)
+            continue
+        pred_sets.append(named)
+        gold_sets.append(gold)
+    prf = micro_prf(pred_sets, gold_sets)
+    out: dict[str, Any] = {"description_class_precision": prf.precision, "description_class_recall": prf.recall,
+                           "description_class_f1": prf.f1, "description_cider_d": cider_d([p for _, p in rows],
+                                                                                         [[it.answer] for it, _ in rows])}
+    if quiet_n:
+        out["silence_false_alarm_rate"] = quiet_false / quiet_n
+        out["silence_scenes"] = quiet_n
+    return out
+
+
+# -- streaming -----------------------------------------------------------------------------------
+@torch.inference_mode()
+def streaming(model: SAM, items: list[Item], scenes: dict[str, dict], read, names: ClassNames,
+              minutes: tuple[float, ...], max_new_tokens: int) -> dict[str, Any]:
+    """'What did you just hear?' after `minutes` of earlier audio (other validation scenes) per stream scene."""
+    targets = [it for it in items if it.kind == "recent" and it.question == STREAM_QUESTION]
+    targets = [it for it in targets if names.named(it.answer)] or targets
+    fillers = [s for s, sc in scenes.items() if sc.get("type") == "scene"]
+    if not targets or not fillers:
+        return {"streaming": "no stream items with a 'what did you just hear?' question in this set"}
+    res: dict[str, Any] = {"streaming_n": len(targets)}
+    state, heard, k = model.new_state(), 0.0, 0
+    for m in sorted(minutes):
+        while heard < m * 60:  # the stream so far: validation scenes one after another
+            audio = torch.as_tensor(read(fillers[k % len(fillers)]))
+            state = model.listen(audio, state)
+            heard += audio.numel() / SAMPLE_RATE
+            k += 1
+        states, prompts = [], []
+        for it in _progress(targets, f"streaming after {m:g} min", len(targets)):
+            after = model.listen(torch.as_tensor(read(it.scene)), state.fork(), flush=True)
+            states.append(after.lm)
+            prompts.append(prompt_ids(model.tokenizer, it.question))
+        preds = generate_batch(model.lm, model.tokenizer, states, prompts, max_new_tokens)
+        res[f"streaming_{m:g}min_accuracy"] = sum(_correct(it, p, names) for it, p in zip(targets, preds)) / len(targets)
+    return res
+
+
+# -- public benchmarks ---------------------------------------------------------------------------
+def captions_benchmark(model: SAM, items, names: ClassNames, max_new_tokens: int) -> dict[str, Any]:
+    """Describe each clip; CIDEr-D against its references, and class recall through the synonyms."""
+    preds = []
+    for it in _progress(items, "captions", len(items)):
+        preds.append(model.describe(model.hear(load_audio(it.audio)), max_new_tokens=max_new_tokens).text)
+    gold = [set().union(*(names.named(r) for r in it.references)) for it in items]
+    prf = micro_prf([names.named(p) for p in preds], gold)
+    return {"n": len(items), "cider_d": cider_d(preds, [it.references for it in items]),
+            "class_precision": prf.precision, "class_recall": prf.recall}
+
+
+def qa_benchmark(model: SAM, items, max_new_tokens: int) -> dict[str, Any]:
+    """Exact match (normalised) and answer-token F1 against OpenAQA-style references."""
+    em, f1 = 0, 0.0
+    for it in _progress(items, "questions", len(items)):
+        pred = model.ask(model.hear(load_audio(it.audio)), it.question, max_new_tokens=max_new_tokens).text
+        p, g = normalize(pred).split(), normalize(it.answer).split()
+        em += p == g
+        common = sum(min(p.count(w), g.count(w)) for w in set(p))
+        f1 += 2 * common / (len(p) + len(g)) if p and g else float(p == g)
+    return {"n": len(items), "exact_match": em / max(len(items), 1), "token_f1": f1 / max(len(items), 1)}
+
+
+# -- the whole run ---------------------------------------------------------------------------------
+def evaluate_valset(model: SAM, valset: str | Path, batch_size: int = 32, limit: int = 0,
+                    stream_minutes: tuple[float, ...] = (1, 5, 30), max_new_tokens: int = 64) -> dict[str, Any]:
+    """All validation metrics of `model` on the set written by `sam-data valset`."""
+    from .data.labels import load_classes
+    from .data.valset import load_valset, read_wav
+
+    valset = Path(valset)
+    raw = load_valset(valset)[: limit or None]
+    scenes = {str(valset / json.loads(line)["scene"]): json.loads(line)
+              for line in (valset / "scenes.jsonl").read_text().splitlines() if line.strip()}
+    names = ClassNames.from_table({c.name: c.synonyms for c in load_classes().values()})
+    items = [Item(r["path"], r["question"], r["answer"], r["kind"]) for r in raw]
+    items += [reorder(it) for it in items if it.kind == "mcq"]
+    described = {it.scene for it in items if it.kind == "description"}
+    items += [Item(s, DESCRIBE_PROMPT, _describe_gold(sc), "description") for s, sc in scenes.items()
+              if sc.get("type") == "quiet" and s not in described]  # every quiet scene is described
+    cache: dict[str, torch.Tensor] = {}
+
+    def read(path: str) -> torch.Tensor:
+        if path not in cache:
+            cache.clear() if len(cache) > 64 else None
+            cache[path] = torch.from_numpy(read_wav(Path(path)))
+        return cache[path]
+
+    start = time.perf_counter()
+    preds = answer_items(model, items, read, batch_size, max_new_tokens)
+    res = {"items": len(items), **score(items, preds, names, scenes)}
+    if stream_minutes:
+        res.update(streaming(model, items, scenes, read, names, stream_minutes, max_new_tokens))
+    res["eval_seconds"] = time.perf_counter() - start
+    res["examples"] = [{"question": it.question, "answer": it.answer, "predicted": p, "kind": it.kind}
+                       for it, p in list(zip(items, preds))[:: max(1, len(items) // 40)]]
+    return res
+
+
+def _describe_gold(scene: dict) -> str:
+    bg = scene.get("background")
+    return f"only {bg['label']} in the background, otherwise quiet" if bg else "quiet, nothing happens"
+
+
+def markdown(res: dict[str, Any], title: str) -> str:
+    """The report's headline numbers as a markdown table."""
+    lines = [f"## {title}", "", "| metric | value |", "| --- | --- |"]
+    for k, v in res.items():
+        if k == "examples" or isinstance(v, (dict, list)):
+            continue
+        lines.append(f"| {k} | {v:.3f} |" if isinstance(v, float) else f"| {k} | {v} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the arguments and evaluate."""
+    p = argparse.ArgumentParser(prog="sam-eval", description=__doc__.split("\n\n")[0])
+    p.add_argument("--checkpoint", type=Path, help="SAM checkpoint directory (default: the model in assets/)")
+    p.add_argument("--valset", type=Path, default=Path("data/val"), help="validation set folder (sam-data valset)")
+    p.add_argument("--out", type=Path, default=Path("eval"), help="folder for report.json and report.md")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--batch-size", type=int, default=32, help="answers decoded together")
+    p.add_argument("--limit", type=int, default=0, help="evaluate only the first N validation items")
+    p.add_argument("--stream-minutes", type=float, nargs="*", default=[1, 5, 30],
+                   help="earlier audio before the streaming questions (none: skip)")
+    p.add_argument("--audiocaps", type=Path, help="AudioCaps-style caption CSV (with --audio-dir)")
+    p.add_argument("--clotho", type=Path, help="Clotho-style caption CSV (with --audio-dir)")
+    p.add_argument("--audio-dir", type=Path, help="folder of the caption benchmark's audio")
+    p.add_argument("--openaqa", type=Path, help="OpenAQA-style QA JSON")
+    p.add_argument("--audio-root", type=Path, help="folder to find OpenAQA audio in by file name")
+    p.add_argument("--skip-valset", action="store_true", help="only the public benchmarks")
+    args = p.parse_args(argv)
+    path = args.checkpoint or default_checkpoint()
+    if path is None:
+        p.error("no checkpoint: pass --checkpoint DIR (no default model is installed)")
+    try:
+        model = load_sam(path, device=args.device)
+        report = {"checkpoint": str(path), "model": model.name}
+        if not args.skip_valset:
+            report["valset"] = evaluate_valset(model, args.valset, args.batch_size, args.limit,
+                                               tuple(args.stream_minutes))
+        report.update(_public(model, args))
+    except ValueError as e:
+        raise SystemExit(f"error: {e}") from e
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "report.json").write_text(json.dumps(report, indent=1))
+    md = "".join(markdown(v, k) for k, v in report.items() if isinstance(v, dict))
+    (args.out / "report.md").write_text(md)
+    print(md)
+    return 0
+
+
+def _public(model: SAM, args: argparse.Namespace) -> dict[str, Any]:
+    from .data.labels import load_classes
+    from .public_data import load_audiocaps, load_clotho, load_openaqa
+
+    names = ClassNames.from_table({c.name: c.synonyms for c in load_classes().values()})
+    out: dict[str, Any] = {}
+    for flag, loader in (("audiocaps", load_audiocaps), ("clotho", load_clotho)):
+        csv_path = getattr(args, flag)
+        if csv_path is None:
+            continue
+        if args.audio_dir is None:
+            raise ValueError(f"--{flag} needs --audio-dir")
+        items, missing = loader(csv_path, args.audio_dir)
+        out[flag] = {**captions_benchmark(model, items, names, 64), "missing_audio": len(missing)}
+    if args.openaqa is not None:
+        items, missing = load_openaqa(args.openaqa, args.audio_root)
+        out["openaqa"] = {**qa_benchmark(model, items, 64), "missing_audio": len(missing)}
+    return out

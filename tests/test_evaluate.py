@@ -1,0 +1,63 @@
+"""sam-eval: scoring on known answers, the second option order, and a whole run on a tiny valset."""
+import json
+
+import pytest
+
+from model.evaluate import Item, evaluate_valset, markdown, mcq_parts, reorder, score
+from model.metrics import ClassNames
+
+NAMES = ClassNames.from_table({"dog": ["bark"], "door": ["door slam"], "piano": [], "rain": [], "speech": []})
+SCENES = {"s1": {"events": [{"label": "dog"}, {"label": "door"}], "background": None, "type": "scene"},
+          "q1": {"events": [], "background": {"label": "rain"}, "type": "quiet"},
+          "q2": {"events": [], "background": None, "type": "quiet"}}
+ITEMS = [
+    Item("s1", "Which of these sounds can you hear? A) piano B) dog C) rain D) speech", "B) dog", "mcq"),
+    Item("s1", "Do you hear a door?", "yes", "tf"),
+    Item("s1", "What animal do you hear?", "dog", "open"),
+    Item("s1", "How many sound events are there?", "2", "count"),
+    Item("s1", "Describe what you hear.", "dog at 0.1-0.5 s, door at 1.0-1.2 s", "description"),
+    Item("q1", "Describe what you hear.", "only rain in the background, otherwise quiet", "description"),
+    Item("q2", "Describe what you hear.", "quiet, nothing happens", "description"),
+    Item("s1", "What did you just hear?", "door", "recent"),
+]
+
+
+def test_reorder_moves_the_answer_with_its_option():
+    again = reorder(ITEMS[0])
+    stem, options = mcq_parts(again.question)
+    assert options == ["speech", "rain", "dog", "piano"] and again.answer == "C) dog" and again.variant == "reordered"
+    assert stem == "Which of these sounds can you hear?"
+
+
+def test_gold_answers_score_perfectly_and_wrong_ones_do_not():
+    items = ITEMS + [reorder(ITEMS[0])]
+    perfect = score(items, [it.answer for it in items], NAMES, SCENES)
+    accuracies = {k: v for k, v in perfect.items() if k.endswith("_accuracy")}
+    assert accuracies and all(v == 1.0 for v in accuracies.values())
+    assert perfect["mcq_order_agreement"] == 1.0 and perfect["silence_false_alarm_rate"] == 0.0
+    assert perfect["description_class_precision"] == perfect["description_class_recall"] == 1.0
+    wrong = ["A) piano", "no", "door", "3", "piano at 1.0-2.0 s", "a dog barks", "door slam", "dog", "D) piano"]
+    bad = score(items, wrong, NAMES, SCENES)
+    assert all(v == 0.0 for k, v in bad.items() if k.endswith("_accuracy"))
+    assert bad["silence_false_alarm_rate"] == 1.0  # both quiet scenes were said to hold a sound
+    assert bad["mcq_order_agreement"] == 1.0  # piano both times: consistent, and wrong
+    assert "| mcq_accuracy | 0.000 |" in markdown(bad, "x")
+
+
+def test_whole_run_on_a_tiny_valset(tmp_path):
+    from model.config import SAMConfig
+    from model.data.valset import write_valset
+    from model.sam import SAM
+    from model.tokenizer import Tokenizer
+    from test_data_build import make_corpus
+
+    corpus = make_corpus(tmp_path / "c")
+    report = write_valset(corpus, tmp_path / "val", n_scenes=12)
+    tok = Tokenizer.train(["a dog barks", "quiet", "yes no"] * 20, vocab_size=290)
+    model = SAM(SAMConfig.from_name("sam-tiny"), tok).eval()
+    res = evaluate_valset(model, tmp_path / "val", batch_size=8, stream_minutes=(0.1,), max_new_tokens=4)
+    rows = [json.loads(x) for x in (tmp_path / "val" / "items.jsonl").read_text().splitlines()]
+    n_mcq = sum(r["kind"] == "mcq" for r in rows)
+    assert res["items"] >= report.items + n_mcq
+    assert sum(v for k, v in res.items() if k.endswith("_n") and not k.startswith("streaming")) == res["items"]
+    assert all(0.0 <= v <= 1.0 for k, v in res.items() if k.endswith("_accuracy"))

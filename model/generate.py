@@ -68,9 +68,12 @@ def generate(lm: MambaLM, tok: Tokenizer, state: MambaState, prompt: list[int], 
                 on_token(new_text[len(text):])
                 text = new_text
         nxt, state = lm.step(torch.tensor([token], device=device), state=state)
+    final = tok.decode(ids)
+    if on_token is not None and final != text:
+        on_token(final[len(text):])  # what a cut-off character held back
     total = time.perf_counter() - start
     decode_time = max(total - (first or total), 1e-9)
-    return Answer(tok.decode(ids).strip(), len(ids), first or total, max(len(ids) - 1, 0) / decode_time, total)
+    return Answer(final.strip(), len(ids), first or total, max(len(ids) - 1, 0) / decode_time, total)
 
 
 @torch.inference_mode()

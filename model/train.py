@@ -102,8 +102,7 @@ def build_model(cfg: TrainConfig, corpus) -> SAM:
     if cfg.init:
         model = load_sam(cfg.init)
         if cfg.layout and cfg.layout != model.cfg.connector.layout:
-            raise ValueError(f"--layout {cfg.layout} differs from the checkpoint's {model.cfg.connector.layout}; "
-                             "the layout is chosen when the model is first built")
+            return with_new_connector(model, cfg.layout)
         return model
     sam_cfg = SAMConfig.from_name(cfg.model)
     if cfg.layout:
@@ -111,6 +110,14 @@ def build_model(cfg: TrainConfig, corpus) -> SAM:
     vocab = cfg.vocab_size or sam_cfg.lm.vocab_size
     tok = Tokenizer.train(corpus_text(corpus, cfg.seed, cfg.tokenizer_texts), vocab_size=vocab)
     return SAM(sam_cfg, tok)
+
+
+def with_new_connector(model: SAM, layout: str) -> SAM:
+    """The same encoder and LM with a fresh connector of another layout (the ablation of token layouts)."""
+    fresh = SAM(model.cfg.replace(connector=ConnectorConfig(layout=layout)), model.tokenizer)
+    fresh.encoder.load_state_dict(model.encoder.state_dict())
+    fresh.lm.load_state_dict(model.lm.state_dict())
+    return fresh
 
 
 class TaggerHead(nn.Module):
@@ -339,3 +346,6 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"error: {e}") from e
     return 0
 
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,120 @@
+"""Training recipes: the default model's curriculum and the paper's three ablations as one plan of sam-train runs.
+
+    python -m model.recipes default  --minutes 9 --out runs          # the curriculum, stage after stage
+    python -m model.recipes ablations --minutes 9 --out runs         # the curriculum and every ablation at once
+
+A plan is a list of runs; a run starts once the run it continues from has finished, so the
+ablations branch off the main chain where they differ from it and share everything before:
+  frozen      the encoder held fixed after its tagger pretraining (principle 1: joint fine-tuning)
+  time_major  all 8 patches of a column as tokens, column after column (principle 2: compact tokens)
+  freq_major  all patches as tokens, frequency row after row within each block (principle 2)
+  no_instruct the last stage trains on descriptions, tags and open questions only (principle 3)
+  held_out    the whole curriculum without some source packages, to measure generalisation
+Stage lengths are shares of --minutes, so all branches end together and compare at equal time.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SHARES = {"tagger": 0.25, "connector": 0.1, "joint": 0.3, "instruct": 0.35}
+HELD_OUT = ("sonic-pi-samples", "hedgewars-data", "supertuxkart-data")
+
+
+@dataclass
+class Run:
+    name: str
+    stage: str
+    after: str | None  # the run whose checkpoint this one starts from
+    extra: list[str] = field(default_factory=list)
+    workers: int = 2
+
+
+def chain(prefix: str, after: str | None, stages: list[str], extra: list[str] | None = None,
+          first_extra: list[str] | None = None, stage_names: list[str] | None = None) -> list[Run]:
+    """Stages one after another, each from the previous one's checkpoint; `first_extra` goes to the first only."""
+    runs, prev = [], after
+    for i, (stage, label) in enumerate(zip(stages, stage_names or stages)):
+        runs.append(Run(f"{prefix}.{label}", stage, prev, [*(extra or []), *((first_extra or []) if i == 0 else [])]))
+        prev = runs[-1].name
+    return runs
+
+
+def default_plan() -> list[Run]:
+    return chain("main", None, ["tagger", "connector", "joint", "instruct"])
+
+
+def ablation_plan() -> list[Run]:
+    plan = default_plan()
+    plan += chain("frozen", "main.connector", ["joint", "instruct"], ["--freeze", "encoder"])
+    for layout in ("time_major", "freq_major"):  # the first run swaps in a fresh connector of that layout
+        plan += chain(layout, "main.tagger", ["connector", "joint", "instruct"], first_extra=["--layout", layout])
+    plan += chain("no_instruct", "main.joint", ["joint"], stage_names=["instruct_slot"])
+    plan += chain("held_out", None, ["tagger", "connector", "joint", "instruct"], ["--hold-out", *HELD_OUT])
+    return plan
+
+
+def command(run: Run, out: Path, minutes: float, common: list[str]) -> list[str]:
+    share = SHARES["instruct" if run.name.endswith("instruct_slot") else run.stage]
+    cmd = [sys.executable, "-m", "model.train", "--stage", run.stage, "--out", str(out / run.name),
+           "--minutes", f"{minutes * share:.3f}", "--workers", str(run.workers), *common, *run.extra]
+    if run.after:
+        cmd += ["--init", str(out / run.after / "checkpoint")]
+    return cmd
+
+
+def execute(plan: list[Run], out: Path, minutes: float, common: list[str]) -> dict[str, dict]:
+    """Start each run when its predecessor is done; returns each run's status and wall time."""
+    out.mkdir(parents=True, exist_ok=True)
+    status: dict[str, dict] = {}
+    running: dict[str, tuple[subprocess.Popen, float]] = {}
+    waiting = list(plan)
+    while waiting or running:
+        for run in [r for r in waiting if r.after is None or status.get(r.after, {}).get("rc") == 0]:
+            waiting.remove(run)
+            log = open(out / f"{run.name}.log", "w")
+            proc = subprocess.Popen(command(run, out, minutes, common), stdout=log, stderr=subprocess.STDOUT,
+                                    env={**os.environ, "TOKENIZERS_PARALLELISM": "false"})
+            running[run.name] = (proc, time.perf_counter())
+            print(f"start {run.name}", flush=True)
+        for name, (proc, started) in list(running.items()):
+            if proc.poll() is not None:
+                status[name] = {"rc": proc.returncode, "seconds": round(time.perf_counter() - started, 1)}
+                print(f"done  {name} rc={proc.returncode} in {status[name]['seconds']} s", flush=True)
+                del running[name]
+        failed = [r for r in waiting if r.after and status.get(r.after, {}).get("rc", 0) != 0]
+        for run in failed:
+            waiting.remove(run)
+            status[run.name] = {"rc": None, "skipped": f"{run.after} failed"}
+        time.sleep(0.5)
+    (out / "plan_status.json").write_text(json.dumps(status, indent=1))
+    return status
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the plan's name and options, then run it."""
+    p = argparse.ArgumentParser(prog="python -m model.recipes", description=__doc__.split("\n\n")[0])
+    p.add_argument("plan", choices=["default", "ablations"])
+    p.add_argument("--minutes", type=float, default=9.0, help="wall-clock length of the whole curriculum")
+    p.add_argument("--out", type=Path, default=Path("runs"))
+    p.add_argument("--corpus", default="data/corpus.tar")
+    p.add_argument("--main-workers", type=int, default=3, help="data workers of the main chain")
+    p.add_argument("train_args", nargs=argparse.REMAINDER, help="after --: passed to every sam-train run")
+    args = p.parse_args(argv)
+    plan = default_plan() if args.plan == "default" else ablation_plan()
+    for run in plan:
+        if run.name.startswith("main."):
+            run.workers = args.main_workers
+    extra = [a for a in args.train_args if a != "--"]
+    status = execute(plan, args.out, args.minutes, ["--corpus", args.corpus, *extra])
+    return 0 if all(s.get("rc") == 0 for s in status.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,32 @@
+"""Training plans: every run continues an existing run, and every branch ends when the main chain does."""
+from pathlib import Path
+
+from model.recipes import SHARES, ablation_plan, command, default_plan
+
+
+def _end(run, by_name):
+    share = SHARES["instruct" if run.name.endswith("instruct_slot") else run.stage]
+    return share + (_end(by_name[run.after], by_name) if run.after else 0.0)
+
+
+def test_branches_end_together_and_continue_existing_runs():
+    plan = ablation_plan()
+    by_name = {r.name: r for r in plan}
+    assert len(by_name) == len(plan)
+    leaves = [r for r in plan if not any(o.after == r.name for o in plan)]
+    assert {r.name.split(".")[0] for r in leaves} == {"main", "frozen", "time_major", "freq_major", "no_instruct",
+                                                       "held_out"}
+    for r in leaves:
+        assert abs(_end(r, by_name) - 1.0) < 1e-9, r.name
+    for r in plan:
+        assert r.after is None or r.after in by_name
+
+
+def test_ablations_differ_from_the_main_chain_in_one_thing():
+    plan = {r.name: r for r in ablation_plan()}
+    cmd = lambda name: command(plan[name], Path("runs"), 10.0, [])  # noqa: E731
+    assert "--freeze" in cmd("frozen.joint") and "--freeze" in cmd("frozen.instruct")
+    assert cmd("time_major.connector")[-4:-2] == ["--layout", "time_major"]
+    assert "--layout" not in cmd("time_major.joint")  # the layout is set once, then carried by the checkpoint
+    assert plan["no_instruct.instruct_slot"].stage == "joint" and plan["main.instruct"].stage == "instruct"
+    assert [r.stage for r in default_plan()] == ["tagger", "connector", "joint", "instruct"]

@@ -123,6 +123,7 @@ class MicrophoneSource:
     BLOCK_SECONDS = 0.05  # PortAudio block
     QUEUE_SECONDS = 20.0  # what the queue holds before it drops audio
     STALL_SECONDS = 2.0  # an active stream silent for this long has lost its device
+    START_SECONDS = 6.0  # the first block may take longer: some devices (and busy machines) start slowly
     RETRY_SECONDS = 1.0
 
     def __init__(self, device: str | int | None = None, backend: Backend | None = None):
@@ -137,7 +138,8 @@ class MicrophoneSource:
         self._resampler = StreamingResampler(self._rate)
         self._dropped = 0.0  # s, at the device rate: blocks the full queue refused
         self._overflows = 0  # blocks PortAudio flagged as overflowed
-        self._last_block = 0.0  # monotonic time of the last callback
+        self._last_block: float | None = None  # monotonic time of the last callback
+        self._opened = 0.0  # monotonic time the stream was opened
         self._failure: str | None = None  # set by PortAudio's thread when the stream ends
         self._stopping = threading.Event()
         self._next_retry = 0.0
@@ -212,7 +214,7 @@ class MicrophoneSource:
             stream.close()
             raise RuntimeError(f"cannot start {device.label}: {e}") from e
         self._stream, self.device, self.name = stream, device, device.label
-        self._last_block = time.monotonic()
+        self._last_block, self._opened = None, time.monotonic()
         self._condition = SourceCondition(LIVE)
 
     def _close(self) -> None:
@@ -229,8 +231,10 @@ class MicrophoneSource:
         reason = self._failure
         if reason is None and not self._stream.active:
             reason = "the input stream is no longer active"
-        if reason is None and time.monotonic() - self._last_block > self.STALL_SECONDS:
-            reason = f"no audio from the device for {self.STALL_SECONDS:g} s"
+        since, limit = ((self._opened, self.START_SECONDS) if self._last_block is None
+                        else (self._last_block, self.STALL_SECONDS))
+        if reason is None and time.monotonic() - since > limit:
+            reason = f"no audio from the device for {limit:g} s"
         if reason is not None:
             self._condition = SourceCondition(LOST, reason)
             self._close()

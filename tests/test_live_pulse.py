@@ -112,7 +112,7 @@ def test_sam_live_hears_a_tone_played_into_a_virtual_microphone(tmp_path, pulse)
     heard = [e["text"] for e in lines if e["type"] == "description" and e["is_new"]]
     assert "a tone near 1000 Hz" in heard  # its pitch survived 48 kHz capture and resampling
     assert lines[-1]["type"] == "session_ended" and lines[-1]["state_path"]
-    assert not [e for e in lines if e["type"] == "device_lost"]
+    assert not [e for e in lines if e["type"] == "device_lost"], [e for e in lines if e["type"] == "device_lost"]
 
     (folder,) = log.iterdir()
     recorded = np.concatenate([sf.read(str(p), dtype="float32")[0] for p in sorted((folder / "audio").iterdir())])

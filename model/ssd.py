@@ -29,8 +29,9 @@ def _heads_per_group(x: Tensor, B: Tensor) -> int:
 
 
 def _expand_groups(B: Tensor, heads_per_group: int) -> Tensor:
-    """(..., G, N) -> (..., H, N): each group's projection serves its heads."""
-    return B.repeat_interleave(heads_per_group, dim=-2)
+    """(..., G, N) -> (..., H, N): each group's projection serves its heads (a view when G = 1)."""
+    *lead, G, N = B.shape
+    return B.unsqueeze(-2).expand(*lead, G, heads_per_group, N).reshape(*lead, G * heads_per_group, N)
 
 
 def ssd_step(state: Tensor, x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor) -> tuple[Tensor, Tensor]:
@@ -60,19 +61,42 @@ def ssd_naive(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor,
     return torch.stack(ys, dim=1), state
 
 
+# float32 exp underflows below about -87.3. PyTorch's vectorised CPU exp leaves its fast path for
+# such inputs (and for -inf) and runs 10-50x slower, and decays that small are common (a head
+# with dt * A = -2 reaches -87 within 44 tokens), so decay exponents are clamped here first:
+# exp(-87) = 1.6e-38 is within the smallest normal float32 of the exact value.
+EXP_FLOOR = -87.0
+
+
+def _decay(log_decay: Tensor) -> Tensor:
+    """exp of log-decays (<= 0), clamped at EXP_FLOOR."""
+    return torch.exp(log_decay.clamp(min=EXP_FLOOR))
+
+
 def segsum(a: Tensor) -> Tensor:
     """Stable segment sums: out[..., i, j] = a[..., j+1] + ... + a[..., i] for i >= j, -inf above.
 
-    Summing masked copies instead of differencing one long cumsum keeps exp(out) exact
-    in float32 even when the cumulative decay is large.
+    Differences of one cumulative sum lose float32 precision when the cumulative decay is large,
+    so the sums are taken and differenced in float64 and rounded to a's dtype once: exp(out)
+    stays exact in float32.
     """
     T = a.shape[-1]
-    a = a[..., None].expand(*a.shape, T)  # (..., T, T): column j holds a
-    strict = torch.tril(torch.ones(T, T, dtype=torch.bool, device=a.device), diagonal=-1)
-    a = a.masked_fill(~strict, 0)
-    out = torch.cumsum(a, dim=-2)
-    keep = torch.tril(torch.ones(T, T, dtype=torch.bool, device=a.device), diagonal=0)
-    return out.masked_fill(~keep, float("-inf"))
+    keep = torch.tril(torch.ones(T, T, dtype=torch.bool, device=a.device))
+    return _segsum_open(a).masked_fill_(~keep, float("-inf"))
+
+
+def _segsum_open(a: Tensor) -> Tensor:
+    """segsum without the mask: above the diagonal out[..., i, j] = -(a[..., i+1] + ... + a[..., j])."""
+    cum = torch.cumsum(a.double(), dim=-1)
+    return (cum[..., :, None] - cum[..., None, :]).to(a.dtype)
+
+
+def _chunks(t: Tensor, T: int, pad: int) -> Tensor:
+    """(b, L, ...) -> (b, c, T, ...) in float32, zero-padded at the end to whole chunks of T."""
+    t = t.float()
+    if pad:
+        t = F.pad(t, (0, 0) * (t.dim() - 2) + (0, pad))
+    return t.unflatten(1, (-1, T))
 
 
 def ssd_chunked(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk_size: int,
@@ -87,36 +111,42 @@ def ssd_chunked(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk_si
     r = _heads_per_group(x, B)
     T = min(chunk_size, L)  # one short chunk when the whole sequence fits
     pad = (-L) % T
-    # dt = 0 on padding: decay exp(0) = 1 and no input, so the final state is exact.
-    x, dt, B, C = (F.pad(t.float(), (0, 0) * (t.dim() - 2) + (0, pad)) for t in (x, dt, B, C))
     c = (L + pad) // T
-    x = x.view(b, c, T, G, r, P)
-    dt = dt.view(b, c, T, G, r)
-    B = B.view(b, c, T, G, N)
-    C = C.view(b, c, T, G, N)
-    xdt = x * dt[..., None]  # (b, c, T, G, r, P)
-    a = (dt * A.float().view(G, r)).permute(0, 1, 3, 4, 2)  # (b, c, G, r, T): log-decay per token
+    # Head-major chunks (b, G, r, c, T, ...): every contraction below is one batched matmul over
+    # (T, P) and (T, N) blocks, and B, C broadcast over the r heads of their group.
+    # dt = 0 on padding: decay exp(0) = 1 and no input, so the final state is exact.
+    dt = _chunks(dt, T, pad).view(b, c, T, G, r)
+    xdt = (_chunks(x, T, pad).view(b, c, T, G, r, P) * dt[..., None]).permute(0, 3, 4, 1, 2, 5).contiguous()
+    B = _chunks(B, T, pad).permute(0, 3, 1, 2, 4).unsqueeze(2)  # (b, G, 1, c, T, N)
+    C = _chunks(C, T, pad).permute(0, 3, 1, 2, 4).unsqueeze(2)  # (b, G, 1, c, T, N)
+    a = (dt * A.float().view(G, r)).permute(0, 3, 4, 1, 2).contiguous()  # (b, G, r, c, T): log-decay per token
     a_cum = torch.cumsum(a, dim=-1)
 
-    # Inside each chunk: y_l = sum_{s<=l} (C_l . B_s) exp(a_{s+1..l}) dt_s x_s
-    decay_ls = torch.exp(segsum(a))  # (b, c, G, r, T, T)
-    CB = torch.einsum("bclgn,bcsgn->bcgls", C, B)  # (b, c, G, T, T)
-    y = torch.einsum("bcgls,bcgrls,bcsgrp->bclgrp", CB, decay_ls, xdt)
+    # Inside each chunk: y_l = sum_{s<=l} (C_l . B_s) exp(a_{s+1..l}) dt_s x_s. The causal mask
+    # goes on C.B (per group, r times smaller than the decays), and clamping the decays' exponents
+    # at 0 as well keeps the masked entries finite: exp(0) * 0.
+    causal = torch.tril(torch.ones(T, T, dtype=torch.bool, device=x.device))
+    CB = (C @ B.transpose(-1, -2)).masked_fill_(~causal, 0.0)  # (b, G, 1, c, T, T)
+    y = (torch.exp(_segsum_open(a).clamp_(EXP_FLOOR, 0.0)) * CB) @ xdt  # (b, G, r, c, T, P)
 
     # The state each chunk adds by its end, then the recurrence across chunks.
-    decay_to_end = torch.exp(a_cum[..., -1:] - a_cum)  # (b, c, G, r, T)
-    chunk_states = torch.einsum("bcsgn,bcgrs,bcsgrp->bcgrpn", B, decay_to_end, xdt)
+    decay_to_end = _decay(a_cum[..., -1:] - a_cum)  # (b, G, r, c, T)
+    states = (xdt * decay_to_end[..., None]).transpose(-1, -2) @ B  # (b, G, r, c, P, N)
     if initial_state is None:
-        s0 = chunk_states.new_zeros(b, 1, G, r, P, N)
+        s0 = states.new_zeros(b, G, r, 1, P, N)
     else:
-        s0 = initial_state.float().reshape(b, 1, G, r, P, N)
-    chunk_states = torch.cat([s0, chunk_states], dim=1)  # (b, c+1, G, r, P, N)
-    a_chunk = a_cum[..., -1].permute(0, 2, 3, 1)  # (b, G, r, c): log-decay over each chunk
-    chunk_decay = torch.exp(segsum(F.pad(a_chunk, (1, 0))))  # (b, G, r, c+1, c+1)
-    states = torch.einsum("bgrzc,bcgrpn->bzgrpn", chunk_decay, chunk_states)
-    entering, final = states[:, :-1], states[:, -1]
+        s0 = initial_state.float().reshape(b, G, r, 1, P, N)
+    if c == 1:  # a single chunk (a streaming hop): the state entering it is the initial state
+        entering = s0
+        final = _decay(a_cum[..., -1])[..., None] * s0[:, :, :, 0] + states[:, :, :, 0]
+    else:
+        states = torch.cat([s0, states], dim=3)  # (b, G, r, c+1, P, N)
+        chunk_decay = torch.exp(segsum(F.pad(a_cum[..., -1], (1, 0))))  # (b, G, r, c+1, c+1)
+        states = (chunk_decay @ states.flatten(-2)).unflatten(-1, (P, N))
+        entering, final = states[:, :, :, :-1], states[:, :, :, -1]
 
-    # Contribution of the state entering each chunk.
-    y = y + torch.einsum("bclgn,bcgrpn,bcgrl->bclgrp", C, entering, torch.exp(a_cum))
-    y = y.reshape(b, c * T, H, P)[:, :L]
+    # Contribution of the state entering each chunk (none from a zero start in one chunk).
+    if initial_state is not None or c > 1:
+        y = y.addcmul_(C @ entering.transpose(-1, -2), _decay(a_cum)[..., None])
+    y = y.permute(0, 3, 4, 1, 2, 5).reshape(b, c * T, H, P)[:, :L]
     return y, final.reshape(b, H, P, N)

@@ -27,13 +27,14 @@ examples:
   sam-live --device 3 --describe-every 5   microphone 3, a description every 5 s
   sam-live --input street.wav --fast --headless > events.jsonl
   sam-live --resume ~/.local/share/sam-live/sessions/2025-06-01_14-03-22
+  sam-live --show 2025-06-01_14-03-22      print a past session (a name in the log directory)
 """
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="sam-live", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
-        description="Listen continuously, show what SAM hears as it happens, answer typed questions "
+        description="Listen continuously, show what SAM hears as it happens, answer typed questions\n"
                     "about the sound, and record the session.")
     src = p.add_argument_group("audio")
     src.add_argument("--device", metavar="ID", help="input device: index or (part of) its name (default: the default input)")

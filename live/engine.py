@@ -1,11 +1,11 @@
 """The streaming engine: one listening state for the whole session, answers on forks.
 
-Two threads. The listener takes audio from the source, records it, measures its level and runs
-`model.listen` every hop on the session's single state. The speaker decodes: scene descriptions
-every few seconds (sooner after an onset) and typed questions, each on the state as it was when
-the description was due or the question was asked. `listen` returns a new state and never
-changes its argument, so holding a reference to the state of that moment is the fork; the
-model copies it to decode. Questions go first and pre-empt a description in progress.
+Two threads. The listener (here) takes audio from the source, records it, measures its level
+and runs `model.listen` every hop on the session's single state; it hands the speaker
+(live/speaker.py) a description every few seconds of stream (sooner after an onset) and each
+typed question, with the state of that moment. `listen` returns a new state and never changes
+its argument, so holding a reference to the state of a moment is its fork; the model copies it
+to decode, and the listening state never holds the model's own words.
 
 Everything the engine has to say leaves through `on_event` as an `Event`, after it is logged.
 """
@@ -24,10 +24,10 @@ from model.audio import SAMPLE_RATE
 
 from . import events as ev
 from .capture import ENDED, LIVE, LOST, AudioSource, SourceCondition
-from .feed import Feed
 from .levels import LevelTracker, Window
 from .protocol import SamModel
 from .session import SessionLog
+from .speaker import Describe, Question, Speaker
 
 
 @dataclass
@@ -49,26 +49,6 @@ class EngineConfig:
         return int(round(self.hop_seconds * SAMPLE_RATE))
 
 
-@dataclass
-class _Describe:
-    state: Any
-    stream_time: float
-    loudest_db: float
-
-
-@dataclass
-class _Question:
-    question_id: int
-    text: str
-    state: Any
-    stream_time: float
-    asked: float  # time.monotonic() when asked
-
-
-class _Preempted(Exception):
-    """Raised from `on_token` to stop a description when a question or a stop comes in."""
-
-
 class Engine:
     """Listens on a source into one state; describes and answers on forks of it."""
 
@@ -88,15 +68,14 @@ class Engine:
         self._pending_n = 0
         self._levels = LevelTracker(self.config.quiet_db, self.config.onset_rise_db, start=self._taken)
         self._second: list[Window] = []
-        self._feed = Feed()
         self._next_describe = self.stream_time + self.config.describe_every
         self._next_autosave = self.stream_time + self.config.autosave_every
         self._last_meter = 0.0
-        # Speaker queue, guarded by _cv.
-        self._cv = threading.Condition()
-        self._questions: collections.deque[_Question] = collections.deque()
-        self._describe: _Describe | None = None
-        self._speaking = False
+        self._speaker = Speaker(model, self._speaker_emit, lambda: self.stream_time, quiet_db=self.config.quiet_db,
+                                description_tokens=self.config.description_tokens,
+                                answer_tokens=self.config.answer_tokens,
+                                on_error=lambda e: self._fail("decoding failed", e))
+        self._lock = threading.Lock()  # question ids and scheduled questions
         self._question_ids = 0
         self._scheduled: list[tuple[float, int, str]] = []  # (stream s, id, question) asked later
         # Control, set from any thread.
@@ -108,14 +87,11 @@ class Engine:
         self.failure: BaseException | None = None
         # Figures.
         self._compute: collections.deque[tuple[float, float]] = collections.deque()  # (stream s, busy s)
-        self._listen_busy = 0.0  # s spent in listen (listener thread)
-        self._speak_busy = 0.0  # s spent in describe and ask (speaker thread)
+        self._listen_busy = 0.0  # s spent in listen
         self.hop_times: collections.deque[float] = collections.deque(maxlen=4096)  # s per listen call
-        self.last_ttft: float | None = None
         self._last_drop_warning = (0.0, 0.0)  # (wall, dropped s) when last warned
         self._condition = SourceCondition(LIVE)
-        self._threads = [threading.Thread(target=self._listen_loop, name="sam-listener", daemon=True),
-                         threading.Thread(target=self._speak_loop, name="sam-speaker", daemon=True)]
+        self._listener = threading.Thread(target=self._listen_loop, name="sam-listener", daemon=True)
 
     # --- the API (any thread) ---------------------------------------------------------------------
 
@@ -139,8 +115,8 @@ class Engine:
         self._emit(ev.SessionStarted(stream_time=self.stream_time, folder=str(self.session.folder) if self.session else "",
                                      model=self.model.name, source=self.source.name,
                                      resumed=self._state.samples_seen > 0 or self._catch_up is not None))
-        for t in self._threads:
-            t.start()
+        self._speaker.start()
+        self._listener.start()
 
     def ask(self, question: str, at: float | None = None) -> int:
         """Queue a question about the sound so far; it is answered on the state of this moment.
@@ -150,7 +126,7 @@ class Engine:
         question = question.strip()
         if not question:
             raise ValueError("the question is empty")
-        with self._cv:
+        with self._lock:
             self._question_ids += 1
             qid = self._question_ids
             if at is not None and at > self.stream_time:
@@ -160,11 +136,9 @@ class Engine:
         return qid
 
     def _put_question(self, qid: int, question: str) -> None:
-        with self._cv:
-            job = _Question(qid, question, self._state, self.stream_time, time.monotonic())
-            self._questions.append(job)
-            self._cv.notify_all()
+        job = Question(qid, question, self._state, self.stream_time, time.monotonic())
         self._emit(ev.QuestionAsked(stream_time=job.stream_time, question_id=qid, question=question))
+        self._speaker.ask(job)
 
     def warn(self, message: str) -> None:
         """Tell the user (and the log) something about the session, e.g. a fallback taken."""
@@ -190,15 +164,13 @@ class Engine:
     def request_stop(self) -> None:
         """Begin shutting down; `stopped` is set once the final state is saved."""
         self._stopping.set()
-        with self._cv:
-            self._cv.notify_all()
+        self._speaker.request_stop()
 
     def stop(self, timeout: float = 30.0) -> None:
         """Shut down and wait: pending audio is heard, the state saved, the source closed."""
         self.request_stop()
-        for t in self._threads:
-            if t.is_alive():
-                t.join(timeout)
+        if self._listener.is_alive():
+            self._listener.join(timeout)
 
     # --- events ----------------------------------------------------------------------------------
 
@@ -209,6 +181,11 @@ class Engine:
             if self.on_event is not None:
                 self.on_event(event)
 
+    def _speaker_emit(self, event: ev.Event) -> None:
+        self._emit(event)
+        if isinstance(event, ev.QuestionAnswered):
+            self._emit_figures()  # its time to first token
+
     def _fail(self, where: str, error: BaseException) -> None:
         if self.session is not None:
             self.session.write_error(error)
@@ -218,7 +195,12 @@ class Engine:
     @property
     def busy_seconds(self) -> tuple[float, float]:
         """Compute time so far: (listening, describing and answering), in seconds."""
-        return self._listen_busy, self._speak_busy
+        return self._listen_busy, self._speaker.busy
+
+    @property
+    def last_ttft(self) -> float | None:
+        """Seconds from asking the last answered question to its first token."""
+        return self._speaker.last_ttft
 
     @property
     def real_time_factor(self) -> float:
@@ -291,7 +273,7 @@ class Engine:
 
     def _after_hop(self) -> None:
         now = self._state.seconds
-        self._compute.append((now, self._listen_busy + self._speak_busy))
+        self._compute.append((now, self._listen_busy + self._speaker.busy))
         while len(self._compute) > 2 and now - self._compute[0][0] > self.config.figures_window:
             self._compute.popleft()
         self._ask_scheduled(now)
@@ -304,7 +286,7 @@ class Engine:
         self._warn_if_dropping()
 
     def _ask_scheduled(self, now: float) -> None:
-        with self._cv:
+        with self._lock:
             due = [q for q in self._scheduled if q[0] <= now]
             self._scheduled = [q for q in self._scheduled if q[0] > now]
         for _, qid, question in sorted(due):
@@ -312,12 +294,9 @@ class Engine:
 
     def _schedule_describe(self, now: float) -> None:
         self._next_describe = now + self.config.describe_every
-        with self._cv:
-            self._describe = _Describe(self._state, now, self._levels.take_loudest())
-            self._cv.notify_all()
-            if self.config.wait_for_descriptions:
-                while (self._describe is not None or self._speaking) and not self._stopping.is_set():
-                    self._cv.wait(0.1)
+        self._speaker.describe(Describe(self._state, now, self._levels.take_loudest()))
+        if self.config.wait_for_descriptions:
+            self._speaker.wait_idle(self._stopping)
 
     def _measure(self, samples: np.ndarray) -> None:
         for w in self._levels.push(samples):
@@ -370,24 +349,12 @@ class Engine:
         self._hear_pending()
         self._ask_scheduled(float("inf"))
         self._schedule_describe(self._state.seconds)
-        self._wait_until_quiet()
+        self._speaker.wait_idle(self._stopping)
         self._emit(ev.SourceEnded(stream_time=self.stream_time, source=self.source.name))
         self.ended.set()
 
-    def _wait_until_quiet(self) -> None:
-        with self._cv:
-            while (self._questions or self._describe is not None or self._speaking) and not self._stopping.is_set():
-                self._cv.wait(0.1)
-
-    def _stop_speaker(self) -> None:
-        """Stop the speaker thread, so that SessionEnded is the last event."""
-        self.request_stop()
-        speaker = self._threads[1]
-        if speaker.is_alive() and speaker is not threading.current_thread():
-            speaker.join(30.0)
-
     def _finish(self) -> None:
-        self._stop_speaker()
+        self._speaker.stop()  # first, so that SessionEnded is the last event
         self._hear_pending()
         self.source.stop()
         path = self.session.save_state(self._state) if self.session is not None else None
@@ -396,93 +363,8 @@ class Engine:
         self.stopped.set()
 
     def _finish_after_failure(self) -> None:
-        self._stop_speaker()
+        self._speaker.stop()
         self.source.stop()
         self._emit(ev.SessionEnded(stream_time=self.stream_time, state_path=None,
                                    real_time_factor=self.real_time_factor, dropped_seconds=self.source.dropped_seconds))
         self.stopped.set()
-
-    # --- the speaker thread ----------------------------------------------------------------------
-
-    def _next_job(self) -> _Question | _Describe | None:
-        with self._cv:
-            while not (self._questions or self._describe or self._stopping.is_set()):
-                self._cv.wait()
-            if self._stopping.is_set():
-                return None
-            self._speaking = True
-            if self._questions:
-                return self._questions.popleft()
-            job, self._describe = self._describe, None
-            return job
-
-    def _speak_loop(self) -> None:
-        with torch.no_grad():
-            while (job := self._next_job()) is not None:
-                try:
-                    if isinstance(job, _Question):
-                        self._answer(job)
-                    else:
-                        self._describe_scene(job)
-                except Exception as e:  # one failed decode is reported; the session goes on
-                    self._fail("decoding failed", e)
-                finally:
-                    with self._cv:
-                        self._speaking = False
-                        self._cv.notify_all()
-
-    def _answer(self, job: _Question) -> None:
-        first: list[float] = []
-        text: list[str] = []
-
-        def on_token(token: str) -> None:
-            if self._stopping.is_set():
-                raise _Preempted
-            if not first:
-                first.append(time.monotonic())
-            text.append(token)
-            self._emit(ev.AnswerTokenGenerated(stream_time=self.stream_time, question_id=job.question_id,
-                                               text="".join(text)))
-
-        t0 = time.perf_counter()
-        try:
-            answer = self.model.ask(job.state, job.text, max_new_tokens=self.config.answer_tokens, on_token=on_token)
-        except _Preempted:
-            return
-        finally:
-            self._speak_busy += time.perf_counter() - t0
-        ttft = (first[0] if first else time.monotonic()) - job.asked
-        self.last_ttft = ttft
-        self._emit(ev.QuestionAnswered(stream_time=self.stream_time, question_id=job.question_id, question=job.text,
-                                       text=answer.text.strip(), asked_at=job.stream_time, time_to_first_token=ttft,
-                                       tokens_per_second=answer.tokens_per_second))
-        self._emit_figures()
-
-    def _describe_scene(self, job: _Describe) -> None:
-        if job.loudest_db < self.config.quiet_db:
-            text, quiet, ttft, total = "quiet", True, 0.0, 0.0
-        else:
-            def on_token(token: str) -> None:
-                if self._questions or self._stopping.is_set():
-                    raise _Preempted
-
-            t0 = time.perf_counter()
-            try:
-                answer = self.model.describe(job.state, max_new_tokens=self.config.description_tokens,
-                                             on_token=on_token)
-            except _Preempted:
-                self._requeue(job)
-                return
-            finally:
-                self._speak_busy += time.perf_counter() - t0
-            text, quiet = answer.text.strip() or "(no description)", False
-            ttft, total = answer.time_to_first_token, answer.total_time
-        is_new, since = self._feed.judge(text, job.stream_time)
-        self._emit(ev.SceneDescribed(stream_time=job.stream_time, text=text, is_new=is_new, quiet=quiet, since=since,
-                                     time_to_first_token=ttft, total_time=total))
-
-    def _requeue(self, job: _Describe) -> None:
-        """A pre-empted description is done after the questions, unless a newer one is due."""
-        with self._cv:
-            if self._describe is None and not self._stopping.is_set():
-                self._describe = job

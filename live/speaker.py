@@ -1,0 +1,175 @@
+"""The speaker thread: scene descriptions and answers, each decoded on the state it was handed.
+
+Questions go before descriptions and pre-empt one under way: `on_token` raises at the next
+token, the model (decoding on its own fork) unwinds, and the description is done again after
+the questions unless a newer one is due by then. Only the newest description waits; the feed
+decides which descriptions say something new.
+"""
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import torch
+
+from . import events as ev
+from .feed import Feed
+from .protocol import SamModel
+
+
+@dataclass
+class Describe:
+    state: Any  # the listening state when the description was due
+    stream_time: float
+    loudest_db: float  # loudest 100 ms since the last description (the quiet gate)
+
+
+@dataclass
+class Question:
+    question_id: int
+    text: str
+    state: Any  # the listening state when the question was asked
+    stream_time: float
+    asked: float  # time.monotonic() when asked
+
+
+class Preempted(Exception):
+    """Raised from `on_token` to stop decoding when a question or a stop comes in."""
+
+
+class Speaker:
+    """Decodes descriptions and answers on its own thread, reporting them through `emit`."""
+
+    def __init__(self, model: SamModel, emit: Callable[[ev.Event], None], clock: Callable[[], float], *,
+                 quiet_db: float, description_tokens: int, answer_tokens: int, on_error: Callable[[Exception], None]):
+        self.model = model
+        self.emit = emit
+        self.clock = clock  # the engine's stream time, for events
+        self.on_error = on_error
+        self.quiet_db = quiet_db
+        self.description_tokens = description_tokens
+        self.answer_tokens = answer_tokens
+        self.busy = 0.0  # s spent decoding
+        self.last_ttft: float | None = None  # s from asking to the first token, last answer
+        self._feed = Feed()
+        self._cv = threading.Condition()
+        self._questions: collections.deque[Question] = collections.deque()
+        self._describe: Describe | None = None
+        self._speaking = False
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="sam-speaker", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def request_stop(self) -> None:
+        """Stop at the next token; queued work is dropped."""
+        self._stopping.set()
+        with self._cv:
+            self._cv.notify_all()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self.request_stop()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+
+    def ask(self, job: Question) -> None:
+        with self._cv:
+            self._questions.append(job)
+            self._cv.notify_all()
+
+    def describe(self, job: Describe) -> None:
+        """Queue a description; it replaces one that is still waiting."""
+        with self._cv:
+            self._describe = job
+            self._cv.notify_all()
+
+    def wait_idle(self, give_up: threading.Event) -> None:
+        """Wait until nothing is queued or being decoded (or `give_up` is set)."""
+        with self._cv:
+            while (self._questions or self._describe is not None or self._speaking) and not give_up.is_set() \
+                    and not self._stopping.is_set():
+                self._cv.wait(0.1)
+
+    # --- the thread ------------------------------------------------------------------------------
+
+    def _next_job(self) -> Question | Describe | None:
+        with self._cv:
+            while not (self._questions or self._describe or self._stopping.is_set()):
+                self._cv.wait()
+            if self._stopping.is_set():
+                return None
+            self._speaking = True
+            if self._questions:
+                return self._questions.popleft()
+            job, self._describe = self._describe, None
+            return job
+
+    def _run(self) -> None:
+        with torch.no_grad():
+            while (job := self._next_job()) is not None:
+                try:
+                    if isinstance(job, Question):
+                        self._answer(job)
+                    else:
+                        self._describe_scene(job)
+                except Exception as e:  # one failed decode is reported; the session goes on
+                    self.on_error(e)
+                finally:
+                    with self._cv:
+                        self._speaking = False
+                        self._cv.notify_all()
+
+    def _answer(self, job: Question) -> None:
+        first: list[float] = []
+        text: list[str] = []
+
+        def on_token(token: str) -> None:
+            if self._stopping.is_set():
+                raise Preempted
+            if not first:
+                first.append(time.monotonic())
+            text.append(token)
+            self.emit(ev.AnswerTokenGenerated(stream_time=self.clock(), question_id=job.question_id, text="".join(text)))
+
+        t0 = time.perf_counter()
+        try:
+            answer = self.model.ask(job.state, job.text, max_new_tokens=self.answer_tokens, on_token=on_token)
+        except Preempted:
+            return
+        finally:
+            self.busy += time.perf_counter() - t0
+        self.last_ttft = (first[0] if first else time.monotonic()) - job.asked
+        self.emit(ev.QuestionAnswered(stream_time=self.clock(), question_id=job.question_id, question=job.text,
+                                      text=answer.text.strip(), asked_at=job.stream_time,
+                                      time_to_first_token=self.last_ttft, tokens_per_second=answer.tokens_per_second))
+
+    def _describe_scene(self, job: Describe) -> None:
+        if job.loudest_db < self.quiet_db:
+            text, quiet, ttft, total = "quiet", True, 0.0, 0.0
+        else:
+            def on_token(token: str) -> None:
+                if self._questions or self._stopping.is_set():
+                    raise Preempted
+
+            t0 = time.perf_counter()
+            try:
+                answer = self.model.describe(job.state, max_new_tokens=self.description_tokens, on_token=on_token)
+            except Preempted:
+                self._requeue(job)
+                return
+            finally:
+                self.busy += time.perf_counter() - t0
+            text, quiet = answer.text.strip() or "(no description)", False
+            ttft, total = answer.time_to_first_token, answer.total_time
+        is_new, since = self._feed.judge(text, job.stream_time)
+        self.emit(ev.SceneDescribed(stream_time=job.stream_time, text=text, is_new=is_new, quiet=quiet, since=since,
+                                    time_to_first_token=ttft, total_time=total))
+
+    def _requeue(self, job: Describe) -> None:
+        with self._cv:
+            if self._describe is None and not self._stopping.is_set():
+                self._describe = job

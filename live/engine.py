@@ -36,7 +36,7 @@ class EngineConfig:
     describe_every: float = 2.0  # s of stream between descriptions
     quiet_db: float = -50.0  # dBFS: a description window never louder than this is "quiet"
     onset_rise_db: float = 12.0  # dB above the background that counts as a new sound
-    onset_lead: float = 0.64  # s of a new sound to hear before describing it
+    onset_lead: float = 0.32  # s of a new sound heard (two LM tokens) before it is described
     description_tokens: int = 32
     answer_tokens: int = 96
     wait_for_descriptions: bool = False  # fast replays: listen no further until a description is done

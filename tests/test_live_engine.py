@@ -51,7 +51,7 @@ def test_descriptions_carry_stream_times_at_hops_and_wall_times():
     assert all(t0 <= d.wall_time <= t1 for d in said)
     assert [d.text for d in said if d.is_new] == ["quiet", "a tone near 400 Hz", "quiet"]
     tone_at = next(d.stream_time for d in said if "tone" in d.text)
-    assert 3.0 < tone_at <= 3.0 + 1.28 + 0.64  # the onset asks for a description at the next hop
+    assert 3.0 < tone_at <= 3.0 + EngineConfig.onset_lead + 1.28  # the onset asks for a description
     assert engine.state.samples_seen == scene.size  # the tail short of a hop was heard too
 
 

@@ -53,6 +53,7 @@ class SamLiveApp(App[int]):
     FeedLine.quiet { color: $text-muted; }
     QuestionBlock { height: auto; margin-bottom: 1; }
     .question, .answer { height: auto; }
+    .answer { color: $text-muted; }
     QuestionBlock.done .answer { color: $text; }
     #ask { margin: 0; }
     Screen.-wide #ask { margin: 1 0 0 0; }
@@ -159,7 +160,14 @@ class SamLiveApp(App[int]):
         self.notify(f"Snapshot saved: {event.path}", timeout=6)
 
     def on_session_ended(self, event: ev.SessionEnded) -> None:
-        self.exit(0 if self.engine.failure is None else 1)
+        if self._quitting:
+            self.exit(0 if self.engine.failure is None else 1)
+            return
+        # The engine stopped by itself (a failure, already notified): keep the screen readable.
+        self.query_one(StatusLine).listening = "stopped"
+        self.query_one(LevelMeter).active = False
+        self.notify("Listening has stopped (details in the session's errors.log). Ctrl+Q quits.",
+                    severity="error", timeout=30)
 
     # --- the user ----------------------------------------------------------------------------
 

@@ -125,7 +125,8 @@ class StatusLine(Static):
 
     def render(self) -> Text:
         mark = {"listening": ("● listening", "green"), "paused": ("‖ paused", "yellow"),
-                "lost": ("✕ device lost", "red"), "ended": ("■ recording ended", "dim")}
+                "lost": ("✕ device lost", "red"), "ended": ("■ recording ended", "dim"),
+                "stopped": ("✕ stopped", "red")}
         label, style = mark.get(self.listening, (self.listening, "dim"))
         ttft = "–" if self.ttft is None else f"{self.ttft * 1000:.0f} ms"
         text = Text(label, style=style)

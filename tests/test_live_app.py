@@ -141,3 +141,26 @@ def test_c_library_noise_goes_to_a_file_while_the_ui_draws_on_the_terminal(tmp_p
         os.close(saved)
     assert (tmp_path / "stderr.log").read_text() == "Expression 'snd_pcm_poll' failed\n"
     assert terminal.read_text() == "the screen\nafter\n"
+
+
+def test_when_listening_fails_the_screen_stays_to_say_so(tmp_path):
+    class Broken(StubModel):
+        def listen(self, audio, state):
+            if state.samples_seen >= 16000:
+                raise RuntimeError("listen exploded")
+            return super().listen(audio, state)
+
+    async def go():
+        session = SessionLog.create(tmp_path, model="stub", checkpoint=None, source="scene")
+        engine = Engine(Broken(), FileSource(tone(10.0), name="t"), session=session)
+        app = SamLiveApp(engine, model_name="stub", source_name="t", log_folder=str(session.folder))
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_for(pilot, lambda: app.query_one(StatusLine).listening == "stopped")
+            await pilot.pause(0.3)
+            assert app.is_running and engine.failure is not None
+            assert any("listen exploded" in n.message for n in app._notifications)
+            await pilot.press("ctrl+q")
+        assert app.return_value == 1
+        session.close()
+
+    run(go())

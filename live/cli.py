@@ -4,7 +4,9 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
+
+import numpy as np
 
 from .capture import AudioSource, FileSource
 from .engine import Engine, EngineConfig
@@ -84,6 +86,7 @@ def open_source(args: argparse.Namespace) -> tuple[AudioSource, list[str]]:
 
 
 def run(args: argparse.Namespace, load: Callable[[Path], SamModel]) -> int:
+    """Print what was asked for, or run a live session."""
     log_dir = Path(args.log_dir).expanduser() if args.log_dir else default_log_dir()
     if args.list_devices:
         backend = PortAudioBackend()
@@ -95,22 +98,31 @@ def run(args: argparse.Namespace, load: Callable[[Path], SamModel]) -> int:
     if args.show:
         print(show_session(find_session(args.show, log_dir)))
         return 0
+    return run_session(args, load, log_dir)
+
+
+def open_session(args: argparse.Namespace, model: SamModel, path: Path, source: AudioSource, log_dir: Path,
+                 resumed: Path | None, notices: list[str]) -> tuple[SessionLog, Any, np.ndarray | None]:
+    """The session folder (new or resumed), and the state and unheard audio to start from."""
+    record = not args.no_audio
+    if resumed is None:
+        return SessionLog.create(log_dir, model=model.name, checkpoint=str(path), source=source.name,
+                                 record_audio=record), None, None
+    session = SessionLog.resume(resumed, source=source.name, record_audio=record)
+    state, catch_up = resume_state(model, resumed)
+    if state is None and catch_up is None:
+        notices.append("This session saved no listening state and recorded no audio: listening starts afresh.")
+    return session, state, catch_up
+
+
+def run_session(args: argparse.Namespace, load: Callable[[Path], SamModel], log_dir: Path) -> int:
+    """Load the model, open the source and the session folder, and run the UI or headless."""
     resumed = find_session(args.resume, log_dir) if args.resume else None
-    checkpoint = args.checkpoint or (read_session_meta(resumed).get("checkpoint") if resumed else None)
-    path = find_checkpoint(checkpoint)
+    path = find_checkpoint(args.checkpoint or (read_session_meta(resumed).get("checkpoint") if resumed else None))
     source, notices = open_source(args)
     print(f"sam-live: loading {path} ...", file=sys.stderr)
     model = load(path)
-    record = not args.no_audio
-    if resumed is not None:
-        session = SessionLog.resume(resumed, source=source.name, record_audio=record)
-        state, catch_up = resume_state(model, resumed)
-        if state is None and catch_up is None:
-            notices.append("This session saved no listening state and recorded no audio: listening starts afresh.")
-    else:
-        session = SessionLog.create(log_dir, model=model.name, checkpoint=str(path), source=source.name,
-                                    record_audio=record)
-        state, catch_up = None, None
+    session, state, catch_up = open_session(args, model, path, source, log_dir, resumed, notices)
     config = EngineConfig(describe_every=args.describe_every, quiet_db=args.quiet_db, wait_for_descriptions=args.fast)
     engine = Engine(model, source, config=config, state=state, session=session, catch_up=catch_up)
     try:

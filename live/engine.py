@@ -78,6 +78,7 @@ class Engine:
         self._lock = threading.Lock()  # question ids and scheduled questions
         self._question_ids = 0
         self._scheduled: list[tuple[float, int, str]] = []  # (stream s, id, question) asked later
+        self._source_done = False  # the source has ended: nothing more to wait for
         # Control, set from any thread.
         self._paused = threading.Event()
         self._stopping = threading.Event()
@@ -129,7 +130,7 @@ class Engine:
         with self._lock:
             self._question_ids += 1
             qid = self._question_ids
-            if at is not None and at > self.stream_time:
+            if at is not None and at > self.stream_time and not self._source_done:
                 self._scheduled.append((at, qid, question))
                 return qid
         self._put_question(qid, question)
@@ -285,8 +286,9 @@ class Engine:
         self._emit_figures()
         self._warn_if_dropping()
 
-    def _ask_scheduled(self, now: float) -> None:
+    def _ask_scheduled(self, now: float, final: bool = False) -> None:
         with self._lock:
+            self._source_done = self._source_done or final
             due = [q for q in self._scheduled if q[0] <= now]
             self._scheduled = [q for q in self._scheduled if q[0] > now]
         for _, qid, question in sorted(due):
@@ -347,7 +349,7 @@ class Engine:
 
     def _end_of_source(self) -> None:
         self._hear_pending()
-        self._ask_scheduled(float("inf"))
+        self._ask_scheduled(float("inf"), final=True)
         self._schedule_describe(self._state.seconds)
         self._speaker.wait_idle(self._stopping)
         self._emit(ev.SourceEnded(stream_time=self.stream_time, source=self.source.name))

@@ -217,3 +217,17 @@ def test_a_model_failure_is_reported_as_an_event_not_raised(tmp_path):
     assert errors and "the model broke" in errors[0].message
     assert isinstance(events[-1], ev.SessionEnded)
     assert "RuntimeError: the model broke" in (session.folder / "errors.log").read_text()
+
+
+def test_a_question_for_a_later_time_is_asked_at_once_when_the_recording_has_ended():
+    events: list[ev.Event] = []
+    engine = Engine(StubModel(), FileSource(tone(3.0), name="t", realtime=False), events.append, config=FAST)
+    engine.start()
+    assert engine.ended.wait(10)
+    engine.ask("what was it?", at=99.0)
+    deadline = time.monotonic() + 5
+    while not of(events, ev.QuestionAnswered) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    engine.stop()
+    (answer,) = of(events, ev.QuestionAnswered)
+    assert answer.asked_at == pytest.approx(3.0) and "tone" in answer.text

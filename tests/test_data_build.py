@@ -105,3 +105,16 @@ def test_label_tables_are_consistent():
     assert all(r.label == DROP or r.label in classes for r in rules)
     for c in classes.values():
         assert c.name not in c.synonyms and c.accepts(c.name.upper())
+
+
+def test_build_names_the_missing_tools(monkeypatch, tmp_path):
+    import model.data.sources as sources
+    from model.data.build import build
+
+    monkeypatch.setattr(sources.shutil, "which", lambda tool: None if tool in ("mma", "flite") else "/bin/true")
+    assert {"mma", "flite"} <= set(sources.missing_tools())
+    monkeypatch.setattr("model.data.build.missing_tools", sources.missing_tools)
+    with pytest.raises(ValueError, match="flite.*mma|mma.*flite"):
+        build(BuildConfig(out=tmp_path / "c", cache=tmp_path / "cache"))
+    with pytest.raises(ValueError, match="not a corpus source"):
+        sources.fetch("some-other-package", tmp_path)

@@ -54,6 +54,8 @@ def test_pack_meets_the_budget_by_dropping_clips(packed):
     records = read_catalog(corpus / "catalog.jsonl")
     small = pack(corpus, tar.with_name("small.tar"), budget_mb=0.25, workers=1)
     assert small.size_mb <= 0.25 and small.dropped and small.clips == len(records) - len(small.dropped)
+    again = pack(corpus, tar.with_name("small.tar"), budget_mb=0.25, workers=1)  # up to date: not re-encoded
+    assert again.dropped == small.dropped and again.seconds == small.seconds
 
 
 def test_archive_loads_with_numpy_only(packed):

@@ -7,6 +7,7 @@ removal and the split are applied at the end from that file, so changing them ne
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import random
 import time
@@ -74,6 +75,9 @@ def build(cfg: BuildConfig, log: Callable[[str], None] = print) -> list[ClipReco
     if missing:
         raise ValueError("sam-data build needs these Debian packages: " + " ".join(missing)
                          + "; install them with `make data` or `sudo apt-get install " + " ".join(missing) + "`")
+    if cfg.synthesise and importlib.util.find_spec("music21") is None:
+        raise ValueError("sam-data build needs the music21 package for rendered music; "
+                         "install it with `pip install -e '.[data]'`")
     skips: list[dict] = []
     sources = _collect(cfg, load_rules(), skips)
     return write_corpus(sources, cfg, skips, log)
@@ -124,7 +128,7 @@ def _collect(cfg: BuildConfig, rules, skips: list[dict]) -> list[Source]:
             if package == "bucklespring-data":
                 continue  # single keys: strung into typing clips below
             sources.append(Source(f"{package}:{path}", package, real, path, rule.label,
-                                  f"{package}:{path}", f"{package}:{Path(path).parent}", _transcript(base, path)))
+                                  f"{package}:{path}", _group(package, path), _transcript(base, path)))
     if "bucklespring-data" in cfg.packages:
         keys = audio_root("bucklespring-data", fetch("bucklespring-data", cfg.cache)) / "usr/share/buckle/wav"
         sources += [_from_rendered(r) for r in typing_clips(keys, cfg.cache / "synth" / "typing")]
@@ -138,6 +142,14 @@ def _collect(cfg: BuildConfig, rules, skips: list[dict]) -> list[Source]:
 def _from_rendered(r: Rendered) -> Source:
     return Source(f"{r.package}:{r.path.name}", r.package, str(r.path), r.path.name, r.label, r.recording,
                   f"{r.package}:{r.recording.rsplit('/', 1)[0]}", r.text)
+
+
+def _group(package: str, path: str) -> str:
+    """Sources spread out under a class cap: by folder, and by language for tuxpaint's spoken descriptions."""
+    stem = Path(path).stem
+    if "_desc" in stem:  # name_desc.ogg is English, name_desc_fr.ogg French, ...
+        return f"{package}:lang:{stem.partition('_desc')[2].lstrip('_') or 'en'}"
+    return f"{package}:{Path(path).parent}"
 
 
 def _transcript(base: Path, path: str) -> str:
@@ -157,19 +169,26 @@ def _transcript(base: Path, path: str) -> str:
 
 
 def _limit_recordings(sources: list[Source], cfg: BuildConfig) -> list[Source]:
-    """Keep at most cap(label) recordings per class, spread over groups (folders, voices, grooves)."""
+    """Keep at most cap(label) recordings per class, spread over packages, then over groups within each."""
     rng = random.Random(cfg.seed)
-    by_label: dict[str, dict[str, list[Source]]] = defaultdict(lambda: defaultdict(list))
+    by_label: dict[str, dict[str, dict[str, list[Source]]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
     for s in sources:
-        by_label[s.label][s.group].append(s)
+        by_label[s.label][s.package][s.group].append(s)
     kept = []
     for label in sorted(by_label):
-        groups = [sorted(g, key=lambda s: s.key) for _, g in sorted(by_label[label].items())]
-        for g in groups:
-            rng.shuffle(g)
-        order = [g[i] for i in range(max(map(len, groups))) for g in groups if i < len(g)]
-        kept += order[: cfg.cap(label) + cfg.cap(label) // 4]  # a margin for silent files and duplicates
+        per_package = []
+        for _, groups in sorted(by_label[label].items()):
+            lists = [sorted(g, key=lambda s: s.key) for _, g in sorted(groups.items())]
+            for g in lists:
+                rng.shuffle(g)
+            per_package.append(_interleave(lists))
+        kept += _interleave(per_package)[: cfg.cap(label) + cfg.cap(label) // 4]  # margin: silent files, duplicates
     return kept
+
+
+def _interleave(lists: list[list[Source]]) -> list[Source]:
+    """Round-robin over lists: first of each, then second of each, ..."""
+    return [x[i] for i in range(max(map(len, lists), default=0)) for x in lists if i < len(x)]
 
 
 def _process_all(sources: list[Source], cfg: BuildConfig) -> dict[str, dict]:

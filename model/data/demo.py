@@ -14,21 +14,20 @@ from model.data.tasks import describe
 
 DURATION_S = 45.0
 BACKGROUND = ("rain", -36.0)  # class, level in dBFS
-# (class, onset in seconds, SNR over the rain in dB): a few clear, well separated events.
-SCRIPT = (("dog", 3.0, 14.0), ("door", 9.5, 12.0), ("speech", 15.0, 16.0), ("bell", 23.0, 12.0),
-          ("footsteps", 28.5, 12.0), ("car horn", 35.0, 12.0))
+# (class, onset in seconds, SNR over the rain in dB, preferred path fragment): a few clear events.
+SCRIPT = (("dog", 3.0, 14.0, "dog"), ("door", 9.5, 12.0, "doors_door"), ("speech", 15.0, 16.0, "voices/Default/"),
+          ("bell", 23.0, 12.0, "bell"), ("footsteps", 28.5, 12.0, "Footsteps/"), ("car horn", 35.0, 12.0, ""))
 MAX_BYTES = 2_000_000
 SEED = 7
 
 
-def _pick(corpus, bank, label: str, rng: random.Random):
-    """A train-split clip of `label` between 1 and 6 s (English read speech for 'speech')."""
-    records = [r for r in corpus.records if r.label == label and 1.0 <= r.duration_s <= 6.0]
-    if label == "speech":
-        records = [r for r in records if r.path.endswith("_desc.ogg")] or records
+def _pick(corpus, bank, label: str, hint: str):
+    """The longest clip of `label` of 0.4-6 s, preferring paths containing `hint` (ties: by id)."""
+    records = [r for r in corpus.records if r.label == label and 0.4 <= r.duration_s <= 6.0]
+    records = [r for r in records if hint and hint in r.path] or records
     if not records:
-        raise ValueError(f"{corpus.root}: no {label!r} clip of 1-6 s for the demo; rebuild the corpus")
-    record = rng.choice(sorted(records, key=lambda r: r.id))
+        raise ValueError(f"{corpus.root}: no {label!r} clip of 0.4-6 s for the demo; rebuild the corpus")
+    record = min(records, key=lambda r: (-r.duration_s, r.id))
     return next(c for c in bank.clips if c.id == record.id), record
 
 
@@ -37,7 +36,7 @@ def write_demo(corpus_path: str | Path, out: str | Path) -> str:
     import soundfile as sf
 
     out = Path(out)
-    corpus = load_corpus(corpus_path).subset("train")
+    corpus = load_corpus(corpus_path)
     bank = clip_bank(corpus)
     rng = random.Random(SEED)
     bg_clip = next((c for c in bank.clips if c.label == BACKGROUND[0] and c.duration_s >= 6.0), None)
@@ -45,8 +44,8 @@ def write_demo(corpus_path: str | Path, out: str | Path) -> str:
         raise ValueError(f"{corpus.root}: no {BACKGROUND[0]!r} clip of 6 s or more for the demo background")
     bg_record = next(r for r in corpus.records if r.id == bg_clip.id)
     picks, records = [], [bg_record]
-    for label, onset, snr in SCRIPT:
-        clip, record = _pick(corpus, bank, label, rng)
+    for label, onset, snr, hint in SCRIPT:
+        clip, record = _pick(corpus, bank, label, hint)
         picks.append((clip, int(onset * SAMPLE_RATE), corpus.audio(clip.id), snr))
         records.append(record)
     scene = render(bank, int(DURATION_S * SAMPLE_RATE), picks, (bg_clip, BACKGROUND[1]), rng,

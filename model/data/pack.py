@@ -6,12 +6,13 @@ Archive members (all under `corpus/`): `catalog.jsonl` (kept clips), `classes.js
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import tarfile
 import time
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -57,6 +58,12 @@ def pack(corpus: Path, out: Path, budget_mb: float = 45.0, workers: int = 2) -> 
     catalog = corpus / "catalog.jsonl"
     if not catalog.exists():
         raise ValueError(f"{corpus}: no catalog.jsonl; run `sam-data build --out {corpus}` first")
+    stamp = f"{hashlib.sha1(catalog.read_bytes()).hexdigest()} {budget_mb} {codec.MAGIC.decode()}"
+    saved = out.with_suffix(".report.json")
+    if out.exists() and saved.exists():
+        previous = json.loads(saved.read_text())
+        if previous.pop("stamp", None) == stamp:  # same catalog and budget: the archive is up to date
+            return PackReport(**{**previous, "path": out})
     records = read_catalog(catalog)
     budget = budget_mb * 1e6 - 200_000  # room for the catalog, index and tar headers
     quality = _choose_quality(corpus, records, budget, workers)
@@ -64,9 +71,11 @@ def pack(corpus: Path, out: Path, budget_mb: float = 45.0, workers: int = 2) -> 
     kept, dropped = _fit(records, blobs, budget)
     size = _write(out, corpus, kept, blobs, quality)
     seconds = sum(r.duration_s for r in kept)
-    return PackReport(out, size / 1e6, quality, sum(len(blobs[r.id]) for r in kept) * 8 / seconds / 1000,
-                      len(kept), seconds / 3600, [r.id for r in dropped], dict(Counter(r.label for r in dropped)),
-                      _mel_error(corpus, kept[::SAMPLE_EVERY * 4], blobs), time.time() - t0)
+    report = PackReport(out, size / 1e6, quality, sum(len(blobs[r.id]) for r in kept) * 8 / seconds / 1000,
+                        len(kept), seconds / 3600, [r.id for r in dropped], dict(Counter(r.label for r in dropped)),
+                        _mel_error(corpus, kept[::SAMPLE_EVERY * 4], blobs), time.time() - t0)
+    saved.write_text(json.dumps({**asdict(report), "path": str(out), "stamp": stamp}))
+    return report
 
 
 def _read(corpus: Path, clip_id: str) -> np.ndarray:

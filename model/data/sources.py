@@ -105,6 +105,7 @@ def fetch(package: str, cache: Path) -> Path:
             raise RuntimeError(f"apt-get download {package} left no .deb in {debs}")
     tmp = root.with_name(package + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
+    tmp.parent.mkdir(parents=True, exist_ok=True)
     _run(["dpkg", "-x", str(deb), str(tmp)], cwd=debs, what=f"unpacking {deb.name}")
     shutil.rmtree(root, ignore_errors=True)
     tmp.rename(root)

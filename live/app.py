@@ -99,7 +99,7 @@ class SamLiveApp(App[int]):
             return
         for notice in self.notices:
             self.engine.warn(notice)
-        status.listening = "listening"
+        self._show_state("listening")
         self.query_one(Input).focus()
 
     # --- engine events -----------------------------------------------------------------------
@@ -132,29 +132,31 @@ class SamLiveApp(App[int]):
         severity = {"error": "error", "info": "information"}.get(event.severity, "warning")
         self.notify(event.message, severity=severity, timeout=8)
 
+    def _show_state(self, state: str) -> None:
+        """One word for the status line ("listening", "paused", "lost", ...) and the meter."""
+        self.query_one(StatusLine).listening = state
+        self.query_one(LevelMeter).note = "" if state == "listening" else state
+
     def on_device_lost(self, event: ev.DeviceLost) -> None:
-        self.query_one(StatusLine).listening = "lost"
-        self.query_one(LevelMeter).active = False
+        self._show_state("lost")
         self.notify(f"Lost {event.device}: {event.reason}. Waiting for it to come back.",
                     severity="error", timeout=10)
 
     def on_device_restored(self, event: ev.DeviceRestored) -> None:
-        self.query_one(StatusLine).listening = "paused" if self.engine.paused else "listening"
-        self.query_one(LevelMeter).active = not self.engine.paused
+        self._show_state("paused" if self.engine.paused else "listening")
+        self.source_name = event.device  # the default input may have taken over
+        self.query_one("#title", Static).update(self._title())
         self.notify(f"Listening again on {event.device}", timeout=5)
 
     def on_source_ended(self, event: ev.SourceEnded) -> None:
-        self.query_one(StatusLine).listening = "ended"
-        self.query_one(LevelMeter).active = False
+        self._show_state("ended")
         self.notify("The recording has ended; questions still work. Ctrl+Q quits.", timeout=10)
 
     def on_listening_paused(self, event: ev.ListeningPaused) -> None:
-        self.query_one(StatusLine).listening = "paused"
-        self.query_one(LevelMeter).active = False
+        self._show_state("paused")
 
     def on_listening_resumed(self, event: ev.ListeningResumed) -> None:
-        self.query_one(StatusLine).listening = "listening"
-        self.query_one(LevelMeter).active = True
+        self._show_state("listening")
 
     def on_snapshot_saved(self, event: ev.SnapshotSaved) -> None:
         self.notify(f"Snapshot saved: {event.path}", timeout=6)
@@ -164,8 +166,7 @@ class SamLiveApp(App[int]):
             self.exit(0 if self.engine.failure is None else 1)
             return
         # The engine stopped by itself (a failure, already notified): keep the screen readable.
-        self.query_one(StatusLine).listening = "stopped"
-        self.query_one(LevelMeter).active = False
+        self._show_state("stopped")
         self.notify("Listening has stopped (details in the session's errors.log). Ctrl+Q quits.",
                     severity="error", timeout=30)
 
@@ -200,7 +201,7 @@ class SamLiveApp(App[int]):
             return
         if not self._quitting:
             self._quitting = True
-            self.query_one(StatusLine).listening = "saving"
+            self._show_state("saving")
             self.engine.request_stop()
             self.set_timer(QUIT_TIMEOUT, lambda: self.exit(1, message="sam-live: the engine did not stop in time"))
 

@@ -19,12 +19,12 @@ class LevelMeter(Static):
     """A one-line input level bar, in dBFS."""
 
     level_db: reactive[float] = reactive(-120.0)
-    active: reactive[bool] = reactive(True)
+    note: reactive[str] = reactive("")  # shown instead of the level when not listening ("paused", ...)
 
     def render(self) -> Text:
-        label = f" {self.level_db:6.1f} dBFS" if self.active else "   paused  "
+        label = f" {self.level_db:6.1f} dBFS" if not self.note else f" {self.note:^10}"
         width = max(4, self.size.width - len(label) - 8)
-        frac = min(1.0, max(0.0, (self.level_db - METER_FLOOR_DB) / -METER_FLOOR_DB)) if self.active else 0.0
+        frac = min(1.0, max(0.0, (self.level_db - METER_FLOOR_DB) / -METER_FLOOR_DB)) if not self.note else 0.0
         filled = int(round(frac * width))
         style = "green" if self.level_db < -20 else "yellow" if self.level_db < -6 else "red"
         bar = Text("level ", style="dim")
@@ -32,7 +32,7 @@ class LevelMeter(Static):
         bar.append("█" * filled, style=style)
         bar.append("░" * (width - filled), style="dim")
         bar.append("▏")
-        bar.append(label, style="dim" if not self.active else "")
+        bar.append(label, style="dim" if self.note else "")
         return bar
 
 
@@ -126,7 +126,7 @@ class StatusLine(Static):
     def render(self) -> Text:
         mark = {"listening": ("● listening", "green"), "paused": ("‖ paused", "yellow"),
                 "lost": ("✕ device lost", "red"), "ended": ("■ recording ended", "dim"),
-                "stopped": ("✕ stopped", "red")}
+                "stopped": ("✕ stopped", "red"), "saving": ("… saving the state", "yellow")}
         label, style = mark.get(self.listening, (self.listening, "dim"))
         ttft = "–" if self.ttft is None else f"{self.ttft * 1000:.0f} ms"
         text = Text(label, style=style)

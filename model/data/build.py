@@ -24,7 +24,7 @@ from model.data.clips import ClipConfig, content_hash, process, to_pcm16
 from model.data.labels import DROP, ClassInfo, load_classes, load_rules, label_for
 from model.data.sources import LICENCES, PACKAGE_NAMES, SYNTH_LICENCES, audio_files, audio_root, fetch, missing_tools
 from model.data.synth import Rendered, SynthConfig, mma_music, music21_music, speech
-from model.data.typing import typing_clips
+from model.data.keyboard import typing_clips
 
 CLIP_SUBTYPE = "PCM_16"  # stored clips: 16-bit FLAC
 

@@ -98,15 +98,21 @@ def _encode_all(corpus: Path, records: list[ClipRecord], quality: float, workers
 
 
 def _choose_quality(corpus: Path, records: list[ClipRecord], budget: float, workers: int) -> float:
-    """The best quality whose bit rate, estimated on a sample, fits the budget (else the lowest)."""
+    """The best quality whose bit rate, estimated on a sample, fits the budget (bisection over QUALITIES)."""
     sample = records[::SAMPLE_EVERY]
-    total_s = sum(r.duration_s for r in records)
-    sample_s = sum(r.duration_s for r in sample)
-    for q in QUALITIES:
-        size = sum(map(len, _encode_all(corpus, sample, q, workers).values()))
-        if size / sample_s * total_s <= budget * MARGIN:
-            return q
-    return QUALITIES[-1]
+    scale = sum(r.duration_s for r in records) / sum(r.duration_s for r in sample)
+
+    def fits(q: float) -> bool:
+        return sum(map(len, _encode_all(corpus, sample, q, workers).values())) * scale <= budget * MARGIN
+
+    lo, hi = 0, len(QUALITIES) - 1  # answer index in [lo, hi]; QUALITIES[hi] is the fallback
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if fits(QUALITIES[mid]):
+            hi = mid
+        else:
+            lo = mid + 1
+    return QUALITIES[lo]
 
 
 def _fit(records: list[ClipRecord], blobs: dict[str, bytes], budget: float) -> tuple[list[ClipRecord], list[ClipRecord]]:

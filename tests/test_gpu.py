@@ -59,22 +59,25 @@ def test_forward_chunk_append_and_step_agree(models, dtype, tol):
     fast.float()
 
 
-def test_cuda_graph_step_equals_eager(models):
+@pytest.mark.parametrize("compiled", [False, True])
+def test_cuda_graph_step_equals_eager(models, compiled):
+    """Same kernels replayed: equal to rounding; compiled (fused, reassociated) float32: to 1e-4."""
     from model.cuda_graph import GraphedStep
 
     _, fast = models
+    tol = 1e-4 if compiled else 1e-5
     ids = torch.randint(0, CFG.vocab_size, (1, 50), device="cuda")
     with torch.no_grad():
         _, state = fast(ids)
-        graphed = GraphedStep(fast, batch_size=1)
+        graphed = GraphedStep(fast, batch_size=1, compiled=compiled)
         graphed.load(state)
         eager = state
         for t in range(8):
             tok = torch.randint(0, CFG.vocab_size, (1,), device="cuda")
             l_eager, eager = fast.step(tok, state=eager)
             l_graph = graphed(tok).clone()
-            assert torch.allclose(l_graph, l_eager, rtol=1e-5, atol=1e-5), t
-        assert torch.allclose(graphed.state.ssm, eager.ssm, rtol=1e-5, atol=1e-6)
+            assert torch.allclose(l_graph, l_eager, rtol=tol, atol=tol), t
+        assert torch.allclose(graphed.state.ssm, eager.ssm, rtol=tol, atol=tol)
 
 
 def test_sam_streaming_on_gpu_matches_cpu():

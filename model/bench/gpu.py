@@ -78,10 +78,15 @@ def bench_lm(preset: str, bandwidth: float, peak: float) -> dict[str, Any]:
 def _graphed(lm: MambaLM, state, tok: torch.Tensor, floor: float, q: str) -> dict[str, Any]:
     from ..cuda_graph import GraphedStep
 
-    graphed = GraphedStep(lm, 1)
-    graphed.load(state)
-    t = median_time(lambda: graphed(tok), DEV, warmup=3, repeat=50)
-    return {q + "step_graph_ms": 1e3 * t, q + "step_graph_over_floor": t / floor}
+    res = {}
+    for compiled in (False, True) if q.endswith("kernels.") else (False,):
+        graphed = GraphedStep(lm, 1, compiled=compiled)
+        graphed.load(state)
+        t = median_time(lambda: graphed(tok), DEV, warmup=3, repeat=50)
+        name = "step_graph_compiled" if compiled else "step_graph"
+        res.update({q + name + "_ms": 1e3 * t, q + name + "_over_floor": t / floor})
+        del graphed
+    return res
 
 
 def _peer(lm: MambaLM, prompt: torch.Tensor, floor: float, p: str) -> dict[str, Any]:

@@ -126,7 +126,8 @@ class SamLiveApp(App[int]):
 
     def on_figures_updated(self, event: ev.FiguresUpdated) -> None:
         status = self.query_one(StatusLine)
-        status.rtf, status.ttft, status.dropped = event.real_time_factor, event.last_time_to_first_token, event.dropped_seconds
+        status.rtf, status.ttft = event.real_time_factor, event.last_time_to_first_token
+        status.dropped, status.overflows = event.dropped_seconds, event.overflows
 
     def on_warning_raised(self, event: ev.WarningRaised) -> None:
         severity = {"error": "error", "info": "information"}.get(event.severity, "warning")

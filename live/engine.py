@@ -214,7 +214,8 @@ class Engine:
     def _emit_figures(self) -> None:
         self._emit(ev.FiguresUpdated(stream_time=self.stream_time, real_time_factor=self.real_time_factor,
                                      last_time_to_first_token=self.last_ttft,
-                                     dropped_seconds=self.source.dropped_seconds, listening=not self.paused))
+                                     dropped_seconds=self.source.dropped_seconds, overflows=self.source.overflows,
+                                     listening=not self.paused))
 
     # --- the listener thread ---------------------------------------------------------------------
 
@@ -361,12 +362,14 @@ class Engine:
         self.source.stop()
         path = self.session.save_state(self._state) if self.session is not None else None
         self._emit(ev.SessionEnded(stream_time=self.stream_time, state_path=str(path) if path else None,
-                                   real_time_factor=self.real_time_factor, dropped_seconds=self.source.dropped_seconds))
+                                   real_time_factor=self.real_time_factor, dropped_seconds=self.source.dropped_seconds,
+                                   overflows=self.source.overflows))
         self.stopped.set()
 
     def _finish_after_failure(self) -> None:
         self._speaker.stop()
         self.source.stop()
         self._emit(ev.SessionEnded(stream_time=self.stream_time, state_path=None,
-                                   real_time_factor=self.real_time_factor, dropped_seconds=self.source.dropped_seconds))
+                                   real_time_factor=self.real_time_factor, dropped_seconds=self.source.dropped_seconds,
+                                   overflows=self.source.overflows))
         self.stopped.set()

@@ -157,7 +157,8 @@ class FiguresUpdated(Event):
     logged: ClassVar[bool] = False
     real_time_factor: float  # compute seconds per second of audio, recent window
     last_time_to_first_token: float | None
-    dropped_seconds: float
+    dropped_seconds: float  # audio the capture queue refused
+    overflows: int  # blocks the device reported as overflowed
     listening: bool
 
 
@@ -167,3 +168,4 @@ class SessionEnded(Event):
     state_path: str | None
     real_time_factor: float
     dropped_seconds: float
+    overflows: int

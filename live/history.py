@@ -95,7 +95,7 @@ def format_event(e: dict[str, Any]) -> str | None:
         "resumed": lambda: "listening again",
         "snapshot": lambda: f"snapshot {e['path']}",
         "session_ended": lambda: f"session ended (real-time factor {e['real_time_factor']:.3f}, "
-                                 f"{e['dropped_seconds']:.1f} s dropped)",
+                                 f"{e['dropped_seconds']:.1f} s dropped, {e.get('overflows', 0)} overflows)",
     }.get(kind)
     return f"{t:>9}  {text()}" if text else None
 

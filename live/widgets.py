@@ -121,6 +121,7 @@ class StatusLine(Static):
     rtf: reactive[float] = reactive(0.0)
     ttft: reactive[float | None] = reactive(None)
     dropped: reactive[float] = reactive(0.0)
+    overflows: reactive[int] = reactive(0)
     log_path: reactive[str] = reactive("")
 
     def render(self) -> Text:
@@ -130,7 +131,8 @@ class StatusLine(Static):
         label, style = mark.get(self.listening, (self.listening, "dim"))
         ttft = "–" if self.ttft is None else f"{self.ttft * 1000:.0f} ms"
         text = Text(label, style=style)
-        text.append(f"  RTF {self.rtf:.2f}  1st token {ttft}  dropped {self.dropped:.1f} s  ")
+        overflows = f" ({self.overflows} overflows)" if self.overflows else ""
+        text.append(f"  RTF {self.rtf:.2f}  1st token {ttft}  dropped {self.dropped:.1f} s{overflows}  ")
         room = self.size.width - len(text.plain) - 6  # after "log " and the padding
         if self.log_path and room >= 12:
             text.append("log ", style="dim")

@@ -106,10 +106,10 @@ def open_session(args: argparse.Namespace, model: SamModel, path: Path, source: 
     """The session folder (new or resumed), and the state and unheard audio to start from."""
     record = not args.no_audio
     if resumed is None:
-        return SessionLog.create(log_dir, model=model.name, checkpoint=str(path), source=source.name,
+        return SessionLog.create(log_dir, model=model.name, checkpoint=str(path.resolve()), source=source.name,
                                  record_audio=record), None, None
+    state, catch_up = resume_state(model, resumed)  # first: a state of another model stops here
     session = SessionLog.resume(resumed, source=source.name, record_audio=record)
-    state, catch_up = resume_state(model, resumed)
     if state is None and catch_up is None:
         notices.append("This session saved no listening state and recorded no audio: listening starts afresh.")
     return session, state, catch_up

@@ -1,6 +1,7 @@
 """Session logs: what a session leaves behind, resuming it, listing it, and surviving kill -9."""
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -158,3 +159,28 @@ def test_kill_9_loses_at_most_two_seconds_and_leaves_every_file_readable(tmp_pat
     assert out[0]["type"] == "session_started" and out[0]["resumed"] is True
     assert out[1]["type"] == "warning" and "re-heard" in out[1]["message"]
     assert StubState.load(folder / "state.safetensors").samples_seen == recorded.size + 2 * RATE
+
+
+def test_resuming_with_a_model_of_another_shape_is_refused_before_touching_the_session(tmp_path, capsys):
+    from model.checkpoint import save_sam
+    from model.config import SAMConfig
+    from model.sam import SAM
+    from model.tokenizer import Tokenizer
+
+    wav = tmp_path / "a.wav"
+    sf.write(wav, scene(3.0), RATE)
+    tok = Tokenizer.train(["a dog barks", "quiet", "what do you hear?"] * 30, vocab_size=290)
+    small, other = tmp_path / "tiny", tmp_path / "tiny-wide"
+    save_sam(SAM(SAMConfig.from_name("sam-tiny"), tok).eval(), small)
+    cfg = SAMConfig.from_name("sam-tiny")
+    save_sam(SAM(cfg.replace(lm=dataclasses.replace(cfg.lm, n_layer=cfg.lm.n_layer + 1)), tok).eval(), other)
+    log = tmp_path / "log"
+    assert main(["--input", str(wav), "--fast", "--headless", "--checkpoint", str(small), "--log-dir", str(log)]) == 0
+    (folder,) = log.iterdir()
+    meta = (folder / "session.json").read_text()
+    assert json.loads(meta)["checkpoint"] == str(small.resolve())
+    capsys.readouterr()
+    assert main(["--resume", str(folder), "--input", str(wav), "--fast", "--headless",
+                 "--checkpoint", str(other), "--log-dir", str(log)]) == 2
+    assert "state.safetensors" in capsys.readouterr().err
+    assert (folder / "session.json").read_text() == meta  # no run was added

@@ -65,6 +65,7 @@ test-gpu: dev
 
 data: venv
 	$(call apt_need,$(DEB_DATA))
+	$(PIP) install -q -e '.[data]'
 	$(VENV)/bin/sam-data build
 
 bench: dev

@@ -25,6 +25,8 @@ def main(argv: list[str] | None = None) -> None:
     v.add_argument("--out", type=Path, default=Path("data/val"))
     v.add_argument("--scenes", type=int, default=400)
     v.add_argument("--seed", type=int, default=20240)
+    v.add_argument("--packages", nargs="*", default=[],
+                   help="scenes from these source packages only, both splits (for a model trained without them)")
     d = sub.add_parser("demo", help="write assets/demo.ogg and assets/demo.json from the corpus")
     d.add_argument("--corpus", type=Path, default=Path("data/corpus"))
     d.add_argument("--out", type=Path, default=Path("assets/demo.ogg"))
@@ -38,7 +40,7 @@ def main(argv: list[str] | None = None) -> None:
     elif args.cmd == "valset":
         from model.data.valset import write_valset
 
-        print(write_valset(args.corpus, args.out, n_scenes=args.scenes, seed=args.seed))
+        print(write_valset(args.corpus, args.out, n_scenes=args.scenes, seed=args.seed, packages=tuple(args.packages)))
     elif args.cmd == "demo":
         from model.data.demo import write_demo
 

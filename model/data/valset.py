@@ -51,12 +51,24 @@ def _plan(i: int, n: int) -> str:
     return "scene"
 
 
-def write_valset(corpus: str | Path, out: str | Path, n_scenes: int = 400, seed: int = 20240) -> ValsetReport:
-    """Mix `n_scenes` validation scenes, ask up to ITEMS_PER_SCENE questions each, write them under `out`."""
+def write_valset(corpus: str | Path, out: str | Path, n_scenes: int = 400, seed: int = 20240,
+                 packages: tuple[str, ...] = ()) -> ValsetReport:
+    """Mix `n_scenes` validation scenes, ask up to ITEMS_PER_SCENE questions each, write them under `out`.
+
+    With `packages`, the scenes use every clip of those source packages (both splits) and no
+    other: the set for a model trained with those packages held out.
+    """
     out = Path(out)
     (out / "scenes").mkdir(parents=True, exist_ok=True)
     full = load_corpus(corpus)
-    val = full.subset("validation")
+    if packages:
+        unknown = set(packages) - {r.package for r in full.records}
+        if unknown:
+            raise ValueError(f"{corpus}: no clips from package(s) {sorted(unknown)}")
+        others = tuple(sorted({r.package for r in full.records} - set(packages)))
+        val = full.subset(None, others)
+    else:
+        val = full.subset("validation")
     bank = clip_bank(val)
     mix = MixConfig()
     per_kind = {k: 0 for k in KINDS}

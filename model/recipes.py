@@ -2,6 +2,7 @@
 
     python -m model.recipes default  --minutes 9 --out runs          # the curriculum, stage after stage
     python -m model.recipes ablations --minutes 9 --out runs         # the curriculum and every ablation at once
+Other options (e.g. --batch-size 32 --backend torch) are passed to every sam-train run.
 
 A plan is a list of runs; a run starts once the run it continues from has finished, so the
 ablations branch off the main chain where they differ from it and share everything before:
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -75,6 +77,13 @@ def execute(plan: list[Run], out: Path, minutes: float, common: list[str]) -> di
     status: dict[str, dict] = {}
     running: dict[str, tuple[subprocess.Popen, float]] = {}
     waiting = list(plan)
+
+    def stop(signum, frame) -> None:  # pass the stop on: each run saves its checkpoint; nothing new starts
+        waiting.clear()
+        for proc, _ in running.values():
+            proc.send_signal(signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop)
     while waiting or running:
         for run in [r for r in waiting if r.after is None or status.get(r.after, {}).get("rc") == 0]:
             waiting.remove(run)
@@ -105,13 +114,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=Path("runs"))
     p.add_argument("--corpus", default="data/corpus.tar")
     p.add_argument("--main-workers", type=int, default=3, help="data workers of the main chain")
-    p.add_argument("train_args", nargs=argparse.REMAINDER, help="after --: passed to every sam-train run")
-    args = p.parse_args(argv)
+    args, train_args = p.parse_known_args(argv)  # the rest goes to every sam-train run
     plan = default_plan() if args.plan == "default" else ablation_plan()
     for run in plan:
         if run.name.startswith("main."):
             run.workers = args.main_workers
-    extra = [a for a in args.train_args if a != "--"]
+    extra = [a for a in train_args if a != "--"]
     status = execute(plan, args.out, args.minutes, ["--corpus", args.corpus, *extra])
     return 0 if all(s.get("rc") == 0 for s in status.values()) else 1
 

@@ -19,6 +19,7 @@ import dataclasses
 import json
 import math
 import os
+import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,6 +67,7 @@ class TrainConfig:
     layout: str = ""  # connector layout for a fresh connector (ablation); "" keeps the model's
     vocab_size: int = 0  # BPE vocabulary for a fresh tokenizer; 0: the preset's
     tokenizer_texts: int = 20_000  # texts drawn from the task generators to train that BPE on
+    backend: str = "auto"  # Mamba-2 path: auto (kernels on CUDA when importable), torch, kernels
     seed: int = 0
     workers: int = 4
     log_every: int = 25
@@ -200,6 +202,7 @@ def train(cfg: TrainConfig) -> Path:
     ckpt = out / "checkpoint"
     resuming = cfg.resume and (ckpt / "config.json").is_file()
     model = load_sam(ckpt) if resuming else build_model(cfg, corpus)
+    model.lm.set_backend(cfg.backend)
     model.to(device).train()
     for name in cfg.freeze:
         getattr(model, name).requires_grad_(False)
@@ -226,10 +229,11 @@ def train(cfg: TrainConfig) -> Path:
     start = time.perf_counter() - elapsed
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
     running = None
+    stop = _StopOnSignal()
     for batch in loader:
         elapsed = time.perf_counter() - start
         progress = step / cfg.max_steps if cfg.max_steps else elapsed / budget
-        if progress >= 1.0 or (cfg.stop_after and step - meta["step"] >= cfg.stop_after):
+        if progress >= 1.0 or (cfg.stop_after and step - meta["step"] >= cfg.stop_after) or stop.asked:
             break
         lr = lr_at(cfg, progress)
         for g in opt.param_groups:
@@ -264,6 +268,18 @@ def train(cfg: TrainConfig) -> Path:
         dist.barrier()
         dist.destroy_process_group()
     return ckpt
+
+
+class _StopOnSignal:
+    """SIGTERM or SIGINT ends the stage after the current step, with its checkpoint saved (resume goes on)."""
+
+    def __init__(self):
+        self.asked = False
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, self._ask)
+
+    def _ask(self, signum, frame) -> None:
+        self.asked = True
 
 
 def _save(model: SAM, opt, head, out: Path, step: int, elapsed: float) -> None:

@@ -44,9 +44,12 @@ def ssd_step(state: Tensor, x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tens
     x, dt, B, C = x.float(), dt.float(), B.float(), C.float()
     Bh, Ch = _expand_groups(B, r), _expand_groups(C, r)  # (b, H, N)
     decay = torch.exp(dt * A.float())  # (b, H)
-    state = state * decay[..., None, None] + (dt[..., None] * x)[..., None] * Bh[:, :, None, :]
-    y = torch.einsum("bhpn,bhn->bhp", state, Ch)
-    return y, state
+    # One new tensor, updated in place: the state is the largest tensor of a decoding step, and
+    # each pass over it costs more than the arithmetic.
+    new = (dt[..., None] * x)[..., None] * Bh[:, :, None, :]
+    new.addcmul_(state, decay[..., None, None])
+    y = torch.einsum("bhpn,bhn->bhp", new, Ch)
+    return y, new
 
 
 def ssd_naive(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor,

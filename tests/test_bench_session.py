@@ -7,8 +7,6 @@ pytest.importorskip("psutil")
 
 from model.bench.session import (MambaListener, TransformerListener, bench_session, build_models,  # noqa: E402
                                  hops_for, plot, schedule, summary, timed_hops)
-from model.config import MambaConfig  # noqa: E402
-from model.lm import MambaLM  # noqa: E402
 
 HOP = 8
 
@@ -34,16 +32,24 @@ def test_hops_for_one_minute_is_375_tokens():
 
 @torch.no_grad()
 def test_scheduled_feeding_equals_one_long_pass():
-    lm = MambaLM(MambaConfig.from_name("mamba2-tiny"), backend="torch").eval()
-    n, marks = 13, [4, 13]
+    lm, llama = build_models("sam-tiny")
+    n, marks = 30, [4, 30]
+    plan = schedule(n, timed_hops(n, marks, every=10, first=2), marks)
+    assert len(plan) < n  # some hops are pushed together
     stream = torch.randn(1, n * HOP, lm.cfg.d_model)
-    listener = MambaListener(lm)
-    for first, count, _ in schedule(n, timed_hops(n, marks, every=5, first=2), marks):
-        listener.feed(stream[:, first * HOP:(first + count) * HOP])
+    ours, theirs = MambaListener(lm), TransformerListener(llama)
+    for first, count, _ in plan:
+        for listener in (ours, theirs):
+            listener.feed(stream[:, first * HOP:(first + count) * HOP])
     _, whole = lm.hidden(inputs_embeds=stream)
-    assert listener.state.seen == whole.seen == n * HOP
-    assert ((listener.state.ssm - whole.ssm).norm() / whole.ssm.norm()).item() < 1e-4
-    assert torch.allclose(listener.state.conv, whole.conv, atol=1e-6)
+    assert ours.state.seen == whole.seen == n * HOP
+    assert ((ours.state.ssm - whole.ssm).norm() / whole.ssm.norm()).item() < 1e-4
+    assert torch.allclose(ours.state.conv, whole.conv, atol=1e-6)
+    once = TransformerListener(llama)
+    once.feed(stream)
+    assert theirs.cache.get_seq_length() == n * HOP
+    for a, b in zip(theirs.cache.layers, once.cache.layers):
+        assert torch.allclose(a.keys, b.keys, atol=1e-5) and torch.allclose(a.values, b.values, atol=1e-5)
 
 
 @torch.no_grad()

@@ -12,7 +12,8 @@ chunk-append onto the prefilled state and single-token steps before anything is 
 
 On CPU without mamba_ssm / causal_conv1d, transformers falls back to its PyTorch functions,
 which is the path measured. Timings alternate between the two models call by call, so load
-from other processes on a shared machine slows both alike.
+from other processes on a shared machine slows both alike. Beside them runs the floor that
+both share: the same matrix products alone ("projections_only").
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ import time
 from typing import Any, Callable
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from ..config import MambaConfig
@@ -134,20 +136,37 @@ def bench_preset(preset: str, step_repeat: int = 30, append_repeat: int = 9) -> 
     caches = {name: peer(history, use_cache=True).cache for name, peer in peers.items()}
     tok = torch.tensor([5])
     t = alternating_medians({"ours": lambda: lm.step(tok, state=state),
-                             "theirs": lambda: peers["theirs"](tok[:, None], cache=caches["theirs"], use_cache=True)},
-                            step_repeat)
+                             "theirs": lambda: peers["theirs"](tok[:, None], cache=caches["theirs"], use_cache=True),
+                             "projections_only": projections(lm, 1, head=True)}, step_repeat)
     res.update(_compare(p + "step", t))
     for n in APPEND_LENGTHS:
         chunk = torch.randn(1, n, cfg.d_model) * 0.5
         # Their caches are updated in place, so each timed call appends onto a state that grew by n:
         # the cost of a Mamba-2 append does not depend on how much the state has seen.
-        fns = {"ours": lambda: lm.hidden(inputs_embeds=chunk, state=state)}
+        fns = {"ours": lambda: lm.hidden(inputs_embeds=chunk, state=state), "projections_only": projections(lm, n)}
         for name, peer in peers.items():
             fns[name] = (lambda peer, cache: lambda: peer.backbone(inputs_embeds=chunk, cache=cache, use_cache=True))(
                 peer, caches[name])
         t = alternating_medians(fns, append_repeat if n < 512 else max(3, append_repeat // 2))
         res.update(_compare(p + f"append_{n}", t, tokens=n))
     return res
+
+
+def projections(lm: MambaLM, n: int, head: bool = False) -> Callable[[], None]:
+    """Only the matrix products of `n` tokens through the model (in_proj and out_proj of every
+    layer, and the LM head): the floor under both implementations, which compute the same ones."""
+    c = lm.cfg
+    u, y = torch.randn(1, n, c.d_model), torch.randn(1, n, c.d_inner)
+    weights = [(layer.mixer.in_proj.weight, layer.mixer.out_proj.weight) for layer in lm.backbone.layers]
+
+    def run() -> None:
+        for w_in, w_out in weights:
+            F.linear(u, w_in)
+            F.linear(y, w_out)
+        if head:
+            F.linear(u[:, -1], lm.lm_head.weight)
+
+    return run
 
 
 def _compare(key: str, t: dict[str, float], tokens: int | None = None) -> dict[str, Any]:
@@ -158,7 +177,7 @@ def _compare(key: str, t: dict[str, float], tokens: int | None = None) -> dict[s
         if tokens is not None:
             out[f"{key}.{name}_tokens_per_s"] = tokens / seconds
     for name in t:
-        if name != "ours":
+        if name.startswith("theirs"):
             out[f"{key}.speedup" + ("" if name == "theirs" else f"_vs_{name}")] = t[name] / t["ours"]
     return out
 

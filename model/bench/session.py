@@ -80,8 +80,9 @@ def schedule(n_hops: int, timed: set[int], marks: list[int]) -> list[tuple[int, 
 
 
 def clock() -> tuple[float, float]:
-    """(wall-clock, CPU) seconds now. CPU time counts this process only, so on a machine shared
-    with other jobs it shows the cost of the work itself, and wall-clock what a user would wait."""
+    """(wall-clock, CPU) seconds now. CPU time counts this process only (summed over its threads),
+    so on a machine shared with other jobs it shows the cost of the work itself, and wall-clock
+    what a user would wait; with one PyTorch thread the two agree on a quiet machine."""
     return time.perf_counter(), time.process_time()
 
 
@@ -201,7 +202,7 @@ def listen(make: Callable[[], Listener], stream: Tensor, hop: int, marks: list[i
         session.feed(stream[:, first * hop:(first + n) * hop])
         if is_timed:
             wall, cpu = since(t0)
-            hops.append((first, 1e3 * wall, 1e3 * cpu, session.state_bytes() / MIB, rss() / MIB))
+            hops.append((first, *(round(v, 3) for v in (1e3 * wall, 1e3 * cpu, session.state_bytes() / MIB, rss() / MIB))))
         if first + n in marks:
             out.append(_question(session, first + n, hop, hops, prompt, repeats, base))
     return {"marks": out, "hops": hops, "rss_before_mib": base / MIB, "wall_s": time.perf_counter() - start}
@@ -329,14 +330,19 @@ def plot(res: dict[str, Any], out: Path) -> list[Path]:
 
 
 def main(out: Path | None, minutes: tuple[float, ...] = MINUTES) -> dict[str, Any]:
-    """Run the suite, print the numbers; with `out`, write session_cpu.json (with the hop series) and the plots."""
+    """Run the suite, print the numbers; with `out`, write session_cpu.json, the timed hops
+    (session_cpu_hops.json) and the plots."""
     import json
 
     res = bench_session(minutes)
     report(summary(res), None, "session_cpu")
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-        (out / "session_cpu.json").write_text(json.dumps({"summary": summary(res), **res}, indent=1))
+        marks = {name: {k: v for k, v in res[name].items() if k != "hops"} for name in LABELS}
+        (out / "session_cpu.json").write_text(json.dumps({"summary": summary(res), **res, **marks}, indent=1))
+        series = {"columns": ["hop", "wall_ms", "cpu_ms", "state_mib", "rss_mib"],
+                  **{name: res[name]["hops"] for name in LABELS}}
+        (out / "session_cpu_hops.json").write_text(json.dumps(series))
         for p in plot(res, out):
             print(f"wrote {p}")
     return res

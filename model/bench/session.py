@@ -35,12 +35,13 @@ from .timing import report
 
 PRESET = "sam-small"
 MINUTES = (1, 10, 60)
-PROMPT_TOKENS = 10  # a short question, as <|question|> ... <|answer|>
+PROMPT_TOKENS = 10  # random ids, as long as a short <|question|> ... <|answer|> prompt
 NEW_TOKENS = 16  # greedy tokens decoded per answer
 BEFORE_MARK = 5  # hops timed just before each question; their median is "time per hop" there
 MIB = 2**20
 # What is reported at each question, and compared between the last question and the first.
-FIGURES = ("hop_ms", "hop_cpu_ms", "ttft_ms", "ttft_cpu_ms", "tokens_per_s", "tokens_per_cpu_s", "state_mib", "rss_mib")
+FIGURES = ("hop_ms", "hop_cpu_ms", "ttft_ms", "ttft_cpu_ms", "tokens_per_s", "tokens_per_cpu_s",
+           "state_mib", "rss_mib")
 
 
 class Listener(Protocol):
@@ -185,8 +186,10 @@ def rss() -> int:
 
 @torch.inference_mode()
 def listen(make: Callable[[], Listener], stream: Tensor, hop: int, marks: list[int], every: int | None,
-           prompt: Tensor, repeats: int) -> dict[str, Any]:
-    """Feed `stream` (1, n_hops * hop, d) to a fresh listener, timing hops and asking at each mark."""
+           prompt: Tensor, repeats: int) -> tuple[dict[str, Any], Listener]:
+    """Feed `stream` (1, n_hops * hop, d) to a fresh listener, timing hops and asking at each mark.
+
+    Returns the measurements and the listener, which holds everything it heard."""
     n_hops = stream.shape[1] // hop
     warm = make()  # one-time costs (allocator, kernels, masks) off the clock
     for _ in range(3):
@@ -202,10 +205,11 @@ def listen(make: Callable[[], Listener], stream: Tensor, hop: int, marks: list[i
         session.feed(stream[:, first * hop:(first + n) * hop])
         if is_timed:
             wall, cpu = since(t0)
-            hops.append((first, *(round(v, 3) for v in (1e3 * wall, 1e3 * cpu, session.state_bytes() / MIB, rss() / MIB))))
+            figures = (1e3 * wall, 1e3 * cpu, session.state_bytes() / MIB, rss() / MIB)
+            hops.append((first, *(round(v, 3) for v in figures)))
         if first + n in marks:
             out.append(_question(session, first + n, hop, hops, prompt, repeats, base))
-    return {"marks": out, "hops": hops, "rss_before_mib": base / MIB, "wall_s": time.perf_counter() - start}
+    return {"marks": out, "hops": hops, "rss_before_mib": base / MIB, "wall_s": time.perf_counter() - start}, session
 
 
 def _question(session: Listener, heard: int, hop: int, hops: list, prompt: Tensor, repeats: int,
@@ -238,24 +242,18 @@ def bench_session(minutes: tuple[float, ...] = MINUTES, every: int = 32, repeats
     hop = SAMConfig.from_name(preset).encoder.block_columns
     marks = [hops_for(m, hop) for m in minutes]
     if sorted(set(marks)) != marks or marks[0] < 1:
-        raise ValueError(f"minutes {minutes} must be increasing and at least one hop ({hop / TOKENS_PER_SECOND} s) apart")
+        raise ValueError(f"minutes {minutes} must increase, at least one hop ({hop / TOKENS_PER_SECOND} s) apart")
     g = torch.Generator().manual_seed(seed)
     stream = torch.randn(1, marks[-1] * hop, lm.cfg.d_model, generator=g)
     prompt = torch.randint(3, lm.cfg.vocab_size, (1, PROMPT_TOKENS), generator=g)
     res: dict[str, Any] = {"preset": preset, "hop_tokens": hop, "tokens_per_second": TOKENS_PER_SECOND,
                            "prompt_tokens": PROMPT_TOKENS, "new_tokens": NEW_TOKENS, "minutes": list(minutes),
                            "threads": torch.get_num_threads(), "load_average_1min_start": os.getloadavg()[0]}
-    res["mamba2"] = listen(lambda: MambaListener(lm), stream, hop, marks, None, prompt, repeats)
+    res["mamba2"], _ = listen(lambda: MambaListener(lm), stream, hop, marks, None, prompt, repeats)
     res["mamba2"]["parameters"] = lm.num_parameters()
-    holder: list[TransformerListener] = []
-
-    def make_transformer() -> TransformerListener:
-        holder.append(TransformerListener(llama))
-        return holder[-1]
-
-    res["transformer"] = listen(make_transformer, stream, hop, marks, every, prompt, repeats)
+    res["transformer"], heard = listen(lambda: TransformerListener(llama), stream, hop, marks, every, prompt, repeats)
     res["transformer"]["parameters"] = sum(p.numel() for p in llama.parameters())
-    res["transformer"]["cache_copy_ms_at_end"] = cache_copy_ms(holder[-1], hop)
+    res["transformer"]["cache_copy_ms_at_end"] = cache_copy_ms(heard, hop)
     res["load_average_1min_end"] = os.getloadavg()[0]
     res["ratios"] = ratios(res)
     return res
@@ -288,9 +286,12 @@ def summary(res: dict[str, Any]) -> dict[str, Any]:
 
 
 # Figures plotted against minutes of audio: from every timed hop, or from the questions.
-HOP_FIGURES = {"hop_ms": ("time per 1.28 s hop (ms, wall-clock)", 1), "hop_cpu_ms": ("CPU time per 1.28 s hop (ms)", 2),
-               "state_mib": ("state / KV cache (MiB)", 3), "rss_mib": ("resident memory of the process (MiB)", 4)}
-MARK_FIGURES = {"ttft_ms": "time to first token (ms, wall-clock)", "tokens_per_s": "decoding speed (tokens/s, wall-clock)"}
+HOP_FIGURES = {"hop_ms": ("time per 1.28 s hop (ms, wall-clock)", 1),
+               "hop_cpu_ms": ("CPU time per 1.28 s hop (ms)", 2),
+               "state_mib": ("state / KV cache (MiB)", 3),
+               "rss_mib": ("resident memory of the process (MiB)", 4)}  # label, column of the hop series
+MARK_FIGURES = {"ttft_ms": "time to first token (ms, wall-clock)",
+                "tokens_per_s": "decoding speed (tokens/s, wall-clock)"}
 LOG_SCALE = ("hop_ms", "hop_cpu_ms", "state_mib", "ttft_ms", "tokens_per_s")  # ours is flat and small beside theirs
 LABELS = {"mamba2": "SAM LM (Mamba-2, mamba2-small)", "transformer": "Transformer + KV cache (Llama, same size)"}
 

@@ -56,7 +56,7 @@ class SamModel(Protocol):
     def ask(self, state: Any, question: str, *, max_new_tokens: int = 48, temperature: float = 0.0,
             top_p: float = 1.0, on_token: Callable[[str], None] | None = None) -> AnswerLike: ...
 
-    def describe(self, state: Any, **kw: Any) -> AnswerLike: ...
+    def describe(self, state: Any, **kw: Any) -> AnswerLike: ...  # recent=True: the last ten seconds
 
 
 def load_state(model: SamModel, path: str | Path) -> StreamStateLike:

@@ -157,7 +157,8 @@ class Speaker:
 
             t0 = time.perf_counter()
             try:
-                answer = self.model.describe(job.state, max_new_tokens=self.description_tokens, on_token=on_token)
+                answer = self.model.describe(job.state, recent=True, max_new_tokens=self.description_tokens,
+                                             on_token=on_token)
             except Preempted:
                 self._requeue(job)
                 return

@@ -327,3 +327,7 @@ def _public(model: SAM, args: argparse.Namespace) -> dict[str, Any]:
         items, missing = load_openaqa(args.openaqa, args.audio_root)
         out["openaqa"] = {**qa_benchmark(model, items, 64), "missing_audio": len(missing)}
     return out
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -48,3 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         from .peers import main as run_peers
         run_peers(args.out)
     return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

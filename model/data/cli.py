@@ -66,3 +66,7 @@ def _build(args: argparse.Namespace) -> None:
         from model.data.pack import pack
 
         print(pack(cfg.out, cfg.out.with_suffix(".tar")).report())
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

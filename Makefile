@@ -8,11 +8,11 @@ PYTEST_ARGS ?=
 
 # Debian packages: PortAudio for the microphone; PulseAudio for the virtual-microphone test.
 DEB_RUNTIME := libportaudio2
-DEB_TEST := pulseaudio
+DEB_TEST := pulseaudio pulseaudio-utils libasound2-plugins
 # Tools that `sam-data build` drives to make the corpus.
 DEB_DATA := espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k fluidsynth fluid-soundfont-gm mma
 
-.PHONY: help venv dev live test test-gpu data bench clean-venv
+.PHONY: help venv dev live test test-gpu data train bench bench-live clean-venv
 
 help:
 	@echo "make live   start sam-live on the default microphone (demo recording when there is none)"
@@ -20,7 +20,8 @@ help:
 	@echo "make venv   create .venv with the runtime dependencies"
 	@echo "make dev    .venv with the test and benchmark tools"
 	@echo "make data   build the training corpus (sam-data build)"
-	@echo "make bench  run the CPU benchmarks"
+	@echo "make train  train the default model's curriculum (TRAIN_MINUTES, default 60)"
+	@echo "make bench  run the CPU benchmarks; make bench-live the live loop"
 
 # apt_need: install the named Debian packages that are missing (as root), or say how to.
 define apt_need
@@ -68,8 +69,19 @@ data: venv
 	$(PIP) install -q -e '.[data]'
 	$(VENV)/bin/sam-data build
 
+TRAIN_MINUTES ?= 60
+train: venv
+	@test -f data/corpus.tar || { echo "no data/corpus.tar: run make data first"; exit 1; }
+	$(PY) -m model.recipes default --minutes $(TRAIN_MINUTES) --out runs
+
 bench: dev
-	$(VENV)/bin/sam-bench cpu
+	$(VENV)/bin/sam-bench core
+	$(VENV)/bin/sam-bench sam
+	$(VENV)/bin/sam-bench peers
+	$(VENV)/bin/sam-bench session
+
+bench-live: dev
+	$(PY) -m live.bench --checkpoint assets/sam-small
 
 clean-venv:
 	rm -rf $(VENV)

@@ -7,23 +7,11 @@ frequency-major. Each layout is its own small class; `build_connector` picks one
 """
 from __future__ import annotations
 
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .audio import FREQ_PATCHES
 from .config import ConnectorConfig
-
-
-class MLP2(nn.Module):
-    """Linear -> GELU -> Linear."""
-
-    def __init__(self, d_in: int, hidden: int, d_out: int):
-        super().__init__()
-        self.fc1 = nn.Linear(d_in, hidden)
-        self.fc2 = nn.Linear(hidden, d_out)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.fc2(F.gelu(self.fc1(x)))
+from .encoder import Mlp
 
 
 class ColumnConnector(nn.Module):
@@ -33,7 +21,7 @@ class ColumnConnector(nn.Module):
 
     def __init__(self, enc_dim: int, hidden: int, d_model: int, block_columns: int):
         super().__init__()
-        self.mlp = MLP2(FREQ_PATCHES * enc_dim, hidden, d_model)
+        self.mlp = Mlp(FREQ_PATCHES * enc_dim, hidden, d_model)
 
     def forward(self, patches: Tensor) -> Tensor:
         return self.mlp(patches.flatten(2))  # (b, columns, d_model)
@@ -46,7 +34,7 @@ class TimeMajorConnector(nn.Module):
 
     def __init__(self, enc_dim: int, hidden: int, d_model: int, block_columns: int):
         super().__init__()
-        self.mlp = MLP2(enc_dim, hidden, d_model)
+        self.mlp = Mlp(enc_dim, hidden, d_model)
 
     def forward(self, patches: Tensor) -> Tensor:
         return self.mlp(patches.flatten(1, 2))  # (b, columns * 8, d_model)
@@ -60,7 +48,7 @@ class FreqMajorConnector(nn.Module):
     def __init__(self, enc_dim: int, hidden: int, d_model: int, block_columns: int):
         super().__init__()
         self.block_columns = block_columns
-        self.mlp = MLP2(enc_dim, hidden, d_model)
+        self.mlp = Mlp(enc_dim, hidden, d_model)
 
     def forward(self, patches: Tensor) -> Tensor:
         b, cols, f, d = patches.shape

@@ -42,13 +42,17 @@ def _shards(tensors: dict[str, Tensor], shard_bytes: int) -> list[dict[str, Tens
 
 
 def save_sam(model: SAM, directory: str | Path, card: str | None = None, dtype: torch.dtype | None = None,
-             shard_bytes: int = SHARD_BYTES) -> Path:
-    """Write a checkpoint directory; `dtype` casts floating weights (e.g. bfloat16 to ship small)."""
+             shard_bytes: int = SHARD_BYTES, tensors: dict[str, Tensor] | None = None) -> Path:
+    """Write a checkpoint directory; `dtype` casts floating weights (e.g. bfloat16 to ship small).
+
+    `tensors` replaces model.state_dict() (e.g. the full weights gathered from an FSDP-sharded model).
+    """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     if model.tokenizer is None:
         raise ValueError("the model has no tokenizer to save with it")
-    tensors = {k: v.detach().to("cpu") for k, v in model.state_dict().items() if k not in TIED}
+    weights = model.state_dict() if tensors is None else tensors
+    tensors = {k: v.detach().to("cpu") for k, v in weights.items() if k not in TIED}
     if dtype is not None:
         tensors = {k: v.to(dtype) if v.is_floating_point() else v for k, v in tensors.items()}
     shards = _shards(tensors, shard_bytes)

@@ -29,10 +29,10 @@ class _BlockStep(nn.Module):
         self.block = block
 
     def forward(self, residual: Tensor, conv: Tensor, ssm: Tensor) -> Tensor:
-        out, new_conv, new_ssm = self.block.mixer.step(self.block.norm(residual), conv, ssm)
+        residual, new_conv, new_ssm = self.block(residual, conv, ssm, single_token=True)
         conv.copy_(new_conv)
         ssm.copy_(new_ssm)
-        return residual + out.float()
+        return residual
 
 
 def compiled_block_step(lm: MambaLM) -> tuple[Callable, list[dict[str, Tensor]]]:

@@ -19,6 +19,7 @@ embedding per patch row.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -83,6 +84,9 @@ class Mlp(nn.Module):
         return self.fc2(F.gelu(self.fc1(x)))
 
 
+Attend = Callable[[Tensor, Tensor, Tensor], Tensor]  # (q, k, v) of a block's patches -> attention output
+
+
 class EncoderBlock(nn.Module):
     def __init__(self, cfg: EncoderConfig):
         super().__init__()
@@ -90,6 +94,12 @@ class EncoderBlock(nn.Module):
         self.attn = Attention(cfg.dim, cfg.heads)
         self.norm2 = nn.LayerNorm(cfg.dim, eps=cfg.norm_eps)
         self.mlp = Mlp(cfg.dim, int(cfg.dim * cfg.mlp_ratio))
+
+    def forward(self, x: Tensor, attend: Attend) -> tuple[Tensor, Tensor, Tensor]:
+        """Pre-norm attention (its windowing is `attend`'s) and MLP; also this block's keys and values."""
+        q, k, v = self.attn.split(self.norm1(x))
+        x = x + self.attn.merge(attend(q, k, v))
+        return x + self.mlp(self.norm2(x)), k, v
 
 
 class PatchEmbed(nn.Module):
@@ -150,21 +160,27 @@ class AudioEncoder(nn.Module):
         slot_block = torch.arange(n_blocks, device=x.device)[:, None] - K + torch.arange(K + 1, device=x.device)
         valid = (slot_block >= 0).repeat_interleave(P, dim=1)  # (nB, (K+1) P)
         mask = valid[None, :, None, None, :]  # (1, nB, 1, 1, (K+1) P)
+
+        def attend(q: Tensor, k: Tensor, v: Tensor) -> Tensor:  # each (b, nB, H, P, hd)
+            k_win, v_win = (self._windows(t, K) for t in (k, v))  # (b, nB, H, (K+1) P, hd)
+            return F.scaled_dot_product_attention(rotate(q, q_cos, q_sin), rotate(k_win, k_cos, k_sin), v_win,
+                                                  attn_mask=mask)
+
         cached_k, cached_v = [], []
         for blk in self.blocks:
-            q, k, v = blk.attn.split(blk.norm1(x))  # (b, nB, H, P, hd)
+            x, k, v = blk(x, attend)
             if return_cache:
                 cached_k.append(self._last_blocks(k, K))
                 cached_v.append(self._last_blocks(v, K))
-            k_win, v_win = (self._windows(t, K) for t in (k, v))  # (b, nB, H, (K+1) P, hd)
-            y = F.scaled_dot_product_attention(rotate(q, q_cos, q_sin), rotate(k_win, k_cos, k_sin), v_win,
-                                               attn_mask=mask)
-            x = x + blk.attn.merge(y)
-            x = x + blk.mlp(blk.norm2(x))
         out = self.norm(x).flatten(1, 2).unflatten(1, (-1, FREQ_PATCHES))
         if return_cache:
             return out, EncoderCache(torch.stack(cached_k), torch.stack(cached_v))
         return out
+
+    @staticmethod
+    def _keep(t: Tensor, n: int) -> Tensor:
+        """The last n patches of (..., patches, hd)."""
+        return t[..., t.shape[-2] - min(n, t.shape[-2]):, :]
 
     @staticmethod
     def _last_blocks(t: Tensor, K: int) -> Tensor:
@@ -200,14 +216,15 @@ class AudioEncoder(nn.Module):
         k_cos, k_sin = self._rotary((n_cached + 1) * bc, (K - n_cached) * bc, x.device)
         new_k, new_v = [], []
         for i, blk in enumerate(self.blocks):
-            q, k, v = blk.attn.split(blk.norm1(x))  # (b, H, P, hd)
-            k = torch.cat([cache.keys[i].to(k.dtype), k], dim=-2)
-            v = torch.cat([cache.values[i].to(v.dtype), v], dim=-2)
-            y = F.scaled_dot_product_attention(rotate(q, q_cos, q_sin), rotate(k, k_cos, k_sin), v)
-            x = x + blk.attn.merge(y)
-            x = x + blk.mlp(blk.norm2(x))
-            keep = K * P
-            new_k.append(k[..., k.shape[-2] - min(keep, k.shape[-2]):, :])
-            new_v.append(v[..., v.shape[-2] - min(keep, v.shape[-2]):, :])
+            window: dict[str, Tensor] = {}
+
+            def attend(q: Tensor, k: Tensor, v: Tensor, i: int = i) -> Tensor:  # each (b, H, P, hd)
+                k = window["k"] = torch.cat([cache.keys[i].to(k.dtype), k], dim=-2)  # cached blocks, then this
+                v = window["v"] = torch.cat([cache.values[i].to(v.dtype), v], dim=-2)
+                return F.scaled_dot_product_attention(rotate(q, q_cos, q_sin), rotate(k, k_cos, k_sin), v)
+
+            x, _, _ = blk(x, attend)
+            new_k.append(self._keep(window["k"], K * P))
+            new_v.append(self._keep(window["v"], K * P))
         out = self.norm(x).unflatten(1, (bc, FREQ_PATCHES))
         return out, EncoderCache(torch.stack(new_k), torch.stack(new_v))

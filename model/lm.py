@@ -37,6 +37,13 @@ class Block(nn.Module):
         self.norm = RMSNorm(cfg.d_model, cfg.norm_eps)
         self.mixer = Mamba2Mixer(cfg, backend)
 
+    def forward(self, residual: Tensor, conv_state: Tensor, ssm_state: Tensor,
+                single_token: bool = False) -> tuple[Tensor, Tensor, Tensor]:
+        """residual (fp32) and this layer's states -> the new residual and states."""
+        mix = self.mixer.step if single_token else self.mixer
+        out, conv, ssm = mix(self.norm(residual), conv_state, ssm_state)
+        return residual + out.float(), conv, ssm
+
 
 class Backbone(nn.Module):
     def __init__(self, cfg: MambaConfig, backend: str):
@@ -100,9 +107,7 @@ class MambaLM(nn.Module):
         residual = h.float()
         convs, ssms = [], []
         for i, layer in enumerate(self.backbone.layers):
-            mix = layer.mixer.step if single_token else layer.mixer
-            out, conv, ssm = mix(layer.norm(residual), state.conv[i], state.ssm[i])
-            residual = residual + out.float()
+            residual, conv, ssm = layer(residual, state.conv[i], state.ssm[i], single_token)
             convs.append(conv.to(state.conv.dtype))
             ssms.append(ssm)
         seen = state.seen + (1 if single_token else h.shape[1])

@@ -26,17 +26,18 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.distributed as dist
-import torch.nn.functional as F
 from torch import nn
 
-from .batches import Batch, BatchSpec, TASK_KINDS, batch_loader, corpus_text, load_corpus
+from . import parallel
+from .batches import BatchSpec, TASK_KINDS, batch_loader, corpus_text, load_corpus
 from .checkpoint import load_sam, save_sam
 from .config import ConnectorConfig, SAMConfig
 from .files import read_safetensors, write_safetensors
-from .prompt import training_batch
+from .objectives import objective_for
 from .sam import SAM
 from .tokenizer import Tokenizer
+
+LARGE = ("sam-780m", "sam-2.7b")  # presets sharded with FSDP under torchrun
 
 
 @dataclass
@@ -68,6 +69,7 @@ class TrainConfig:
     vocab_size: int = 0  # BPE vocabulary for a fresh tokenizer; 0: the preset's
     tokenizer_texts: int = 20_000  # texts drawn from the task generators to train that BPE on
     backend: str = "auto"  # Mamba-2 path: auto (kernels on CUDA when importable), torch, kernels
+    fsdp: str = "auto"  # under torchrun: "yes", "no", or "auto" (FSDP for the large presets, else DDP)
     seed: int = 0
     workers: int = 4
     log_every: int = 25
@@ -81,21 +83,6 @@ STAGES: dict[str, dict[str, Any]] = {
     "joint": dict(lr=1e-3),
     "instruct": dict(kinds=TASK_KINDS, lr=7e-4, long_fraction=0.2),
 }
-
-
-# -- distributed set-up ------------------------------------------------------------------------
-def setup_distributed() -> tuple[int, int, torch.device]:
-    """(rank, world size, device) under torchrun, or (0, 1, best device) alone."""
-    if "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1:
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-        dist.init_process_group(backend)
-        rank, world = dist.get_rank(), dist.get_world_size()
-        if torch.cuda.is_available():
-            local = int(os.environ.get("LOCAL_RANK", 0))
-            torch.cuda.set_device(local)
-            return rank, world, torch.device("cuda", local)
-        return rank, world, torch.device("cpu")
-    return 0, 1, torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 # -- model -------------------------------------------------------------------------------------
@@ -122,41 +109,6 @@ def with_new_connector(model: SAM, layout: str) -> SAM:
     return fresh
 
 
-class TaggerHead(nn.Module):
-    """Mean-pooled encoder patches -> class logits: the encoder's pretraining objective."""
-
-    def __init__(self, dim: int, n_classes: int):
-        super().__init__()
-        self.norm = nn.LayerNorm(dim)
-        self.proj = nn.Linear(dim, n_classes)
-
-    def forward(self, patches: torch.Tensor) -> torch.Tensor:
-        return self.proj(self.norm(patches.mean(dim=(1, 2))))
-
-
-def tagger_loss(model: SAM, head: TaggerHead, batch: Batch, device: torch.device) -> torch.Tensor:
-    """Multi-label BCE of the scene's classes, plus next-token loss of the LM on the batch's text."""
-    from .audio import features
-
-    patches = model.encoder(features(batch.audio.to(device, non_blocking=True)))
-    tag = F.binary_cross_entropy_with_logits(head(patches).float(), batch.labels.to(device))
-    tok = model.tokenizer
-    rows = [[tok.eot_id, *tok.encode(" " + t), tok.eot_id] for t in batch.texts]
-    L = max(map(len, rows))
-    ids = torch.full((len(rows), L), -100, dtype=torch.long)
-    for i, r in enumerate(rows):
-        ids[i, : len(r)] = torch.tensor(r)
-    ids = ids.to(device)
-    logits, _ = model.lm(ids.clamp_min(0))
-    text = F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), ids[:, 1:].flatten(), ignore_index=-100)
-    return tag + text
-
-
-def qa_loss(model: nn.Module, sam: SAM, batch: Batch, device: torch.device) -> torch.Tensor:
-    ids, mask = training_batch(sam.tokenizer, batch.questions, batch.answers)
-    return model(batch.audio.to(device, non_blocking=True), ids.to(device), mask.to(device))
-
-
 # -- schedule and checkpoints --------------------------------------------------------------------
 def lr_at(cfg: TrainConfig, progress: float) -> float:
     """Linear warm-up then cosine decay to min_lr_ratio, over progress in [0, 1]."""
@@ -166,108 +118,137 @@ def lr_at(cfg: TrainConfig, progress: float) -> float:
     return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * p)))
 
 
-def save_trainer(out: Path, opt: torch.optim.Optimizer, head: nn.Module | None, meta: dict[str, Any]) -> None:
-    """Optimizer state, tagger head and progress as safetensors + JSON (no pickles)."""
-    sd = opt.state_dict()
-    tensors = {f"opt.{i}.{k}": v for i, s in sd["state"].items() for k, v in s.items() if torch.is_tensor(v)}
-    if head is not None:
-        tensors.update({f"head.{k}": v for k, v in head.state_dict().items()})
-    write_safetensors(out / "trainer.safetensors", {k: v.detach().cpu() for k, v in tensors.items()},
-                      {"param_groups": json.dumps(sd["param_groups"]), "meta": json.dumps(meta)})
+def save_trainer(out: Path, objective: nn.Module, opt: torch.optim.Optimizer, meta: dict[str, Any],
+                 write: bool) -> None:
+    """Optimizer state, the objective's own parameters (e.g. the tagging head) and progress, as safetensors.
+
+    Collective under FSDP: every rank gathers, rank 0 (`write`) writes. No pickles.
+    """
+    state = parallel.full_optimizer_state(objective, opt)
+    own = {k: v for k, v in parallel.full_model_state(objective).items() if not k.startswith("sam.")}
+    if not write:
+        return
+    tensors = {f"opt.{name}.{k}": v for name, st in state["state"].items() for k, v in st.items() if torch.is_tensor(v)}
+    scalars = {name: {k: v for k, v in st.items() if not torch.is_tensor(v)} for name, st in state["state"].items()}
+    tensors.update({f"own.{k}": v for k, v in own.items()})
+    write_safetensors(out / "trainer.safetensors", tensors,
+                      {"param_groups": json.dumps(state["param_groups"]), "scalars": json.dumps(scalars),
+                       "meta": json.dumps(meta)})
 
 
-def load_trainer(out: Path, opt: torch.optim.Optimizer, head: nn.Module | None) -> dict[str, Any]:
+def load_trainer(out: Path, objective: nn.Module, opt: torch.optim.Optimizer, sharded: bool) -> dict[str, Any]:
     tensors, meta = read_safetensors(out / "trainer.safetensors")
-    state: dict[int, dict[str, torch.Tensor]] = {}
+    state: dict[str, dict[str, Any]] = {n: dict(v) for n, v in json.loads(meta["scalars"]).items()}
     for key, v in tensors.items():
         if key.startswith("opt."):
-            _, i, name = key.split(".", 2)
-            state.setdefault(int(i), {})[name] = v
-    opt.load_state_dict({"state": state, "param_groups": json.loads(meta["param_groups"])})
-    if head is not None:
-        head.load_state_dict({k[5:]: v for k, v in tensors.items() if k.startswith("head.")})
+            name, field = key[4:].rsplit(".", 1)
+            state.setdefault(name, {})[field] = v
+    own = {k[4:]: v for k, v in tensors.items() if k.startswith("own.")}
+    if own:
+        objective.load_state_dict(own, strict=False)
+    parallel.load_optimizer_state(objective, opt, {"state": state, "param_groups": json.loads(meta["param_groups"])},
+                                  sharded)
     return json.loads(meta["meta"])
 
 
 # -- the loop ------------------------------------------------------------------------------------
+@dataclass
+class Run:
+    """What the loop works on: the model, its objective (possibly wrapped for DDP/FSDP) and optimizer."""
+
+    model: SAM
+    objective: nn.Module
+    wrapped: nn.Module
+    opt: torch.optim.Optimizer
+    params: list[nn.Parameter]
+    sharded: bool
+    rank: int
+
+
+def prepare(cfg: TrainConfig, corpus, rank: int, world: int, device: torch.device, out: Path) -> tuple[Run, dict]:
+    """Model (fresh, from --init, or resumed), objective, parallel wrapping, optimizer, and progress so far."""
+    ckpt = out / "checkpoint"
+    resuming = cfg.resume and (ckpt / "config.json").is_file()
+    model = load_sam(ckpt) if resuming else build_model(cfg, corpus)
+    model.lm.set_backend(cfg.backend)
+    for name in cfg.freeze:
+        getattr(model, name).requires_grad_(False)
+    objective = objective_for(cfg.stage, model, len(corpus.classes)).to(device).train()
+    sharded = world > 1 and (cfg.fsdp == "yes" or (cfg.fsdp == "auto" and model.cfg.name in LARGE))
+    wrapped = parallel.parallelize(objective, world, device, sharded)
+    params = [p for p in objective.parameters() if p.requires_grad]
+    decay, no_decay = [p for p in params if p.dim() >= 2], [p for p in params if p.dim() < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                             {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.95),
+                            fused=device.type == "cuda")
+    run = Run(model, objective, wrapped, opt, params, sharded, rank)
+    meta = load_trainer(out, objective, opt, sharded) if resuming else {"step": 0, "elapsed": 0.0}
+    return run, meta
+
+
 def train(cfg: TrainConfig) -> Path:
     """Run one stage; returns the directory of its final checkpoint."""
-    rank, world, device = setup_distributed()
-    torch.manual_seed(cfg.seed + rank)
+    rank, world, device = parallel.setup()
+    torch.manual_seed(cfg.seed)  # the same initial weights on every rank (FSDP shards them, it does not broadcast)
     out = Path(cfg.out)
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
         (out / "train_config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=1))
     corpus = load_corpus(cfg.corpus)
-    ckpt = out / "checkpoint"
-    resuming = cfg.resume and (ckpt / "config.json").is_file()
-    model = load_sam(ckpt) if resuming else build_model(cfg, corpus)
-    model.lm.set_backend(cfg.backend)
-    model.to(device).train()
-    for name in cfg.freeze:
-        getattr(model, name).requires_grad_(False)
-    head = TaggerHead(model.cfg.encoder.dim, len(corpus.classes)).to(device) if cfg.stage == "tagger" else None
-    params = [p for p in model.parameters() if p.requires_grad] + (list(head.parameters()) if head else [])
-    decay = [p for p in params if p.dim() >= 2]
-    no_decay = [p for p in params if p.dim() < 2]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                             {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.95),
-                            fused=device.type == "cuda")
-    meta = load_trainer(out, opt, head) if resuming else {"step": 0, "elapsed": 0.0}
-    wrapped: nn.Module = model
-    if world > 1:
-        wrapped = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-
+    run, meta = prepare(cfg, corpus, rank, world, device, out)
     spec = BatchSpec(kinds=cfg.kinds, batch_size=cfg.batch_size, seconds=cfg.seconds,
                      long_fraction=cfg.long_fraction, long_seconds=cfg.long_seconds, augment=cfg.augment,
-                     hold_out=cfg.hold_out, block_samples=model.block_samples)
+                     hold_out=cfg.hold_out, block_samples=run.model.block_samples)
     loader = batch_loader(corpus, spec, seed=cfg.seed * 1000 + rank, workers=cfg.workers, start=meta["step"])
+    step, elapsed = loop(cfg, run, loader, device, out, meta)
+    save(run, out, step, elapsed)
+    if rank == 0:
+        plot_log(out / "log.jsonl", out / "loss.png")
+        print(f"{cfg.stage}: {step} steps in {elapsed:.0f} s -> {out / 'checkpoint'}", flush=True)
+    parallel.teardown(world)
+    return out / "checkpoint"
+
+
+def loop(cfg: TrainConfig, run: Run, loader, device: torch.device, out: Path, meta: dict) -> tuple[int, float]:
+    """Steps until the budget, --max-steps, --stop-after or a stop signal; returns (step, elapsed seconds)."""
     budget = cfg.minutes * 60
-    log = open(out / "log.jsonl", "a") if rank == 0 else None
-    bar = _progress(budget, meta["elapsed"], rank)
-    step, elapsed, last_save = meta["step"], meta["elapsed"], time.perf_counter()
-    start = time.perf_counter() - elapsed
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
-    running = None
-    stop = _StopOnSignal()
+    log = open(out / "log.jsonl", "a") if run.rank == 0 else None
+    bar = _progress(budget, meta["elapsed"], run.rank)
+    step, last_save = meta["step"], time.perf_counter()
+    start = time.perf_counter() - meta["elapsed"]
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+    running, stop = None, _StopOnSignal()
     for batch in loader:
         elapsed = time.perf_counter() - start
         progress = step / cfg.max_steps if cfg.max_steps else elapsed / budget
         if progress >= 1.0 or (cfg.stop_after and step - meta["step"] >= cfg.stop_after) or stop.asked:
             break
         lr = lr_at(cfg, progress)
-        for g in opt.param_groups:
+        for g in run.opt.param_groups:
             g["lr"] = lr
         with autocast:
-            loss = tagger_loss(model, head, batch, device) if head is not None else qa_loss(wrapped, model, batch, device)
-        opt.zero_grad(set_to_none=True)
+            loss = run.wrapped(*run.objective.inputs(batch, device))
+        run.opt.zero_grad(set_to_none=True)
         loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
-        opt.step()
+        grad_norm = torch.nn.utils.clip_grad_norm_(run.params, cfg.grad_clip)
+        run.opt.step()
         step += 1
         value = loss.item()
         running = value if running is None else 0.95 * running + 0.05 * value
-        if rank == 0:
-            bar.update(elapsed - bar.n)
-            bar.set_postfix(step=step, loss=f"{running:.3f}", lr=f"{lr:.1e}")
-            if step % cfg.log_every == 0 or step == 1:
-                log.write(json.dumps({"stage": cfg.stage, "step": step, "elapsed": round(elapsed, 2), "loss": value,
-                                      "loss_avg": running, "lr": lr, "grad_norm": float(grad_norm),
-                                      "seconds": batch.audio.shape[-1] / 16000}) + "\n")
-                log.flush()
-            if time.perf_counter() - last_save > cfg.save_every_minutes * 60:
-                _save(model, opt, head, out, step, elapsed)
-                last_save = time.perf_counter()
-    if rank == 0:
-        bar.close()
-        _save(model, opt, head, out, step, time.perf_counter() - start)
+        if log is not None and (step % cfg.log_every == 0 or step == 1):
+            log.write(json.dumps({"stage": cfg.stage, "step": step, "elapsed": round(elapsed, 2), "loss": value,
+                                  "loss_avg": running, "lr": lr, "grad_norm": float(grad_norm),
+                                  "seconds": batch.audio.shape[-1] / 16000}) + "\n")
+            log.flush()
+        bar.update(elapsed - bar.n)
+        bar.set_postfix(step=step, loss=f"{running:.3f}", lr=f"{lr:.1e}")
+        if time.perf_counter() - last_save > cfg.save_every_minutes * 60:
+            save(run, out, step, elapsed)
+            last_save = time.perf_counter()
+    bar.close()
+    if log is not None:
         log.close()
-        plot_log(out / "log.jsonl", out / "loss.png")
-        print(f"{cfg.stage}: {step} steps in {time.perf_counter() - start:.0f} s -> {ckpt}", flush=True)
-    if world > 1:
-        dist.barrier()
-        dist.destroy_process_group()
-    return ckpt
+    return step, time.perf_counter() - start
 
 
 class _StopOnSignal:
@@ -282,9 +263,12 @@ class _StopOnSignal:
         self.asked = True
 
 
-def _save(model: SAM, opt, head, out: Path, step: int, elapsed: float) -> None:
-    save_sam(model, out / "checkpoint")
-    save_trainer(out, opt, head, {"step": step, "elapsed": elapsed})
+def save(run: Run, out: Path, step: int, elapsed: float) -> None:
+    """The checkpoint directory and the trainer state (every rank gathers; rank 0 writes)."""
+    state = parallel.full_model_state(run.objective)
+    if run.rank == 0:
+        save_sam(run.model, out / "checkpoint", tensors={k[4:]: v for k, v in state.items() if k.startswith("sam.")})
+    save_trainer(out, run.objective, run.opt, {"step": step, "elapsed": elapsed}, write=run.rank == 0)
 
 
 def _progress(budget: float, done: float, rank: int):

@@ -1,0 +1,76 @@
+"""Training objectives: what a curriculum stage minimises, as modules whose forward returns the loss.
+
+Each objective turns a Batch into tensors (`inputs`, outside forward) and computes its loss in
+`forward`, so DDP and FSDP see every parameter used through one forward call.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .audio import features
+from .batches import Batch
+from .prompt import training_batch
+from .sam import SAM
+
+IGNORE = -100  # label of positions without a target
+
+
+class TaggerHead(nn.Module):
+    """Mean-pooled encoder patches -> class logits."""
+
+    def __init__(self, dim: int, n_classes: int):
+        super().__init__()
+        self.norm = nn.LayerNorm(dim)
+        self.proj = nn.Linear(dim, n_classes)
+
+    def forward(self, patches: Tensor) -> Tensor:
+        return self.proj(self.norm(patches.mean(dim=(1, 2))))
+
+
+class TaggerObjective(nn.Module):
+    """Stage 1: the encoder tags the scene's classes (multi-label BCE); the LM learns the text (next token).
+
+    The two share nothing yet; the connector is not used and is held fixed.
+    """
+
+    def __init__(self, sam: SAM, n_classes: int):
+        super().__init__()
+        self.sam = sam
+        self.head = TaggerHead(sam.cfg.encoder.dim, n_classes)
+        sam.connector.requires_grad_(False)
+
+    def inputs(self, batch: Batch, device: torch.device) -> tuple[Tensor, Tensor, Tensor]:
+        tok = self.sam.tokenizer
+        rows = [[tok.eot_id, *tok.encode(" " + t), tok.eot_id] for t in batch.texts]
+        ids = torch.full((len(rows), max(map(len, rows))), IGNORE, dtype=torch.long)
+        for i, r in enumerate(rows):
+            ids[i, : len(r)] = torch.tensor(r)
+        return batch.audio.to(device, non_blocking=True), batch.labels.to(device), ids.to(device)
+
+    def forward(self, audio: Tensor, labels: Tensor, ids: Tensor) -> Tensor:
+        patches = self.sam.encoder(features(audio))
+        tag = F.binary_cross_entropy_with_logits(self.head(patches).float(), labels)
+        logits, _ = self.sam.lm(ids.clamp_min(0))
+        text = F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), ids[:, 1:].flatten(), ignore_index=IGNORE)
+        return tag + text
+
+
+class AnswerObjective(nn.Module):
+    """Stages 2-4: cross-entropy of the answer tokens after the audio and the question."""
+
+    def __init__(self, sam: SAM):
+        super().__init__()
+        self.sam = sam
+
+    def inputs(self, batch: Batch, device: torch.device) -> tuple[Tensor, Tensor, Tensor]:
+        ids, mask = training_batch(self.sam.tokenizer, batch.questions, batch.answers)
+        return batch.audio.to(device, non_blocking=True), ids.to(device), mask.to(device)
+
+    def forward(self, audio: Tensor, ids: Tensor, mask: Tensor) -> Tensor:
+        return self.sam(audio, ids, mask)
+
+
+def objective_for(stage: str, sam: SAM, n_classes: int) -> TaggerObjective | AnswerObjective:
+    return TaggerObjective(sam, n_classes) if stage == "tagger" else AnswerObjective(sam)

@@ -15,6 +15,8 @@ from typing import Any, Callable
 
 import torch
 
+from model.audio import SAMPLES_PER_TOKEN
+
 from . import events as ev
 from .feed import Feed
 from .protocol import SamModel
@@ -34,6 +36,9 @@ class Question:
     state: Any  # the listening state when the question was asked
     stream_time: float
     asked: float  # time.monotonic() when asked
+
+
+WARM_UP_SAMPLES = 8 * SAMPLES_PER_TOKEN  # one 1.28 s hop
 
 
 class Preempted(Exception):
@@ -108,8 +113,17 @@ class Speaker:
             job, self._describe = self._describe, None
             return job
 
+    def _warm_up(self) -> None:
+        """A short description of a silent hop, so the first real description and answer are not slower."""
+        hop = self.model.listen(torch.zeros(WARM_UP_SAMPLES), self.model.new_state())
+        self.model.describe(hop, recent=True, max_new_tokens=2)
+
     def _run(self) -> None:
         with torch.no_grad():
+            try:
+                self._warm_up()
+            except Exception as e:  # reported like any failed decode; the session goes on
+                self.on_error(e)
             while (job := self._next_job()) is not None:
                 try:
                     if isinstance(job, Question):

@@ -30,6 +30,9 @@ from .session import SessionLog
 from .speaker import Describe, Question, Speaker
 
 
+WARM_UP_WAIT_S = 30.0  # longest wait for the speaker's warm-up before listening starts
+
+
 @dataclass
 class EngineConfig:
     hop_seconds: float = 1.28  # audio per `listen` call: 8 LM tokens of 160 ms
@@ -222,6 +225,8 @@ class Engine:
     def _listen_loop(self) -> None:
         try:
             with torch.no_grad():
+                self.model.listen(torch.zeros(self.config.hop_samples), self.model.new_state())  # warm-up, as the speaker's
+                self._speaker.warmed_up.wait(WARM_UP_WAIT_S)
                 if self._catch_up is not None and self._catch_up.size:
                     self._hear_recorded(self._catch_up)
                 while not self._stopping.is_set():

@@ -65,6 +65,7 @@ class Speaker:
         self._describe: Describe | None = None
         self._speaking = False
         self._stopping = threading.Event()
+        self.warmed_up = threading.Event()  # set once the warm-up decode is done (or failed)
         self._thread = threading.Thread(target=self._run, name="sam-speaker", daemon=True)
 
     def start(self) -> None:
@@ -114,7 +115,8 @@ class Speaker:
             return job
 
     def _warm_up(self) -> None:
-        """A short description of a silent hop, so the first real description and answer are not slower."""
+        """A short description of a silent hop on this thread, so its first real decode neither waits for
+        nor grows memory with the one-time allocations (thread-local buffers, decode caches)."""
         hop = self.model.listen(torch.zeros(WARM_UP_SAMPLES), self.model.new_state())
         self.model.describe(hop, recent=True, max_new_tokens=2)
 
@@ -124,6 +126,8 @@ class Speaker:
                 self._warm_up()
             except Exception as e:  # reported like any failed decode; the session goes on
                 self.on_error(e)
+            finally:
+                self.warmed_up.set()
             while (job := self._next_job()) is not None:
                 try:
                     if isinstance(job, Question):

@@ -240,8 +240,10 @@ def evaluate_valset(model: SAM, valset: str | Path, batch_size: int = 32, limit:
     cache: dict[str, torch.Tensor] = {}
 
     def read(path: str) -> torch.Tensor:
+        """A scene's audio; the few most recent stay in memory (streaming re-reads them)."""
         if path not in cache:
-            cache.clear() if len(cache) > 64 else None
+            if len(cache) > 64:
+                cache.clear()
             cache[path] = torch.from_numpy(read_wav(Path(path)))
         return cache[path]
 

@@ -118,14 +118,15 @@ def lr_at(cfg: TrainConfig, progress: float) -> float:
     return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * p)))
 
 
-def save_trainer(out: Path, objective: nn.Module, opt: torch.optim.Optimizer, meta: dict[str, Any],
-                 write: bool) -> None:
+def save_trainer(out: Path, objective: nn.Module, opt: torch.optim.Optimizer, weights: dict[str, torch.Tensor],
+                 meta: dict[str, Any], write: bool) -> None:
     """Optimizer state, the objective's own parameters (e.g. the tagging head) and progress, as safetensors.
 
-    Collective under FSDP: every rank gathers, rank 0 (`write`) writes. No pickles.
+    `weights` is the objective's full state, already gathered. Collective under FSDP: every rank
+    gathers the optimizer state, rank 0 (`write`) writes. No pickles.
     """
     state = parallel.full_optimizer_state(objective, opt)
-    own = {k: v for k, v in parallel.full_model_state(objective).items() if not k.startswith("sam.")}
+    own = {k: v for k, v in weights.items() if not k.startswith("sam.")}
     if not write:
         return
     tensors = {f"opt.{name}.{k}": v for name, st in state["state"].items() for k, v in st.items() if torch.is_tensor(v)}
@@ -265,10 +266,10 @@ class _StopOnSignal:
 
 def save(run: Run, out: Path, step: int, elapsed: float) -> None:
     """The checkpoint directory and the trainer state (every rank gathers; rank 0 writes)."""
-    state = parallel.full_model_state(run.objective)
+    weights = parallel.full_model_state(run.objective)
     if run.rank == 0:
-        save_sam(run.model, out / "checkpoint", tensors={k[4:]: v for k, v in state.items() if k.startswith("sam.")})
-    save_trainer(out, run.objective, run.opt, {"step": step, "elapsed": elapsed}, write=run.rank == 0)
+        save_sam(run.model, out / "checkpoint", tensors={k[4:]: v for k, v in weights.items() if k.startswith("sam.")})
+    save_trainer(out, run.objective, run.opt, weights, {"step": step, "elapsed": elapsed}, write=run.rank == 0)
 
 
 def _progress(budget: float, done: float, rank: int):

@@ -50,6 +50,13 @@ def mcq_parts(question: str) -> tuple[str, list[str]]:
     return question[:first], [m.group(2) for m in MCQ_OPTION.finditer(question[first + 1:])]
 
 
+def corpus_class_names() -> ClassNames:
+    """The corpus classes with their synonyms, as the metrics match them."""
+    from .data.labels import load_classes
+
+    return ClassNames.from_table({c.name: c.synonyms for c in load_classes().values()})
+
+
 def reorder(item: Item) -> Item:
     """The same multiple-choice item with its options in reverse order, answer key moved with them."""
     stem, options = mcq_parts(item.question)
@@ -224,18 +231,19 @@ def qa_benchmark(model: SAM, items, max_new_tokens: int) -> dict[str, Any]:
 def evaluate_valset(model: SAM, valset: str | Path, batch_size: int = 32, limit: int = 0,
                     stream_minutes: tuple[float, ...] = (1, 5, 30), max_new_tokens: int = 64) -> dict[str, Any]:
     """All validation metrics of `model` on the set written by `sam-data valset`."""
-    from .data.labels import load_classes
+    from .data.tasks import quiet_description
     from .data.valset import load_valset, read_wav
 
     valset = Path(valset)
     raw = load_valset(valset)[: limit or None]
     scenes = {str(valset / json.loads(line)["scene"]): json.loads(line)
               for line in (valset / "scenes.jsonl").read_text().splitlines() if line.strip()}
-    names = ClassNames.from_table({c.name: c.synonyms for c in load_classes().values()})
+    names = corpus_class_names()
     items = [Item(r["path"], r["question"], r["answer"], r["kind"]) for r in raw]
     items += [reorder(it) for it in items if it.kind == "mcq"]
     described = {it.scene for it in items if it.kind == "description"}
-    items += [Item(s, DESCRIBE_PROMPT, _describe_gold(sc), "description") for s, sc in scenes.items()
+    items += [Item(s, DESCRIBE_PROMPT, quiet_description((sc.get("background") or {}).get("label")), "description")
+              for s, sc in scenes.items()
               if sc.get("type") == "quiet" and s not in described]  # every quiet scene is described
     cache: dict[str, torch.Tensor] = {}
 
@@ -256,11 +264,6 @@ def evaluate_valset(model: SAM, valset: str | Path, batch_size: int = 32, limit:
     res["examples"] = [{"question": it.question, "answer": it.answer, "predicted": p, "kind": it.kind}
                        for it, p in list(zip(items, preds))[:: max(1, len(items) // 40)]]
     return res
-
-
-def _describe_gold(scene: dict) -> str:
-    bg = scene.get("background")
-    return f"only {bg['label']} in the background, otherwise quiet" if bg else "quiet, nothing happens"
 
 
 def markdown(res: dict[str, Any], title: str) -> str:
@@ -312,10 +315,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _public(model: SAM, args: argparse.Namespace) -> dict[str, Any]:
-    from .data.labels import load_classes
     from .public_data import load_audiocaps, load_clotho, load_openaqa
 
-    names = ClassNames.from_table({c.name: c.synonyms for c in load_classes().values()})
+    names = corpus_class_names()
     out: dict[str, Any] = {}
     for flag, loader in (("audiocaps", load_audiocaps), ("clotho", load_clotho)):
         csv_path = getattr(args, flag)

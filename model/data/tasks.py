@@ -52,9 +52,14 @@ def describe(scene: Scene) -> str:
     """The description answer (format in the module docstring)."""
     bg = scene.background.label if scene.background else None
     if not scene.events:
-        return f"only {bg} in the background, otherwise quiet" if bg else QUIET
+        return quiet_description(bg)
     parts = ", ".join(f"{e.label} at {fmt_time(e.start_s)}-{fmt_time(e.end_s)} s" for e in scene.events)
     return f"{bg} in the background; {parts}" if bg else parts
+
+
+def quiet_description(background: str | None) -> str:
+    """The description of a scene without events, with or without a background class."""
+    return f"only {background} in the background, otherwise quiet" if background else QUIET
 
 
 def tags(scene: Scene) -> str:

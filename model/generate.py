@@ -37,6 +37,13 @@ def sample(logits: Tensor, temperature: float, top_p: float, generator: torch.Ge
     return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
 
 
+def answer_logits(lm: MambaLM, tok: Tokenizer, logits: Tensor) -> Tensor:
+    """Logits an answer may take: never vocabulary padding, never the prompt markers."""
+    logits = lm.mask_padding(logits)
+    logits[:, [tok.question_id, tok.answer_id]] = float("-inf")
+    return logits
+
+
 @torch.inference_mode()
 def generate(lm: MambaLM, tok: Tokenizer, state: MambaState, prompt: list[int], max_new_tokens: int = 48,
              temperature: float = 0.0, top_p: float = 1.0, on_token: Callable[[str], None] | None = None,
@@ -49,13 +56,11 @@ def generate(lm: MambaLM, tok: Tokenizer, state: MambaState, prompt: list[int], 
     start = time.perf_counter()
     device = lm.backbone.embedding.weight.device
     logits, state = lm(torch.tensor([prompt], device=device), state=state)
-    banned = [tok.question_id, tok.answer_id]  # never generate prompt markers
     ids: list[int] = []
     text, first = "", None
     nxt = logits[:, -1]
     for _ in range(max_new_tokens):
-        nxt = lm.mask_padding(nxt)
-        nxt[:, banned] = float("-inf")
+        nxt = answer_logits(lm, tok, nxt)
         token = int(sample(nxt, temperature, top_p, generator)[0])
         if first is None:
             first = time.perf_counter() - start
@@ -96,12 +101,10 @@ def generate_batch(lm: MambaLM, tok: Tokenizer, states: list[MambaState], prompt
         pushed.append(s)
     state = MambaState(torch.cat([s.conv for s in pushed], 1), torch.cat([s.ssm for s in pushed], 1))
     logits = torch.cat(last)
-    banned = [tok.question_id, tok.answer_id]
     out = torch.zeros(len(states), 0, dtype=torch.long, device=device)
     done = torch.zeros(len(states), dtype=torch.bool, device=device)
     for _ in range(max_new_tokens):
-        logits = lm.mask_padding(logits)
-        logits[:, banned] = float("-inf")
+        logits = answer_logits(lm, tok, logits)
         nxt = logits.argmax(-1).masked_fill(done, tok.eot_id)
         done |= nxt == tok.eot_id
         out = torch.cat([out, nxt[:, None]], 1)

@@ -41,6 +41,7 @@ class BatchSpec:
     hold_out: tuple[str, ...]
     block_samples: int
     stream_focus: float = 0.7  # share of long-stream items asked a streaming question
+    quiet_prob: float = 0.12  # scenes without foreground events: saying "nothing" must be learnt as well as names
 
 
 @dataclass
@@ -79,9 +80,9 @@ class BatchStream(IterableDataset):
         blocks = max(1, math.ceil(rng.uniform(lo, hi) * SAMPLE_RATE / s.block_samples))
         n = blocks * s.block_samples
         size = s.batch_size if not long else max(2, round(s.batch_size * sum(s.seconds) / sum(s.long_seconds)))
-        items = []
+        items, mix = [], MixConfig(empty_prob=s.quiet_prob)
         for _ in range(size):
-            scene = mix_scene(bank, rng, MixConfig(), duration_s=n / SAMPLE_RATE)
+            scene = mix_scene(bank, rng, mix, duration_s=n / SAMPLE_RATE)
             kinds = STREAM_KINDS if long and rng.random() < s.stream_focus else s.kinds
             qa = make_qa(scene, rng, kinds, train.classes)
             audio = scene.audio[:n]
@@ -103,7 +104,7 @@ def batch_loader(corpus: Corpus, spec: BatchSpec, seed: int, workers: int, start
     """
     return DataLoader(BatchStream(corpus, spec, seed, start), batch_size=None, num_workers=workers,
                       pin_memory=torch.cuda.is_available(), prefetch_factor=4 if workers else None,
-                      persistent_workers=workers > 0)
+                      persistent_workers=False)
 
 
 def corpus_text(corpus: Corpus, seed: int, n: int = 20_000) -> Iterator[str]:

@@ -2,6 +2,7 @@
 
     python -m model.recipes default  --minutes 9 --out runs          # the curriculum, stage after stage
     python -m model.recipes ablations --minutes 9 --out runs         # the curriculum and every ablation at once
+    python -m model.recipes default  --minutes 9 --out runs --resume # go on after a stop (SIGTERM saves)
 Other options (e.g. --batch-size 32 --backend torch) are passed to every sam-train run.
 
 A plan is a list of runs; a run starts once the run it continues from has finished, so the
@@ -62,45 +63,64 @@ def ablation_plan() -> list[Run]:
     return plan
 
 
-def command(run: Run, out: Path, minutes: float, common: list[str]) -> list[str]:
+def command(run: Run, out: Path, minutes: float, common: list[str], resume: bool = False) -> list[str]:
     share = SHARES["instruct" if run.name.endswith("instruct_slot") else run.stage]
     cmd = [sys.executable, "-m", "model.train", "--stage", run.stage, "--out", str(out / run.name),
            "--minutes", f"{minutes * share:.3f}", "--workers", str(run.workers), *common, *run.extra]
     if run.after:
         cmd += ["--init", str(out / run.after / "checkpoint")]
+    if resume:
+        cmd.append("--resume")
     return cmd
 
 
-def execute(plan: list[Run], out: Path, minutes: float, common: list[str]) -> dict[str, dict]:
-    """Start each run when its predecessor is done; returns each run's status and wall time."""
+def finished(out: Path, name: str) -> bool:
+    """Whether run `name` spent its whole budget (sam-train writes done.json then, not when stopped)."""
+    return (out / name / "done.json").is_file()
+
+
+def execute(plan: list[Run], out: Path, minutes: float, common: list[str], resume: bool = False) -> dict[str, dict]:
+    """Start each run when its predecessor has finished; returns each run's status and wall time.
+
+    With `resume`, finished runs are kept and a stopped one goes on from its checkpoint. SIGTERM
+    is passed on to the runs, which save a checkpoint and stop; nothing new starts.
+    """
     out.mkdir(parents=True, exist_ok=True)
     status: dict[str, dict] = {}
     running: dict[str, tuple[subprocess.Popen, float]] = {}
     waiting = list(plan)
+    if resume:
+        for run in [r for r in waiting if finished(out, r.name)]:
+            waiting.remove(run)
+            status[run.name] = {"rc": 0, "finished": True, "seconds": 0.0, "earlier": True}
+            print(f"kept  {run.name} (finished earlier)", flush=True)
 
-    def stop(signum, frame) -> None:  # pass the stop on: each run saves its checkpoint; nothing new starts
+    def stop(signum, frame) -> None:
         waiting.clear()
         for proc, _ in running.values():
             proc.send_signal(signal.SIGTERM)
 
     signal.signal(signal.SIGTERM, stop)
     while waiting or running:
-        for run in [r for r in waiting if r.after is None or status.get(r.after, {}).get("rc") == 0]:
+        for run in [r for r in waiting if r.after is None or status.get(r.after, {}).get("finished")]:
             waiting.remove(run)
-            log = open(out / f"{run.name}.log", "w")
-            proc = subprocess.Popen(command(run, out, minutes, common), stdout=log, stderr=subprocess.STDOUT,
-                                    env={**os.environ, "TOKENIZERS_PARALLELISM": "false"})
+            log = open(out / f"{run.name}.log", "a" if resume else "w")
+            # A session of its own: a stop aimed at this runner's process group must not reach the
+            # runs' data workers directly, or a run could die before saving its checkpoint.
+            proc = subprocess.Popen(command(run, out, minutes, common, resume), stdout=log, stderr=subprocess.STDOUT,
+                                    env={**os.environ, "TOKENIZERS_PARALLELISM": "false"}, start_new_session=True)
             running[run.name] = (proc, time.perf_counter())
             print(f"start {run.name}", flush=True)
         for name, (proc, started) in list(running.items()):
             if proc.poll() is not None:
-                status[name] = {"rc": proc.returncode, "seconds": round(time.perf_counter() - started, 1)}
-                print(f"done  {name} rc={proc.returncode} in {status[name]['seconds']} s", flush=True)
+                status[name] = {"rc": proc.returncode, "finished": proc.returncode == 0 and finished(out, name),
+                                "seconds": round(time.perf_counter() - started, 1)}
+                state = "finished" if status[name]["finished"] else "stopped"
+                print(f"{state} {name} rc={proc.returncode} in {status[name]['seconds']} s", flush=True)
                 del running[name]
-        failed = [r for r in waiting if r.after and status.get(r.after, {}).get("rc", 0) != 0]
-        for run in failed:
+        for run in [r for r in waiting if r.after and r.after in status and not status[r.after]["finished"]]:
             waiting.remove(run)
-            status[run.name] = {"rc": None, "skipped": f"{run.after} failed"}
+            status[run.name] = {"rc": None, "finished": False, "skipped": f"{run.after} did not finish"}
         time.sleep(0.5)
     (out / "plan_status.json").write_text(json.dumps(status, indent=1))
     return status
@@ -114,14 +134,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=Path("runs"))
     p.add_argument("--corpus", default="data/corpus.tar")
     p.add_argument("--main-workers", type=int, default=3, help="data workers of the main chain")
+    p.add_argument("--resume", action="store_true",
+                   help="keep finished runs, continue a stopped one from its checkpoint (same --minutes and --out)")
     args, train_args = p.parse_known_args(argv)  # the rest goes to every sam-train run
     plan = default_plan() if args.plan == "default" else ablation_plan()
     for run in plan:
         if run.name.startswith("main."):
             run.workers = args.main_workers
     extra = [a for a in train_args if a != "--"]
-    status = execute(plan, args.out, args.minutes, ["--corpus", args.corpus, *extra])
-    return 0 if all(s.get("rc") == 0 for s in status.values()) else 1
+    status = execute(plan, args.out, args.minutes, ["--corpus", args.corpus, *extra], args.resume)
+    return 0 if len(status) == len(plan) and all(s["finished"] for s in status.values()) else 1
 
 
 if __name__ == "__main__":

@@ -63,6 +63,7 @@ class TrainConfig:
     long_fraction: float = 0.0  # batches of long streams (streaming questions)
     long_seconds: tuple[float, float] = (30.0, 120.0)
     augment: bool = True
+    quiet_prob: float = 0.12  # share of scenes without foreground events
     hold_out: tuple[str, ...] = ()  # source packages kept out of training
     freeze: tuple[str, ...] = ()  # of "encoder", "connector", "lm"
     layout: str = ""  # connector layout for a fresh connector (ablation); "" keeps the model's
@@ -199,26 +200,33 @@ def train(cfg: TrainConfig) -> Path:
     run, meta = prepare(cfg, corpus, rank, world, device, out)
     spec = BatchSpec(kinds=cfg.kinds, batch_size=cfg.batch_size, seconds=cfg.seconds,
                      long_fraction=cfg.long_fraction, long_seconds=cfg.long_seconds, augment=cfg.augment,
-                     hold_out=cfg.hold_out, block_samples=run.model.block_samples)
+                     quiet_prob=cfg.quiet_prob, hold_out=cfg.hold_out, block_samples=run.model.block_samples)
     loader = batch_loader(corpus, spec, seed=cfg.seed * 1000 + rank, workers=cfg.workers, start=meta["step"])
-    step, elapsed = loop(cfg, run, loader, device, out, meta)
+    step, elapsed, finished = loop(cfg, run, loader, device, out, meta)
     save(run, out, step, elapsed)
     if rank == 0:
         plot_log(out / "log.jsonl", out / "loss.png")
-        print(f"{cfg.stage}: {step} steps in {elapsed:.0f} s -> {out / 'checkpoint'}", flush=True)
+        if finished:  # the stage spent its budget; a stopped one has no marker and goes on with --resume
+            (out / "done.json").write_text(json.dumps({"stage": cfg.stage, "step": step, "elapsed": round(elapsed, 1)}))
+        print(f"{cfg.stage}: {step} steps in {elapsed:.0f} s -> {out / 'checkpoint'}"
+              + ("" if finished else " (stopped early; --resume goes on)"), flush=True)
     parallel.teardown(world)
     return out / "checkpoint"
 
 
-def loop(cfg: TrainConfig, run: Run, loader, device: torch.device, out: Path, meta: dict) -> tuple[int, float]:
-    """Steps until the budget, --max-steps, --stop-after or a stop signal; returns (step, elapsed seconds)."""
+def loop(cfg: TrainConfig, run: Run, loader, device: torch.device, out: Path,
+         meta: dict) -> tuple[int, float, bool]:
+    """Steps until the budget, --max-steps, --stop-after or a stop signal.
+
+    Returns (step, elapsed seconds, whether the stage's budget is spent).
+    """
     budget = cfg.minutes * 60
     log = open(out / "log.jsonl", "a") if run.rank == 0 else None
     bar = _progress(budget, meta["elapsed"], run.rank)
     step, last_save = meta["step"], time.perf_counter()
     start = time.perf_counter() - meta["elapsed"]
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
-    running, stop = None, _StopOnSignal()
+    running, stop, progress = None, _StopOnSignal(), 0.0
     for batch in loader:
         elapsed = time.perf_counter() - start
         progress = step / cfg.max_steps if cfg.max_steps else elapsed / budget
@@ -249,7 +257,7 @@ def loop(cfg: TrainConfig, run: Run, loader, device: torch.device, out: Path, me
     bar.close()
     if log is not None:
         log.close()
-    return step, time.perf_counter() - start
+    return step, time.perf_counter() - start, progress >= 1.0
 
 
 class _StopOnSignal:

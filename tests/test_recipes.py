@@ -30,3 +30,22 @@ def test_ablations_differ_from_the_main_chain_in_one_thing():
     assert "--layout" not in cmd("time_major.joint")  # the layout is set once, then carried by the checkpoint
     assert plan["no_instruct.instruct_slot"].stage == "joint" and plan["main.instruct"].stage == "instruct"
     assert [r.stage for r in default_plan()] == ["tagger", "connector", "joint", "instruct"]
+
+
+def test_a_stopped_plan_resumes_where_it_stopped(tmp_path):
+    from model.recipes import execute
+    from test_data_build import make_corpus
+    from test_train import COMMON, losses
+
+    corpus = make_corpus(tmp_path / "corpus")
+    runs = tmp_path / "runs"
+    plan = default_plan()[:2]
+    common = ["--corpus", str(corpus), "--max-steps", "3", *COMMON]
+    first = execute(plan, runs, 1.0, [*common, "--stop-after", "2"])
+    assert first["main.tagger"]["rc"] == 0 and not first["main.tagger"]["finished"]
+    assert first["main.connector"]["skipped"]  # a stopped run's successor does not start
+    second = execute(plan, runs, 1.0, common, resume=True)
+    assert all(s["finished"] for s in second.values())
+    assert len(losses(runs / "main.tagger")) == 3  # steps 1-2, then step 3 from the checkpoint, not a restart
+    third = execute(plan, runs, 1.0, common, resume=True)
+    assert all(s.get("earlier") for s in third.values())  # nothing reran

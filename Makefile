@@ -72,7 +72,7 @@ data: venv
 TRAIN_MINUTES ?= 60
 train: venv
 	@test -f data/corpus.tar || { echo "no data/corpus.tar: run make data first"; exit 1; }
-	$(PY) -m model.recipes default --minutes $(TRAIN_MINUTES) --out runs
+	$(PY) -m model.recipes default --minutes $(TRAIN_MINUTES) --out runs --resume --batch-size 64 --backend torch
 
 bench: dev
 	$(VENV)/bin/sam-bench core

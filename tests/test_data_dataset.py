@@ -1,5 +1,6 @@
 """The training dataset: deterministic for a seed (with workers too), task kinds, labels, augmentation."""
 import itertools
+import json
 
 import numpy as np
 import pytest
@@ -88,3 +89,18 @@ def test_text_corpus_and_valset(corpus, tmp_path):
     again = write_valset(corpus.root, tmp_path / "val2", n_scenes=12, seed=1)
     assert (tmp_path / "val" / "items.jsonl").read_text() == (tmp_path / "val2" / "items.jsonl").read_text()
     assert again.items == report.items
+
+
+def test_valset_of_training_recordings_uses_only_them(corpus, tmp_path):
+    train_ids = {r.id for r in corpus.subset("train").records}
+    val_ids = {r.id for r in corpus.subset("validation").records}
+    for split, allowed in (("train", train_ids), ("validation", val_ids)):
+        write_valset(corpus.root, tmp_path / split, n_scenes=8, seed=2, split=split)
+        used = set()
+        for line in (tmp_path / split / "scenes.jsonl").read_text().splitlines():
+            sc = json.loads(line)
+            used |= {e["clip_id"] for e in sc["events"]} | ({sc["background"]["clip_id"]} if sc["background"] else set())
+        assert used and used <= allowed
+    with pytest.raises(ValueError, match="split"):
+        write_valset(corpus.root, tmp_path / "bad", n_scenes=2, split="test")
+    assert not (tmp_path / "bad").exists()

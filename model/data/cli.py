@@ -27,6 +27,8 @@ def main(argv: list[str] | None = None) -> None:
     v.add_argument("--seed", type=int, default=20240)
     v.add_argument("--packages", nargs="*", default=[],
                    help="scenes from these source packages only, both splits (for a model trained without them)")
+    v.add_argument("--split", choices=["validation", "train"], default="validation",
+                   help="recordings to mix: validation (never trained on) or train (to measure the generalisation gap)")
     d = sub.add_parser("demo", help="write assets/demo.ogg and assets/demo.json from the corpus")
     d.add_argument("--corpus", type=Path, default=Path("data/corpus"))
     d.add_argument("--out", type=Path, default=Path("assets/demo.ogg"))
@@ -40,7 +42,8 @@ def main(argv: list[str] | None = None) -> None:
     elif args.cmd == "valset":
         from model.data.valset import write_valset
 
-        print(write_valset(args.corpus, args.out, n_scenes=args.scenes, seed=args.seed, packages=tuple(args.packages)))
+        print(write_valset(args.corpus, args.out, n_scenes=args.scenes, seed=args.seed, packages=tuple(args.packages),
+                           split=args.split))
     elif args.cmd == "demo":
         from model.data.demo import write_demo
 

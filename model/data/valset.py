@@ -52,12 +52,17 @@ def _plan(i: int, n: int) -> str:
 
 
 def write_valset(corpus: str | Path, out: str | Path, n_scenes: int = 400, seed: int = 20240,
-                 packages: tuple[str, ...] = ()) -> ValsetReport:
+                 packages: tuple[str, ...] = (), split: str = "validation") -> ValsetReport:
     """Mix `n_scenes` validation scenes, ask up to ITEMS_PER_SCENE questions each, write them under `out`.
+
+    `split="train"` mixes the training recordings instead: the same test on clips the model has
+    heard, so the gap to the validation split measures how far it generalises beyond them.
 
     With `packages`, the scenes use every clip of those source packages (both splits) and no
     other: the set for a model trained with those packages held out.
     """
+    if split not in ("train", "validation"):
+        raise ValueError(f"split {split!r}: choose 'train' or 'validation'")
     out = Path(out)
     (out / "scenes").mkdir(parents=True, exist_ok=True)
     full = load_corpus(corpus)
@@ -68,7 +73,7 @@ def write_valset(corpus: str | Path, out: str | Path, n_scenes: int = 400, seed:
         others = tuple(sorted({r.package for r in full.records} - set(packages)))
         val = full.subset(None, others)
     else:
-        val = full.subset("validation")
+        val = full.subset(split)
     bank = clip_bank(val)
     mix = MixConfig()
     per_kind = {k: 0 for k in KINDS}

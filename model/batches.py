@@ -1,5 +1,9 @@
 """Training batches for sam-train: scenes of one length per batch, mixed by DataLoader workers.
 
+Augmentation chains are drawn with each scene; the workers apply them (augment_on="cpu"), or the
+training loop applies the whole batch's at once on its device (augment_on="device", about four
+times less CPU work per scene).
+
 Each item of a batch is a scene from the corpus mixer with one question and answer. All scenes
 of a batch share one duration (a whole number of encoder blocks), so the batch stacks without
 padding: padding audio would put silence between a scene and its question, which changes what
@@ -19,7 +23,7 @@ import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from .audio import SAMPLE_RATE
-from .data.augment import augment
+from .data.augment import Chain, apply, draw
 from .data.corpus import Corpus, load_corpus
 from .data.dataset import DataConfig, clip_bank, multi_hot, text_corpus
 from .data.mixer import MixConfig, mix_scene
@@ -42,6 +46,7 @@ class BatchSpec:
     block_samples: int
     stream_focus: float = 0.7  # share of long-stream items asked a streaming question
     quiet_prob: float = 0.12  # scenes without foreground events: saying "nothing" must be learnt as well as names
+    augment_on: str = "cpu"  # "device": chains are drawn here and applied on the training device (augment_torch)
 
 
 @dataclass
@@ -52,6 +57,7 @@ class Batch:
     kinds: list[str]
     labels: torch.Tensor  # (B, n_classes) multi-hot of the classes present
     texts: list[str]  # "question\nanswer" for the LM's text objective
+    chains: list[Chain] | None = None  # augmentations still to apply, one per row (augment_on="device")
 
     def pin_memory(self) -> "Batch":
         self.audio, self.labels = self.audio.pin_memory(), self.labels.pin_memory()
@@ -80,20 +86,24 @@ class BatchStream(IterableDataset):
         blocks = max(1, math.ceil(rng.uniform(lo, hi) * SAMPLE_RATE / s.block_samples))
         n = blocks * s.block_samples
         size = s.batch_size if not long else max(2, round(s.batch_size * sum(s.seconds) / sum(s.long_seconds)))
-        items, mix = [], MixConfig(empty_prob=s.quiet_prob)
+        items, mix, chains = [], MixConfig(empty_prob=s.quiet_prob), []
         for _ in range(size):
             scene = mix_scene(bank, rng, mix, duration_s=n / SAMPLE_RATE)
             kinds = STREAM_KINDS if long and rng.random() < s.stream_focus else s.kinds
             qa = make_qa(scene, rng, kinds, train.classes)
             audio = scene.audio[:n]
             if s.augment:
-                audio = augment(audio, np.random.default_rng(rng.getrandbits(64)))
+                chain = draw(np.random.default_rng(rng.getrandbits(64)))
+                if s.augment_on == "cpu":
+                    audio = apply(audio, chain)
+                else:
+                    chains.append(chain)
             text_qa = make_qa(scene, rng, TASK_KINDS, train.classes)
             items.append((np.pad(audio, (0, n - len(audio))), qa, multi_hot(scene, names), text_qa))
         return Batch(torch.from_numpy(np.stack([a for a, *_ in items]).astype(np.float32)),
                      [q.question for _, q, _, _ in items], [q.answer for _, q, _, _ in items],
                      [q.kind for _, q, _, _ in items], torch.stack([y for _, _, y, _ in items]),
-                     [f"{t.question}\n{t.answer}" for *_, t in items])
+                     [f"{t.question}\n{t.answer}" for *_, t in items], chains or None)
 
 
 def batch_loader(corpus: Corpus, spec: BatchSpec, seed: int, workers: int, start: int = 0) -> DataLoader:

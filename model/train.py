@@ -32,6 +32,7 @@ from . import parallel
 from .batches import BatchSpec, TASK_KINDS, batch_loader, corpus_text, load_corpus
 from .checkpoint import load_sam, save_sam
 from .config import ConnectorConfig, SAMConfig
+from .data.augment_torch import augment_batch
 from .files import read_safetensors, write_safetensors
 from .objectives import objective_for
 from .sam import SAM
@@ -64,6 +65,7 @@ class TrainConfig:
     long_seconds: tuple[float, float] = (30.0, 120.0)
     augment: bool = True
     quiet_prob: float = 0.12  # share of scenes without foreground events
+    augment_on: str = "auto"  # where augmentations run: cpu (data workers), device (batched), auto (device on CUDA)
     hold_out: tuple[str, ...] = ()  # source packages kept out of training
     freeze: tuple[str, ...] = ()  # of "encoder", "connector", "lm"
     layout: str = ""  # connector layout for a fresh connector (ablation); "" keeps the model's
@@ -190,7 +192,10 @@ def prepare(cfg: TrainConfig, corpus, rank: int, world: int, device: torch.devic
 
 def train(cfg: TrainConfig) -> Path:
     """Run one stage; returns the directory of its final checkpoint."""
+    if cfg.augment_on not in ("auto", "cpu", "device"):
+        raise ValueError(f"--augment-on {cfg.augment_on!r}: choose auto, cpu or device")
     rank, world, device = parallel.setup()
+    augment_on = cfg.augment_on if cfg.augment_on != "auto" else ("device" if device.type == "cuda" else "cpu")
     torch.manual_seed(cfg.seed)  # the same initial weights on every rank (FSDP shards them, it does not broadcast)
     out = Path(cfg.out)
     if rank == 0:
@@ -200,7 +205,8 @@ def train(cfg: TrainConfig) -> Path:
     run, meta = prepare(cfg, corpus, rank, world, device, out)
     spec = BatchSpec(kinds=cfg.kinds, batch_size=cfg.batch_size, seconds=cfg.seconds,
                      long_fraction=cfg.long_fraction, long_seconds=cfg.long_seconds, augment=cfg.augment,
-                     quiet_prob=cfg.quiet_prob, hold_out=cfg.hold_out, block_samples=run.model.block_samples)
+                     quiet_prob=cfg.quiet_prob, augment_on=augment_on, hold_out=cfg.hold_out,
+                     block_samples=run.model.block_samples)
     loader = batch_loader(corpus, spec, seed=cfg.seed * 1000 + rank, workers=cfg.workers, start=meta["step"])
     step, elapsed, finished = loop(cfg, run, loader, device, out, meta)
     save(run, out, step, elapsed)
@@ -235,6 +241,8 @@ def loop(cfg: TrainConfig, run: Run, loader, device: torch.device, out: Path,
         lr = lr_at(cfg, progress)
         for g in run.opt.param_groups:
             g["lr"] = lr
+        if batch.chains:
+            batch.audio = augment_batch(batch.audio.to(device, non_blocking=True), batch.chains)
         with autocast:
             loss = run.wrapped(*run.objective.inputs(batch, device))
         run.opt.zero_grad(set_to_none=True)

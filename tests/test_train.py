@@ -60,3 +60,18 @@ def test_bad_arguments_are_refused(corpus, tmp_path):
         parse_args(["--stage", "joint", "--kinds", "poetry"])
     with pytest.raises(SystemExit):
         parse_args(["--stage", "sightseeing"])
+
+
+def test_augmenting_on_the_device_changes_the_audio_not_the_questions(corpus, tmp_path):
+    base = ["--stage", "joint", "--corpus", corpus, "--max-steps", "3", *[a for a in COMMON if a != "--no-augment"]]
+    train(parse_args([*base, "--out", str(tmp_path / "workers")]))
+    train(parse_args([*base, "--out", str(tmp_path / "device"), "--augment-on", "device"]))
+    train(parse_args([*base, "--out", str(tmp_path / "none"), "--no-augment"]))
+    workers, device, none = (losses(tmp_path / name) for name in ("workers", "device", "none"))
+    assert all(torch.isfinite(torch.tensor(device)))
+    assert device[0] != none[0]  # the loop applied the chains before the forward pass
+    # the same chains as the workers apply, only their noise signals come from another generator
+    assert abs(device[0] - workers[0]) < abs(device[0] - none[0])
+    with pytest.raises(SystemExit, match="augment-on"):
+        from model.train import main
+        main(["--stage", "joint", "--corpus", corpus, "--augment-on", "gpu", "--out", str(tmp_path / "bad")])

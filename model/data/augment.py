@@ -1,7 +1,14 @@
-"""Seeded waveform augmentations for robustness to real microphones, pure numpy.
+"""Seeded waveform augmentations for robustness to real microphones.
 
-Each transform takes a float32 waveform at 16 kHz and a numpy Generator and returns a new
-waveform of the same length, so event timestamps stay true. `augment` applies a random subset.
+A chain of transforms is drawn first (`draw`: a few numbers per scene, cheap) and applied after
+(`apply`, numpy, one waveform), so the drawing can happen where scenes are mixed and the
+applying where it is fastest: `model.data.augment_torch` applies the same chains to a whole
+batch on the training device, and `apply` is its reference. Each transform keeps the length,
+so event timestamps stay true. `augment` draws and applies in one call.
+
+The two random signals a chain needs (a room's reverberation tail and additive noise) come
+from the chain's own seed, or are passed in, so that both implementations can be compared on
+the same signals.
 """
 from __future__ import annotations
 
@@ -10,6 +17,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from model.audio import SAMPLE_RATE
+
+EARLY_S = 0.005  # first reflections arrive after ~5 ms
+NOISE_EXPONENTS = (0.0, 0.5, 1.0)  # amplitude ~ f^-exp: white, pink, brown
 
 
 @dataclass(frozen=True)
@@ -29,9 +39,70 @@ class AugmentConfig:
     clip_drive_db: tuple[float, float] = (3.0, 15.0)
 
 
-def gain(x: np.ndarray, rng: np.random.Generator, db: tuple[float, float]) -> np.ndarray:
-    """Scale by a random gain in dB."""
-    return x * np.float32(10 ** (rng.uniform(*db) / 20))
+@dataclass(frozen=True)
+class Colour:
+    """A smooth microphone response: high-pass and low-pass corners, tilt in dB per octave, one resonance."""
+
+    highpass_hz: float
+    lowpass_hz: float
+    tilt_db: float
+    peak_hz: float
+    peak_db: float
+    q: float
+
+
+@dataclass(frozen=True)
+class Reverb:
+    rt60_s: float
+    wet: float
+
+
+@dataclass(frozen=True)
+class Noise:
+    exponent: float  # 0 white, 0.5 pink, 1 brown
+    snr_db: float
+
+
+@dataclass(frozen=True)
+class Chain:
+    """One scene's transforms, applied in this order; None skips one."""
+
+    colour: Colour | None
+    reverb: Reverb | None
+    band_hz: int | None  # resample to this rate and back
+    noise: Noise | None
+    clip_drive_db: float | None
+    gain_db: float
+    seed: int  # of the reverberation tail and the noise
+
+    def ir_length(self) -> int:
+        return int(self.reverb.rt60_s * SAMPLE_RATE) if self.reverb else 0
+
+
+def draw(rng: np.random.Generator, cfg: AugmentConfig = AugmentConfig()) -> Chain:
+    """A random chain; the same generator state gives the same chain."""
+    colour = reverb = noise = None
+    band = drive = None
+    if rng.random() < cfg.colour_prob:
+        colour = Colour(rng.uniform(50, 400), rng.uniform(3000, 7800), rng.uniform(-6, 6), rng.uniform(500, 5000),
+                        rng.uniform(-6, 8), rng.uniform(0.5, 3))
+    if rng.random() < cfg.reverb_prob:
+        reverb = Reverb(rng.uniform(*cfg.rt60_s), rng.uniform(*cfg.wet))
+    if rng.random() < cfg.resample_prob:
+        band = int(rng.choice(cfg.resample_rates))
+    if rng.random() < cfg.noise_prob:
+        noise = Noise(float(rng.choice(NOISE_EXPONENTS)), rng.uniform(*cfg.noise_snr_db))
+    if rng.random() < cfg.clip_prob:
+        drive = rng.uniform(*cfg.clip_drive_db)
+    return Chain(colour, reverb, band, noise, drive, rng.uniform(*cfg.gain_db), int(rng.integers(2**63)))
+
+
+def random_signals(chain: Chain, n: int) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The chain's reverberation-tail noise (ir_length) and additive noise (fast_len(n)), from its seed."""
+    rng = np.random.default_rng(chain.seed)
+    tail = rng.standard_normal(chain.ir_length()) if chain.reverb else None
+    noise = rng.standard_normal(fast_len(n)) if chain.noise else None
+    return tail, noise
 
 
 def fast_len(n: int) -> int:
@@ -48,87 +119,61 @@ def fast_len(n: int) -> int:
     return best
 
 
-def colour(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A random smooth microphone response: high-pass, low-pass, spectral tilt and one resonance."""
-    size = fast_len(len(x))
-    spec = np.fft.rfft(x, size)
-    f = np.fft.rfftfreq(size, 1 / SAMPLE_RATE)
-    hp, lp = rng.uniform(50, 400), rng.uniform(3000, 7800)
-    resp = 1 / np.sqrt(1 + (hp / np.maximum(f, 1.0)) ** 4) / np.sqrt(1 + (f / lp) ** 8)
-    tilt_db = rng.uniform(-6, 6) * np.log2(np.maximum(f, 100.0) / 1000)
-    peak_f, peak_db, q = rng.uniform(500, 5000), rng.uniform(-6, 8), rng.uniform(0.5, 3)
-    bump = peak_db * np.exp(-0.5 * (np.log2(np.maximum(f, 1.0) / peak_f) * q * 2) ** 2)
-    resp = resp * 10 ** ((tilt_db + bump) / 20)
-    return np.fft.irfft(spec * resp, size)[: len(x)].astype(np.float32)
+def colour_response(c: Colour, f: np.ndarray) -> np.ndarray:
+    """The colouring's gain at frequencies `f` (Hz)."""
+    resp = 1 / np.sqrt(1 + (c.highpass_hz / np.maximum(f, 1.0)) ** 4) / np.sqrt(1 + (f / c.lowpass_hz) ** 8)
+    tilt = c.tilt_db * np.log2(np.maximum(f, 100.0) / 1000)
+    bump = c.peak_db * np.exp(-0.5 * (np.log2(np.maximum(f, 1.0) / c.peak_hz) * c.q * 2) ** 2)
+    return resp * 10 ** ((tilt + bump) / 20)
 
 
-def room_impulse(rng: np.random.Generator, rt60_s: tuple[float, float]) -> np.ndarray:
-    """A synthetic room impulse response: direct path plus exponentially decaying, darkening noise."""
-    rt60 = rng.uniform(*rt60_s)
-    n = int(rt60 * SAMPLE_RATE)
-    t = np.arange(n) / SAMPLE_RATE
-    tail = rng.standard_normal(n) * 10 ** (-3 * t / rt60)  # -60 dB at rt60
-    tail = np.convolve(tail, np.ones(4) / 4, mode="same")  # walls absorb high frequencies
-    tail[: int(0.005 * SAMPLE_RATE)] = 0  # first reflections arrive after ~5 ms
-    ir = tail / (np.sqrt(np.sum(tail**2)) + 1e-12)
+def room_impulse(r: Reverb, tail: np.ndarray) -> np.ndarray:
+    """A synthetic room impulse response from white noise `tail`: direct path plus a decaying, darkening tail."""
+    t = np.arange(len(tail)) / SAMPLE_RATE
+    decayed = tail * 10 ** (-3 * t / r.rt60_s)  # -60 dB at rt60
+    decayed = np.convolve(decayed, np.ones(4) / 4, mode="same")  # walls absorb high frequencies
+    decayed[: int(EARLY_S * SAMPLE_RATE)] = 0
+    ir = decayed / (np.sqrt(np.sum(decayed**2)) + 1e-12)
     ir[0] = 1.0
-    return ir.astype(np.float32)
+    return ir
 
 
-def reverb(x: np.ndarray, rng: np.random.Generator, rt60_s: tuple[float, float], wet: tuple[float, float]) -> np.ndarray:
-    """Convolve with a synthetic room, mix dry and wet, keep the length and the RMS."""
-    ir = room_impulse(rng, rt60_s)
-    size = fast_len(len(x) + len(ir) - 1)
-    y = np.fft.irfft(np.fft.rfft(x, size) * np.fft.rfft(ir, size), size)[: len(x)]
-    w = rng.uniform(*wet)
-    out = (1 - w) * x + w * y
-    return (out * (_rms(x) / (_rms(out) + 1e-12))).astype(np.float32)
-
-
-def noise(x: np.ndarray, rng: np.random.Generator, snr_db: tuple[float, float]) -> np.ndarray:
-    """Add white, pink or brown noise at a random SNR under the signal's mean power."""
-    n = fast_len(len(x))
-    colour_exp = rng.choice((0.0, 0.5, 1.0))  # amplitude ~ f^-exp: white, pink, brown
-    spec = np.fft.rfft(rng.standard_normal(n))
-    f = np.fft.rfftfreq(n, 1 / SAMPLE_RATE)
-    shaped = np.fft.irfft(spec / np.maximum(f, 20.0) ** colour_exp, n)[: len(x)]
-    level = _rms(x) * 10 ** (-rng.uniform(*snr_db) / 20)
-    return (x + shaped * (level / (_rms(shaped) + 1e-12))).astype(np.float32)
-
-
-def band_limit(x: np.ndarray, rng: np.random.Generator, rates: tuple[int, ...]) -> np.ndarray:
-    """Resample down to a lower rate and back (a brick-wall loss of the top band, as cheap devices do)."""
-    rate = int(rng.choice(rates))
-    size = fast_len(len(x))
-    spec = np.fft.rfft(x, size)
-    spec[int(len(spec) * rate / SAMPLE_RATE) :] = 0
-    return np.fft.irfft(spec, size)[: len(x)].astype(np.float32)
-
-
-def clip(x: np.ndarray, rng: np.random.Generator, drive_db: tuple[float, float]) -> np.ndarray:
-    """Overdrive: amplify so the peak lands `drive_db` over full scale, hard-clip, scale back."""
-    peak = np.abs(x).max() + 1e-12
-    drive = 10 ** (rng.uniform(*drive_db) / 20) / peak
-    return (np.clip(x * drive, -1, 1) / drive).astype(np.float32)
+def apply(x: np.ndarray, chain: Chain, tail: np.ndarray | None = None, noise: np.ndarray | None = None) -> np.ndarray:
+    """Apply `chain` to one float32 waveform (the reference implementation); the signals default to the seed's."""
+    y = np.asarray(x, np.float64)
+    n = len(y)
+    if n == 0:
+        return np.asarray(x, np.float32)
+    if (chain.reverb and tail is None) or (chain.noise and noise is None):
+        tail, noise = random_signals(chain, n)
+    size = fast_len(n)
+    f = np.fft.rfftfreq(size, 1 / SAMPLE_RATE)
+    if chain.colour:
+        y = np.fft.irfft(np.fft.rfft(y, size) * colour_response(chain.colour, f), size)[:n]
+    if chain.reverb:
+        ir = room_impulse(chain.reverb, tail)
+        conv = fast_len(n + len(ir) - 1)
+        wet = np.fft.irfft(np.fft.rfft(y, conv) * np.fft.rfft(ir, conv), conv)[:n]
+        out = (1 - chain.reverb.wet) * y + chain.reverb.wet * wet
+        y = out * (_rms(y) / (_rms(out) + 1e-12))
+    if chain.band_hz:
+        spec = np.fft.rfft(y, size)
+        spec[int(len(spec) * chain.band_hz / SAMPLE_RATE) :] = 0
+        y = np.fft.irfft(spec, size)[:n]
+    if chain.noise:
+        shaped = np.fft.irfft(np.fft.rfft(noise) / np.maximum(f, 20.0) ** chain.noise.exponent, size)[:n]
+        level = _rms(y) * 10 ** (-chain.noise.snr_db / 20)
+        y = y + shaped * (level / (_rms(shaped) + 1e-12))
+    if chain.clip_drive_db is not None:  # amplify so the peak lands drive dB over full scale, hard-clip, scale back
+        drive = 10 ** (chain.clip_drive_db / 20) / (np.abs(y).max() + 1e-12)
+        y = np.clip(y * drive, -1, 1) / drive
+    y = y * 10 ** (chain.gain_db / 20)
+    return np.clip(y, -1.0, 1.0).astype(np.float32)
 
 
 def augment(x: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig = AugmentConfig()) -> np.ndarray:
-    """A random chain of the transforms above; same generator state -> same output."""
-    y = np.asarray(x, np.float32)
-    if len(y) == 0:
-        return y
-    if rng.random() < cfg.colour_prob:
-        y = colour(y, rng)
-    if rng.random() < cfg.reverb_prob:
-        y = reverb(y, rng, cfg.rt60_s, cfg.wet)
-    if rng.random() < cfg.resample_prob:
-        y = band_limit(y, rng, cfg.resample_rates)
-    if rng.random() < cfg.noise_prob:
-        y = noise(y, rng, cfg.noise_snr_db)
-    if rng.random() < cfg.clip_prob:
-        y = clip(y, rng, cfg.clip_drive_db)
-    y = gain(y, rng, cfg.gain_db)
-    return np.clip(y, -1.0, 1.0).astype(np.float32)
+    """Draw a chain from `rng` and apply it; same generator state -> same output."""
+    return apply(x, draw(rng, cfg))
 
 
 def _rms(x: np.ndarray) -> float:

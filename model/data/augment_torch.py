@@ -1,0 +1,122 @@
+"""The augmentation chains of `model.data.augment`, applied to a whole batch on the training device.
+
+Scene mixing stays on the CPU; the FFT-heavy augmentations (more than half of the CPU's work
+per scene) run here on the (batch, samples) tensor, each row with its own drawn chain. Rows
+skip the transforms their chain does not have. `augment.apply` is the reference: given the
+same random signals, the two agree to float32 precision.
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from model.audio import SAMPLE_RATE
+from model.data.augment import EARLY_S, Chain, fast_len
+
+
+def signals(chains: list[Chain], n: int, device: torch.device) -> tuple[Tensor, Tensor]:
+    """Per row: reverberation-tail noise (B, longest tail) and additive noise (B, fast_len(n)), from the seeds."""
+    longest = max((c.ir_length() for c in chains), default=0)
+    tails = torch.zeros(len(chains), longest, device=device)
+    noises = torch.zeros(len(chains), fast_len(n), device=device)
+    for i, c in enumerate(chains):
+        if not (c.reverb or c.noise):
+            continue
+        gen = torch.Generator(device=device).manual_seed(c.seed % 2**63)
+        if c.reverb:
+            tails[i, : c.ir_length()] = torch.randn(c.ir_length(), generator=gen, device=device)
+        if c.noise:
+            noises[i] = torch.randn(noises.shape[1], generator=gen, device=device)
+    return tails, noises
+
+
+def augment_batch(x: Tensor, chains: list[Chain], tails: Tensor | None = None, noises: Tensor | None = None) -> Tensor:
+    """x (B, n) float32 -> the augmented batch; `tails`/`noises` as `signals` returns (default: from the seeds)."""
+    B, n = x.shape
+    if B != len(chains):
+        raise ValueError(f"{B} rows but {len(chains)} augmentation chains")
+    if n == 0:
+        return x
+    if tails is None or noises is None:
+        tails, noises = signals(chains, n, x.device)
+    dev = x.device
+    y = x.float()
+    col = lambda values: torch.tensor(values, dtype=torch.float32, device=dev)[:, None]  # noqa: E731
+    size = fast_len(n)
+    f = torch.fft.rfftfreq(size, 1 / SAMPLE_RATE, device=dev)[None]
+
+    has = col([c.colour is not None for c in chains]) > 0
+    if has.any():
+        p = [c.colour or _NO_COLOUR for c in chains]
+        hp, lp, tilt, peak_f, peak_db, q = (col([getattr(c, k) for c in p]) for k in _COLOUR_FIELDS)
+        resp = 1 / torch.sqrt(1 + (hp / f.clamp_min(1.0)) ** 4) / torch.sqrt(1 + (f / lp) ** 8)
+        gain_db = tilt * torch.log2(f.clamp_min(100.0) / 1000)
+        gain_db = gain_db + peak_db * torch.exp(-0.5 * (torch.log2(f.clamp_min(1.0) / peak_f) * q * 2) ** 2)
+        coloured = torch.fft.irfft(torch.fft.rfft(y, size) * (resp * 10 ** (gain_db / 20)), size)[:, :n]
+        y = torch.where(has, coloured, y)
+
+    has = col([c.reverb is not None for c in chains]) > 0
+    if has.any():
+        ir = _room_impulses(chains, tails)
+        conv = fast_len(n + ir.shape[1] - 1)
+        wet_signal = torch.fft.irfft(torch.fft.rfft(y, conv) * torch.fft.rfft(ir, conv), conv)[:, :n]
+        wet = col([c.reverb.wet if c.reverb else 0.0 for c in chains])
+        out = (1 - wet) * y + wet * wet_signal
+        y = torch.where(has, out * (_rms(y) / (_rms(out) + 1e-12)), y)
+
+    has = col([c.band_hz is not None for c in chains]) > 0
+    if has.any():
+        bins = size // 2 + 1
+        cut = col([int(bins * c.band_hz / SAMPLE_RATE) if c.band_hz else bins for c in chains])
+        keep = torch.arange(bins, device=dev)[None] < cut
+        y = torch.where(has, torch.fft.irfft(torch.fft.rfft(y, size) * keep, size)[:, :n], y)
+
+    has = col([c.noise is not None for c in chains]) > 0
+    if has.any():
+        exponent = col([c.noise.exponent if c.noise else 0.0 for c in chains])
+        snr = col([c.noise.snr_db if c.noise else 0.0 for c in chains])
+        shaped = torch.fft.irfft(torch.fft.rfft(noises[:, :size]) / f.clamp_min(20.0) ** exponent, size)[:, :n]
+        level = _rms(y) * 10 ** (-snr / 20)
+        y = torch.where(has, y + shaped * (level / (_rms(shaped) + 1e-12)), y)
+
+    has = col([c.clip_drive_db is not None for c in chains]) > 0
+    if has.any():
+        drive = 10 ** (col([c.clip_drive_db or 0.0 for c in chains]) / 20) / (y.abs().amax(1, keepdim=True) + 1e-12)
+        y = torch.where(has, torch.clamp(y * drive, -1, 1) / drive, y)
+
+    y = y * 10 ** (col([c.gain_db for c in chains]) / 20)
+    return y.clamp(-1.0, 1.0)
+
+
+_COLOUR_FIELDS = ("highpass_hz", "lowpass_hz", "tilt_db", "peak_hz", "peak_db", "q")
+
+
+class _NoColour:  # neutral values for rows without colouring (their result is discarded)
+    highpass_hz, lowpass_hz, tilt_db, peak_hz, peak_db, q = 50.0, 8000.0, 0.0, 1000.0, 0.0, 1.0
+
+
+_NO_COLOUR = _NoColour()
+
+
+def _room_impulses(chains: list[Chain], tails: Tensor) -> Tensor:
+    """(B, longest tail) impulse responses as `augment.room_impulse` makes them; zero past each row's own length."""
+    B, m = tails.shape
+    dev = tails.device
+    lengths = torch.tensor([c.ir_length() for c in chains], device=dev)[:, None]
+    rt60 = torch.tensor([c.reverb.rt60_s if c.reverb else 1.0 for c in chains], device=dev)[:, None]
+    t = torch.arange(m, device=dev)[None] / SAMPLE_RATE
+    inside = torch.arange(m, device=dev)[None] < lengths
+    decayed = torch.where(inside, tails * 10 ** (-3 * t / rt60), 0.0)
+    # numpy's convolve(..., ones(4) / 4, mode="same"): out[i] = mean(d[i-2 .. i+1]), zeros outside the tail
+    padded = torch.nn.functional.pad(decayed, (2, 1))
+    smooth = padded.unfold(1, 4, 1).mean(-1)
+    smooth = torch.where(inside, smooth, 0.0)
+    smooth[:, : int(EARLY_S * SAMPLE_RATE)] = 0
+    ir = smooth / (smooth.square().sum(1, keepdim=True).sqrt() + 1e-12)
+    ir[:, 0] = 1.0
+    return ir
+
+
+def _rms(y: Tensor) -> Tensor:
+    return y.square().mean(1, keepdim=True).sqrt()
+

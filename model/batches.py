@@ -15,7 +15,7 @@ from __future__ import annotations
 import itertools
 import math
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Iterator
 
 import numpy as np
@@ -31,7 +31,7 @@ from .data.tasks import KINDS, make_qa
 
 TASK_KINDS = KINDS
 STREAM_KINDS = ("recent",)  # what long-stream batches mostly ask
-__all__ = ["Batch", "BatchSpec", "TASK_KINDS", "batch_loader", "corpus_text", "load_corpus"]
+__all__ = ["Batch", "BatchSpec", "TASK_KINDS", "batch_loader", "corpus_text", "load_corpus", "validation_batches"]
 
 
 @dataclass(frozen=True)
@@ -104,6 +104,14 @@ class BatchStream(IterableDataset):
                      [q.question for _, q, _, _ in items], [q.answer for _, q, _, _ in items],
                      [q.kind for _, q, _, _ in items], torch.stack([y for _, _, y, _ in items]),
                      [f"{t.question}\n{t.answer}" for *_, t in items], chains or None)
+
+
+def validation_batches(corpus: Corpus, spec: BatchSpec, seed: int, n: int) -> list[Batch]:
+    """`n` fixed batches mixed from validation-split recordings, unaugmented: what the held-out loss is measured on."""
+    val = corpus.subset("validation", spec.hold_out)
+    stream = BatchStream(corpus, replace(spec, augment=False), seed)
+    bank = clip_bank(val)
+    return [stream.batch(random.Random(f"validation/{seed}/{b}"), bank, corpus.class_names, val) for b in range(n)]
 
 
 def batch_loader(corpus: Corpus, spec: BatchSpec, seed: int, workers: int, start: int = 0) -> DataLoader:

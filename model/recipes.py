@@ -141,11 +141,14 @@ def plot_chain(out: Path, names: list[str], png: Path) -> None:
             continue
         rows = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
         pts = [(offset + r["step"], r["loss_avg"]) for r in rows if "loss_avg" in r]
+        held = [(offset + r["step"], r["val_loss"]) for r in rows if "val_loss" in r]
         if pts:
-            ax.plot(*zip(*pts), label=name)
+            line, = ax.plot(*zip(*pts), label=name)
+            if held:
+                ax.plot(*zip(*held), "o--", color=line.get_color(), label=f"{name}, validation")
             offset = pts[-1][0]
     ax.set_xlabel("step (whole chain)")
-    ax.set_ylabel("training loss (smoothed)")
+    ax.set_ylabel("loss (training: smoothed)")
     ax.set_yscale("log")
     ax.grid(alpha=0.3)
     ax.legend()

@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from . import parallel
-from .batches import BatchSpec, TASK_KINDS, batch_loader, corpus_text, load_corpus
+from .batches import Batch, BatchSpec, TASK_KINDS, batch_loader, corpus_text, load_corpus, validation_batches
 from .checkpoint import load_sam, save_sam
 from .config import ConnectorConfig, SAMConfig
 from .data.augment_torch import augment_batch
@@ -76,6 +76,8 @@ class TrainConfig:
     seed: int = 0
     workers: int = 4
     log_every: int = 25
+    val_every: int = 250  # steps between validation losses (also logged at the end of the stage); 0: never
+    val_batches: int = 8  # fixed batches of validation-split recordings the validation loss averages over
     save_every_minutes: float = 5.0
     resume: bool = False
 
@@ -208,7 +210,8 @@ def train(cfg: TrainConfig) -> Path:
                      quiet_prob=cfg.quiet_prob, augment_on=augment_on, hold_out=cfg.hold_out,
                      block_samples=run.model.block_samples)
     loader = batch_loader(corpus, spec, seed=cfg.seed * 1000 + rank, workers=cfg.workers, start=meta["step"])
-    step, elapsed, finished = loop(cfg, run, loader, device, out, meta)
+    val = validation_batches(corpus, spec, seed=cfg.seed, n=cfg.val_batches) if cfg.val_every else []
+    step, elapsed, finished = loop(cfg, run, loader, device, out, meta, val)
     save(run, out, step, elapsed)
     if rank == 0:
         plot_log(out / "log.jsonl", out / "loss.png")
@@ -220,9 +223,9 @@ def train(cfg: TrainConfig) -> Path:
     return out / "checkpoint"
 
 
-def loop(cfg: TrainConfig, run: Run, loader, device: torch.device, out: Path,
-         meta: dict) -> tuple[int, float, bool]:
-    """Steps until the budget, --max-steps, --stop-after or a stop signal.
+def loop(cfg: TrainConfig, run: Run, loader, device: torch.device, out: Path, meta: dict,
+         val: list[Batch] = ()) -> tuple[int, float, bool]:
+    """Steps until the budget, --max-steps, --stop-after or a stop signal; the validation loss every val_every.
 
     Returns (step, elapsed seconds, whether the stage's budget is spent).
     """
@@ -259,13 +262,35 @@ def loop(cfg: TrainConfig, run: Run, loader, device: torch.device, out: Path,
             log.flush()
         bar.update(elapsed - bar.n)
         bar.set_postfix(step=step, loss=f"{running:.3f}", lr=f"{lr:.1e}")
+        if val and step % cfg.val_every == 0:
+            _log_validation(log, cfg, run, val, device, autocast, step, elapsed)
         if time.perf_counter() - last_save > cfg.save_every_minutes * 60:
             save(run, out, step, elapsed)
             last_save = time.perf_counter()
     bar.close()
+    elapsed = time.perf_counter() - start
+    if val and step % cfg.val_every:  # the stage's last word, unless it was just measured
+        _log_validation(log, cfg, run, val, device, autocast, step, elapsed)
     if log is not None:
         log.close()
-    return step, time.perf_counter() - start, progress >= 1.0
+    return step, elapsed, progress >= 1.0
+
+
+def validation_loss(run: Run, val: list[Batch], device: torch.device, autocast) -> float:
+    """The objective's mean loss over the fixed validation batches, without gradients (collective under DDP/FSDP)."""
+    run.objective.eval()
+    with torch.no_grad(), autocast:
+        total = sum(run.wrapped(*run.objective.inputs(b, device)).item() for b in val)
+    run.objective.train()
+    return total / len(val)
+
+
+def _log_validation(log, cfg: TrainConfig, run: Run, val: list[Batch], device, autocast, step: int,
+                    elapsed: float) -> None:
+    value = validation_loss(run, val, device, autocast)
+    if log is not None:
+        log.write(json.dumps({"stage": cfg.stage, "step": step, "elapsed": round(elapsed, 2), "val_loss": value}) + "\n")
+        log.flush()
 
 
 class _StopOnSignal:
@@ -308,8 +333,11 @@ def plot_log(log_path: Path, png: Path) -> None:
         pts = [(r["step"], r["loss_avg"]) for r in rows if r["stage"] == stage and "loss_avg" in r]
         if pts:
             ax.plot(*zip(*pts), label=stage)
+        held = [(r["step"], r["val_loss"]) for r in rows if r["stage"] == stage and "val_loss" in r]
+        if held:
+            ax.plot(*zip(*held), "o--", label=f"{stage}, validation")
     ax.set_xlabel("step")
-    ax.set_ylabel("training loss (smoothed)")
+    ax.set_ylabel("loss (training: smoothed)")
     ax.set_yscale("log")
     ax.legend()
     ax.grid(alpha=0.3)

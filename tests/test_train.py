@@ -17,17 +17,24 @@ def corpus(tmp_path_factory):
     return str(make_corpus(tmp_path_factory.mktemp("train")))
 
 
+def rows(run):
+    return [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+
+
 def losses(run):
-    return [r["loss"] for r in map(json.loads, (run / "log.jsonl").read_text().splitlines())]
+    return [r["loss"] for r in rows(run) if "loss" in r]
 
 
 def test_tagger_stage_learns_and_writes_its_outputs(corpus, tmp_path):
     out = tmp_path / "s1"
     train(parse_args(["--stage", "tagger", "--corpus", corpus, "--out", str(out), "--max-steps", "30",
-                      "--lr", "3e-3", *COMMON]))
+                      "--lr", "3e-3", "--val-every", "12", "--val-batches", "2", *COMMON]))
     got = losses(out)
     assert len(got) == 30
     assert sum(got[-5:]) / 5 < 0.85 * sum(got[:5]) / 5
+    held = [(r["step"], r["val_loss"]) for r in rows(out) if "val_loss" in r]
+    assert [s for s, _ in held] == [12, 24, 30]  # every 12 steps, and the stage's end
+    assert held[-1][1] < held[0][1]  # the held-out loss falls too
     assert (out / "loss.png").stat().st_size > 1000
     model = load_sam(out / "checkpoint")
     assert model.cfg.name == "sam-tiny" and model.tokenizer.vocab_size <= 300
@@ -75,3 +82,18 @@ def test_augmenting_on_the_device_changes_the_audio_not_the_questions(corpus, tm
     with pytest.raises(SystemExit, match="augment-on"):
         from model.train import main
         main(["--stage", "joint", "--corpus", corpus, "--augment-on", "gpu", "--out", str(tmp_path / "bad")])
+
+
+def test_validation_batches_are_fixed_and_mixed_from_validation_recordings(corpus, monkeypatch):
+    from model.batches import BatchSpec, validation_batches
+    from model.data.corpus import Corpus, load_corpus
+
+    full = load_corpus(corpus)
+    heard, read = [], Corpus.audio
+    monkeypatch.setattr(Corpus, "audio", lambda self, clip_id: heard.append(clip_id) or read(self, clip_id))
+    spec = BatchSpec(kinds=("tags",), batch_size=3, seconds=(1.0, 2.0), long_fraction=0.0, long_seconds=(30.0, 60.0),
+                     augment=True, hold_out=(), block_samples=20480)
+    a, b = validation_batches(full, spec, 0, 4), validation_batches(full, spec, 0, 4)
+    assert len(a) == 4 and all(torch.equal(x.audio, y.audio) and x.answers == y.answers for x, y in zip(a, b))
+    assert all(x.chains is None for x in a)  # unaugmented: the same measurement every time
+    assert heard and set(heard) <= {r.id for r in full.subset("validation").records}

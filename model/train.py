@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import inspect
 import json
 import math
 import os
@@ -45,41 +46,41 @@ LARGE = ("sam-780m", "sam-2.7b")  # presets sharded with FSDP under torchrun
 class TrainConfig:
     """Everything one stage needs; presets fill the stage's fields, flags override any of them."""
 
-    stage: str = "joint"
+    stage: str = "joint"  # curriculum stage (sets its defaults)
     model: str = "sam-small"  # SAM preset for a fresh model (stage tagger without --init)
     init: str = ""  # checkpoint directory to start from (the previous stage's)
-    corpus: str = "data/corpus"
-    out: str = "runs/sam-small"
+    corpus: str = "data/corpus"  # corpus folder or its packed .tar (sam-data build)
+    out: str = "runs/sam-small"  # run folder: checkpoint/, log.jsonl, loss.png, trainer state
     minutes: float = 2.0  # wall-clock budget of the stage
-    max_steps: int = 0  # 0: until the budget is spent
+    max_steps: int = 0  # a budget in steps instead of minutes; 0: until the wall-clock budget is spent
     stop_after: int = 0  # end this run after N steps; the schedule still spans the stage (--resume goes on)
-    batch_size: int = 32
-    lr: float = 1e-3
-    min_lr_ratio: float = 0.1
-    warmup: float = 0.05  # fraction of the budget
-    weight_decay: float = 0.05
-    grad_clip: float = 1.0
-    kinds: tuple[str, ...] = ("description", "tags", "open")
-    seconds: tuple[float, float] = (2.0, 15.0)  # scene durations
-    long_fraction: float = 0.0  # batches of long streams (streaming questions)
-    long_seconds: tuple[float, float] = (30.0, 120.0)
-    augment: bool = True
+    batch_size: int = 32  # scenes per step (long-stream batches hold fewer, of equal total length)
+    lr: float = 1e-3  # peak learning rate (AdamW)
+    min_lr_ratio: float = 0.1  # the cosine decays to lr times this
+    warmup: float = 0.05  # linear warm-up, as a fraction of the budget
+    weight_decay: float = 0.05  # AdamW weight decay of matrices (not of norms and biases)
+    grad_clip: float = 1.0  # gradient norm clipping
+    kinds: tuple[str, ...] = ("description", "tags", "open")  # question kinds asked (model/data/tasks.py)
+    seconds: tuple[float, float] = (2.0, 15.0)  # scene durations, min and max
+    long_fraction: float = 0.0  # share of batches that are long streams (for the streaming questions)
+    long_seconds: tuple[float, float] = (30.0, 120.0)  # durations of the long streams
+    augment: bool = True  # gain, microphone colouring, reverberation, noise, band limits, clipping
     quiet_prob: float = 0.12  # share of scenes without foreground events
     augment_on: str = "auto"  # where augmentations run: cpu (data workers), device (batched), auto (device on CUDA)
     hold_out: tuple[str, ...] = ()  # source packages kept out of training
-    freeze: tuple[str, ...] = ()  # of "encoder", "connector", "lm"
+    freeze: tuple[str, ...] = ()  # modules held fixed: any of encoder, connector, lm
     layout: str = ""  # connector layout for a fresh connector (ablation); "" keeps the model's
     vocab_size: int = 0  # BPE vocabulary for a fresh tokenizer; 0: the preset's
     tokenizer_texts: int = 20_000  # texts drawn from the task generators to train that BPE on
     backend: str = "auto"  # Mamba-2 path: auto (kernels on CUDA when importable), torch, kernels
     fsdp: str = "auto"  # under torchrun: "yes", "no", or "auto" (FSDP for the large presets, else DDP)
-    seed: int = 0
-    workers: int = 4
-    log_every: int = 25
+    seed: int = 0  # of the weights, the tokenizer and the data sequence
+    workers: int = 4  # data-loader processes mixing scenes (0: in the training process)
+    log_every: int = 25  # steps between lines of log.jsonl
     val_every: int = 250  # steps between validation losses (also logged at the end of the stage); 0: never
     val_batches: int = 8  # fixed batches of validation-split recordings the validation loss averages over
-    save_every_minutes: float = 5.0
-    resume: bool = False
+    save_every_minutes: float = 5.0  # checkpoint interval (a stop or the end of the stage also saves)
+    resume: bool = False  # continue from the run folder's checkpoint, schedule and data position
 
 
 STAGES: dict[str, dict[str, Any]] = {
@@ -347,24 +348,39 @@ def plot_log(log_path: Path, png: Path) -> None:
 
 
 # -- command line --------------------------------------------------------------------------------
+def field_help() -> dict[str, str]:
+    """Each TrainConfig field's help text: the comment on its line, so the config documents itself once."""
+    out = {}
+    for line in inspect.getsource(TrainConfig).splitlines():
+        code, _, comment = line.partition("  # ")
+        name = code.strip().split(":")[0]
+        if comment and name.isidentifier():
+            out[name] = comment.strip().replace("%", "%%")
+    return out
+
+
 def parse_args(argv: list[str] | None = None) -> TrainConfig:
     p = argparse.ArgumentParser(
         prog="sam-train", description=__doc__.split("\n\n")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="stages: " + ", ".join(STAGES) + "\nexample: sam-train --stage tagger --minutes 2 --out runs/s1\n"
+        epilog="each stage's own defaults, over those shown above:\n"
+               + "".join(f"  {name:10} {_preset(values)}\n" for name, values in STAGES.items())
+               + "example: sam-train --stage tagger --minutes 2 --out runs/s1\n"
                "         sam-train --stage connector --init runs/s1/checkpoint --out runs/s2")
     p.add_argument("--stage", choices=list(STAGES), required=True, help="curriculum stage (sets its defaults)")
+    helps = field_help()
     for f in dataclasses.fields(TrainConfig):
         if f.name == "stage":
             continue
         flag = "--" + f.name.replace("_", "-")
+        text = f"{helps.get(f.name, '')} (default: {_shown(f.default)})".strip()
         if f.type == "bool":
-            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=None)
+            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=text)
         elif f.type.startswith("tuple"):
-            p.add_argument(flag, nargs="*", default=None)
+            p.add_argument(flag, nargs="*", default=None, help=text)
         else:
             kind = {"int": int, "float": float}.get(f.type, str)
-            p.add_argument(flag, type=kind, default=None)
+            p.add_argument(flag, type=kind, default=None, help=text)
     args = vars(p.parse_args(argv))
     values: dict[str, Any] = dict(STAGES[args["stage"]])
     for f in dataclasses.fields(TrainConfig):
@@ -380,6 +396,16 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     if unknown:
         p.error(f"unknown task kinds {sorted(unknown)}; choose from {TASK_KINDS}")
     return TrainConfig(**values)
+
+
+def _preset(values: dict[str, Any]) -> str:
+    return " ".join(f"--{k.replace('_', '-')} {_shown(v)}" for k, v in values.items())
+
+
+def _shown(default: Any) -> str:
+    if isinstance(default, tuple):
+        return " ".join(map(str, default)) or "none"
+    return repr(default) if default == "" else str(default)
 
 
 def main(argv: list[str] | None = None) -> int:

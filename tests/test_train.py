@@ -97,3 +97,13 @@ def test_validation_batches_are_fixed_and_mixed_from_validation_recordings(corpu
     assert len(a) == 4 and all(torch.equal(x.audio, y.audio) and x.answers == y.answers for x, y in zip(a, b))
     assert all(x.chains is None for x in a)  # unaugmented: the same measurement every time
     assert heard and set(heard) <= {r.id for r in full.subset("validation").records}
+
+
+def test_every_option_is_explained():
+    import dataclasses
+
+    from model.train import TrainConfig, field_help
+
+    helps = field_help()
+    assert set(helps) == {f.name for f in dataclasses.fields(TrainConfig)}
+    assert all(len(text) > 10 for text in helps.values())

@@ -282,7 +282,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--checkpoint", type=Path, help="SAM checkpoint directory (default: the model in assets/)")
     p.add_argument("--valset", type=Path, default=Path("data/val"), help="validation set folder (sam-data valset)")
     p.add_argument("--out", type=Path, default=Path("eval"), help="folder for report.json and report.md")
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
+                   help="cpu or cuda (default: cuda when there is one)")
     p.add_argument("--batch-size", type=int, default=32, help="answers decoded together")
     p.add_argument("--limit", type=int, default=0, help="evaluate only the first N validation items")
     p.add_argument("--stream-minutes", type=float, nargs="*", default=[1, 5, 30],

@@ -11,13 +11,14 @@ def main(argv: list[str] | None = None) -> None:
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
     fmt = dict(formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    b = sub.add_parser("build", help="download, label and process the sources into data/corpus", **fmt)
-    b.add_argument("--out", type=Path, default=Path("data/corpus"), help="corpus folder to write")
-    b.add_argument("--cache", type=Path, default=Path("data/cache"), help="downloaded packages, kept for reruns")
+    b = sub.add_parser("build", help="download, label and process the sources into data/corpus")
+    b.add_argument("--out", type=Path, default=Path("data/corpus"), help="corpus folder to write (default: data/corpus)")
+    b.add_argument("--cache", type=Path, default=Path("data/cache"),
+                   help="downloaded packages, kept for reruns (default: data/cache)")
     b.add_argument("--packages", nargs="*", help="only these packages (default: all listed sources)")
     b.add_argument("--no-synth", action="store_true", help="skip synthesised speech and music")
     b.add_argument("--no-pack", action="store_true", help="do not write the archive afterwards")
-    b.add_argument("--workers", type=int, default=2, help="processes decoding and processing recordings")
+    b.add_argument("--workers", type=int, default=2, help="processes decoding and processing recordings (default: 2)")
     k = sub.add_parser("pack", help="pack a built corpus into one archive of at most --budget-mb", **fmt)
     k.add_argument("--corpus", type=Path, default=Path("data/corpus"), help="built corpus folder")
     k.add_argument("--out", type=Path, default=Path("data/corpus.tar"), help="archive to write")
@@ -28,7 +29,8 @@ def main(argv: list[str] | None = None) -> None:
     v.add_argument("--scenes", type=int, default=400, help="scenes to mix (about 4 questions each)")
     v.add_argument("--seed", type=int, default=20240, help="the same seed writes the same set")
     v.add_argument("--packages", nargs="*", default=[],
-                   help="scenes from these source packages only, both splits (for a model trained without them)")
+                   help="scenes from these source packages only, both splits (for a model trained without them); "
+                        "none given: all packages")
     v.add_argument("--split", choices=["validation", "train"], default="validation",
                    help="recordings to mix: validation (never trained on) or train (to measure the generalisation gap)")
     d = sub.add_parser("demo", help="write assets/demo.ogg and assets/demo.json from the corpus", **fmt)

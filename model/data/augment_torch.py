@@ -39,53 +39,64 @@ def augment_batch(x: Tensor, chains: list[Chain], tails: Tensor | None = None, n
         return x
     if tails is None or noises is None:
         tails, noises = signals(chains, n, x.device)
-    dev = x.device
     y = x.float()
-    col = lambda values: torch.tensor(values, dtype=torch.float32, device=dev)[:, None]  # noqa: E731
-    size = fast_len(n)
-    f = torch.fft.rfftfreq(size, 1 / SAMPLE_RATE, device=dev)[None]
+    f = torch.fft.rfftfreq(fast_len(n), 1 / SAMPLE_RATE, device=x.device)[None]  # (1, F) Hz
+    steps = (("colour", lambda y: _colour(y, chains, f)), ("reverb", lambda y: _reverb(y, chains, tails)),
+             ("band_hz", lambda y: _band_limit(y, chains)), ("noise", lambda y: _noise(y, chains, noises, f)),
+             ("clip_drive_db", lambda y: _clip(y, chains)))  # the order of augment.apply
+    for field, transform in steps:
+        has = [getattr(c, field) is not None for c in chains]
+        if any(has):  # decided on the host: no device sync
+            y = torch.where(_column(has, x.device) > 0, transform(y), y)  # rows without it keep their audio
+    return (y * 10 ** (_column([c.gain_db for c in chains], x.device) / 20)).clamp(-1.0, 1.0)
 
-    has = col([c.colour is not None for c in chains]) > 0
-    if has.any():
-        p = [c.colour or _NO_COLOUR for c in chains]
-        hp, lp, tilt, peak_f, peak_db, q = (col([getattr(c, k) for c in p]) for k in _COLOUR_FIELDS)
-        resp = 1 / torch.sqrt(1 + (hp / f.clamp_min(1.0)) ** 4) / torch.sqrt(1 + (f / lp) ** 8)
-        gain_db = tilt * torch.log2(f.clamp_min(100.0) / 1000)
-        gain_db = gain_db + peak_db * torch.exp(-0.5 * (torch.log2(f.clamp_min(1.0) / peak_f) * q * 2) ** 2)
-        coloured = torch.fft.irfft(torch.fft.rfft(y, size) * (resp * 10 ** (gain_db / 20)), size)[:, :n]
-        y = torch.where(has, coloured, y)
 
-    has = col([c.reverb is not None for c in chains]) > 0
-    if has.any():
-        ir = _room_impulses(chains, tails)
-        conv = fast_len(n + ir.shape[1] - 1)
-        wet_signal = torch.fft.irfft(torch.fft.rfft(y, conv) * torch.fft.rfft(ir, conv), conv)[:, :n]
-        wet = col([c.reverb.wet if c.reverb else 0.0 for c in chains])
-        out = (1 - wet) * y + wet * wet_signal
-        y = torch.where(has, out * (_rms(y) / (_rms(out) + 1e-12)), y)
+def _column(values: list, device: torch.device) -> Tensor:
+    """One number per row as a (B, 1) float32 column."""
+    return torch.tensor(values, dtype=torch.float32, device=device)[:, None]
 
-    has = col([c.band_hz is not None for c in chains]) > 0
-    if has.any():
-        bins = size // 2 + 1
-        cut = col([int(bins * c.band_hz / SAMPLE_RATE) if c.band_hz else bins for c in chains])
-        keep = torch.arange(bins, device=dev)[None] < cut
-        y = torch.where(has, torch.fft.irfft(torch.fft.rfft(y, size) * keep, size)[:, :n], y)
 
-    has = col([c.noise is not None for c in chains]) > 0
-    if has.any():
-        exponent = col([c.noise.exponent if c.noise else 0.0 for c in chains])
-        snr = col([c.noise.snr_db if c.noise else 0.0 for c in chains])
-        shaped = torch.fft.irfft(torch.fft.rfft(noises[:, :size]) / f.clamp_min(20.0) ** exponent, size)[:, :n]
-        level = _rms(y) * 10 ** (-snr / 20)
-        y = torch.where(has, y + shaped * (level / (_rms(shaped) + 1e-12)), y)
+def _colour(y: Tensor, chains: list[Chain], f: Tensor) -> Tensor:
+    p = [c.colour or _NO_COLOUR for c in chains]
+    hp, lp, tilt, peak_f, peak_db, q = (_column([getattr(c, k) for c in p], y.device) for k in _COLOUR_FIELDS)
+    resp = 1 / torch.sqrt(1 + (hp / f.clamp_min(1.0)) ** 4) / torch.sqrt(1 + (f / lp) ** 8)  # (B, F)
+    gain_db = tilt * torch.log2(f.clamp_min(100.0) / 1000)
+    gain_db = gain_db + peak_db * torch.exp(-0.5 * (torch.log2(f.clamp_min(1.0) / peak_f) * q * 2) ** 2)
+    size = 2 * (f.shape[1] - 1)
+    return torch.fft.irfft(torch.fft.rfft(y, size) * (resp * 10 ** (gain_db / 20)), size)[:, : y.shape[1]]
 
-    has = col([c.clip_drive_db is not None for c in chains]) > 0
-    if has.any():
-        drive = 10 ** (col([c.clip_drive_db or 0.0 for c in chains]) / 20) / (y.abs().amax(1, keepdim=True) + 1e-12)
-        y = torch.where(has, torch.clamp(y * drive, -1, 1) / drive, y)
 
-    y = y * 10 ** (col([c.gain_db for c in chains]) / 20)
-    return y.clamp(-1.0, 1.0)
+def _reverb(y: Tensor, chains: list[Chain], tails: Tensor) -> Tensor:
+    n = y.shape[1]
+    ir = _room_impulses(chains, tails)  # (B, longest tail)
+    conv = fast_len(n + ir.shape[1] - 1)  # linear, not circular, convolution for every row
+    wet_signal = torch.fft.irfft(torch.fft.rfft(y, conv) * torch.fft.rfft(ir, conv), conv)[:, :n]
+    wet = _column([c.reverb.wet if c.reverb else 0.0 for c in chains], y.device)
+    out = (1 - wet) * y + wet * wet_signal
+    return out * (_rms(y) / (_rms(out) + 1e-12))
+
+
+def _band_limit(y: Tensor, chains: list[Chain]) -> Tensor:
+    size = fast_len(y.shape[1])
+    bins = size // 2 + 1
+    cut = _column([int(bins * c.band_hz / SAMPLE_RATE) if c.band_hz else bins for c in chains], y.device)
+    keep = torch.arange(bins, device=y.device)[None] < cut  # (B, F)
+    return torch.fft.irfft(torch.fft.rfft(y, size) * keep, size)[:, : y.shape[1]]
+
+
+def _noise(y: Tensor, chains: list[Chain], noises: Tensor, f: Tensor) -> Tensor:
+    size = 2 * (f.shape[1] - 1)
+    exponent = _column([c.noise.exponent if c.noise else 0.0 for c in chains], y.device)
+    snr = _column([c.noise.snr_db if c.noise else 0.0 for c in chains], y.device)
+    shaped = torch.fft.irfft(torch.fft.rfft(noises[:, :size]) / f.clamp_min(20.0) ** exponent, size)[:, : y.shape[1]]
+    level = _rms(y) * 10 ** (-snr / 20)
+    return y + shaped * (level / (_rms(shaped) + 1e-12))
+
+
+def _clip(y: Tensor, chains: list[Chain]) -> Tensor:
+    drive = 10 ** (_column([c.clip_drive_db or 0.0 for c in chains], y.device) / 20)
+    drive = drive / (y.abs().amax(1, keepdim=True) + 1e-12)
+    return torch.clamp(y * drive, -1, 1) / drive
 
 
 _COLOUR_FIELDS = ("highpass_hz", "lowpass_hz", "tilt_db", "peak_hz", "peak_db", "q")

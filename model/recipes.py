@@ -126,37 +126,6 @@ def execute(plan: list[Run], out: Path, minutes: float, common: list[str], resum
     return status
 
 
-def plot_chain(out: Path, names: list[str], png: Path) -> None:
-    """The smoothed training loss of consecutive runs against the chain's cumulative step, one colour a run."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(8, 4))
-    offset = 0
-    for name in names:
-        log = out / name / "log.jsonl"
-        if not log.is_file():
-            continue
-        rows = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
-        pts = [(offset + r["step"], r["loss_avg"]) for r in rows if "loss_avg" in r]
-        held = [(offset + r["step"], r["val_loss"]) for r in rows if "val_loss" in r]
-        if pts:
-            line, = ax.plot(*zip(*pts), label=name)
-            if held:
-                ax.plot(*zip(*held), "o--", color=line.get_color(), label=f"{name}, validation")
-            offset = pts[-1][0]
-    ax.set_xlabel("step (whole chain)")
-    ax.set_ylabel("loss (training: smoothed)")
-    ax.set_yscale("log")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(png, dpi=110)
-    plt.close(fig)
-
-
 def main(argv: list[str] | None = None) -> int:
     """Parse the plan's name and options, then run it."""
     p = argparse.ArgumentParser(prog="python -m model.recipes", description=__doc__.split("\n\n")[0])
@@ -178,7 +147,11 @@ def main(argv: list[str] | None = None) -> int:
             run.workers = args.main_workers
     extra = [a for a in train_args if a != "--"]
     status = execute(plan, args.out, args.minutes, ["--corpus", args.corpus, *extra], args.resume)
-    plot_chain(args.out, [r.name for r in plan if r.name.startswith("main.")], args.out / "main_loss.png")
+    from .train import plot_log
+
+    logs = [args.out / r.name / "log.jsonl" for r in plan if r.name.startswith("main.")]
+    if any(log.is_file() for log in logs):
+        plot_log([log for log in logs if log.is_file()], args.out / "main_loss.png")
     return 0 if len(status) == len(plan) and all(s["finished"] for s in status.values()) else 1
 
 

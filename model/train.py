@@ -321,23 +321,29 @@ def _progress(budget: float, done: float, rank: int):
                 bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s {postfix}")
 
 
-def plot_log(log_path: Path, png: Path) -> None:
-    """Loss against steps (one line per stage in the log) as a PNG."""
+def plot_log(logs: Path | list[Path], png: Path) -> None:
+    """Smoothed training loss (a line per stage) and validation loss (points) against steps, as a PNG.
+
+    Several logs, such as the runs of a curriculum, are drawn one after another on one step axis.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()]
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for stage in dict.fromkeys(r["stage"] for r in rows):
-        pts = [(r["step"], r["loss_avg"]) for r in rows if r["stage"] == stage and "loss_avg" in r]
-        if pts:
-            ax.plot(*zip(*pts), label=stage)
-        held = [(r["step"], r["val_loss"]) for r in rows if r["stage"] == stage and "val_loss" in r]
-        if held:
-            ax.plot(*zip(*held), "o--", label=f"{stage}, validation")
-    ax.set_xlabel("step")
+    logs = [logs] if isinstance(logs, Path) else logs
+    fig, ax = plt.subplots(figsize=(7 if len(logs) == 1 else 8, 4))
+    offset = 0
+    for log_path in logs:
+        rows = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()]
+        for stage in dict.fromkeys(r["stage"] for r in rows):
+            pts = [(offset + r["step"], r["loss_avg"]) for r in rows if r["stage"] == stage and "loss_avg" in r]
+            held = [(offset + r["step"], r["val_loss"]) for r in rows if r["stage"] == stage and "val_loss" in r]
+            colour = ax.plot(*zip(*pts), label=stage)[0].get_color() if pts else None
+            if held:
+                ax.plot(*zip(*held), "o--", color=colour, label=f"{stage}, validation")
+        offset = max([offset, *(offset + r["step"] for r in rows)])
+    ax.set_xlabel("step" if len(logs) == 1 else "step (whole chain)")
     ax.set_ylabel("loss (training: smoothed)")
     ax.set_yscale("log")
     ax.legend()

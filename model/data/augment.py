@@ -145,7 +145,9 @@ def apply(x: np.ndarray, chain: Chain, tail: np.ndarray | None = None, noise: np
     if n == 0:
         return np.asarray(x, np.float32)
     if (chain.reverb and tail is None) or (chain.noise and noise is None):
-        tail, noise = random_signals(chain, n)
+        seeded_tail, seeded_noise = random_signals(chain, n)
+        tail = seeded_tail if tail is None else tail
+        noise = seeded_noise if noise is None else noise
     size = fast_len(n)
     f = np.fft.rfftfreq(size, 1 / SAMPLE_RATE)
     if chain.colour:

@@ -7,11 +7,13 @@ same random signals, the two agree to float32 precision.
 """
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 from torch import Tensor
 
 from model.audio import SAMPLE_RATE
-from model.data.augment import EARLY_S, Chain, fast_len
+from model.data.augment import EARLY_S, Chain, Colour, fast_len
 
 
 def signals(chains: list[Chain], n: int, device: torch.device) -> tuple[Tensor, Tensor]:
@@ -22,7 +24,7 @@ def signals(chains: list[Chain], n: int, device: torch.device) -> tuple[Tensor, 
     for i, c in enumerate(chains):
         if not (c.reverb or c.noise):
             continue
-        gen = torch.Generator(device=device).manual_seed(c.seed % 2**63)
+        gen = torch.Generator(device=device).manual_seed(c.seed)
         if c.reverb:
             tails[i, : c.ir_length()] = torch.randn(c.ir_length(), generator=gen, device=device)
         if c.noise:
@@ -99,14 +101,10 @@ def _clip(y: Tensor, chains: list[Chain]) -> Tensor:
     return torch.clamp(y * drive, -1, 1) / drive
 
 
-_COLOUR_FIELDS = ("highpass_hz", "lowpass_hz", "tilt_db", "peak_hz", "peak_db", "q")
+_COLOUR_FIELDS = tuple(f.name for f in dataclasses.fields(Colour))  # highpass_hz, lowpass_hz, ..., q
 
 
-class _NoColour:  # neutral values for rows without colouring (their result is discarded)
-    highpass_hz, lowpass_hz, tilt_db, peak_hz, peak_db, q = 50.0, 8000.0, 0.0, 1000.0, 0.0, 1.0
-
-
-_NO_COLOUR = _NoColour()
+_NO_COLOUR = Colour(50.0, 8000.0, 0.0, 1000.0, 0.0, 1.0)  # for rows without colouring (their result is discarded)
 
 
 def _room_impulses(chains: list[Chain], tails: Tensor) -> Tensor:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 import math
 import random
+import signal
 from dataclasses import dataclass, replace
 from typing import Iterator
 
@@ -122,7 +123,15 @@ def batch_loader(corpus: Corpus, spec: BatchSpec, seed: int, workers: int, start
     """
     return DataLoader(BatchStream(corpus, spec, seed, start), batch_size=None, num_workers=workers,
                       pin_memory=torch.cuda.is_available(), prefetch_factor=4 if workers else None,
-                      persistent_workers=False)
+                      persistent_workers=False, worker_init_fn=_leave_stops_to_the_trainer)
+
+
+def _leave_stops_to_the_trainer(worker_id: int) -> None:
+    """Workers ignore SIGINT and SIGTERM. Ctrl-C, or a stop sent to the whole process group, reaches
+    the workers too; a worker killed by it would end the trainer with an error before it saves. The
+    trainer ends its step, saves, and shuts the workers down itself."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def corpus_text(corpus: Corpus, seed: int, n: int = 20_000) -> Iterator[str]:

@@ -51,6 +51,30 @@ def test_resumed_run_continues_with_the_same_losses(corpus, tmp_path):
     assert split == pytest.approx(whole, rel=1e-5)
 
 
+def test_a_stop_sent_to_the_whole_process_group_saves_the_last_step(corpus, tmp_path):
+    """Ctrl-C (or `timeout`) signals the data workers as well as the trainer; no step may be lost."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "stopped"
+    args = ["--stage", "joint", "--corpus", corpus, "--out", str(out), "--minutes", "30", *COMMON, "--workers", "2"]
+    proc = subprocess.Popen([sys.executable, "-m", "model.train", *args], start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not ((out / "log.jsonl").is_file() and len(losses(out)) >= 3):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()[-2000:]
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGTERM)
+    assert proc.wait(timeout=60) == 0, proc.stderr.read()[-2000:]
+    assert not (out / "done.json").exists()  # stopped, not finished
+    stopped_at = rows(out)[-1]["step"]
+    train(parse_args([*args, "--resume", "--stop-after", "1"]))
+    assert [r["step"] for r in rows(out) if "loss" in r][-1] == stopped_at + 1
+
+
 def test_connector_stage_trains_only_the_connector(corpus, tmp_path):
     first = tmp_path / "a"
     train(parse_args(["--stage", "joint", "--corpus", corpus, "--out", str(first), "--max-steps", "1", *COMMON]))

@@ -7,7 +7,6 @@ import torch
 
 from model.data.augment import AugmentConfig, Chain, Noise, apply, draw, fast_len, random_signals
 from model.data.augment_torch import augment_batch, signals
-from test_data_build import make_corpus
 
 HALF = AugmentConfig(colour_prob=0.5, reverb_prob=0.5, noise_prob=0.5, resample_prob=0.5, clip_prob=0.5)
 
@@ -60,6 +59,7 @@ def test_a_batch_augmented_on_the_device_equals_one_augmented_by_the_workers(tmp
     from model.batches import BatchSpec, BatchStream
     from model.data.corpus import load_corpus
     from model.data.dataset import clip_bank
+    from test_data_build import make_corpus  # here, not at the top: it needs soundfile, the CUDA test does not
 
     corpus = load_corpus(make_corpus(tmp_path / "corpus"))
     train = corpus.subset("train")

@@ -8,6 +8,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from model.audio import QUIET_DB
+
 from .capture import AudioSource, FileSource
 from .engine import Engine, EngineConfig
 from .history import find_session, list_sessions, resume_state, show_session
@@ -47,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     mdl.add_argument("--checkpoint", metavar="DIR", help="SAM checkpoint directory (default: assets/sam-small)")
     mdl.add_argument("--describe-every", metavar="S", type=float, default=2.0,
                      help="seconds of audio between scene descriptions (default: %(default)s)")
-    mdl.add_argument("--quiet-db", metavar="DB", type=float, default=-50.0,
+    mdl.add_argument("--quiet-db", metavar="DB", type=float, default=QUIET_DB,
                      help="dBFS below which a stretch is reported as quiet without asking the model "
                           "(default: %(default)s)")
     log = p.add_argument_group("session log")

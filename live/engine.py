@@ -20,7 +20,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from model.audio import SAMPLE_RATE
+from model.audio import QUIET_DB, SAMPLE_RATE
 
 from . import events as ev
 from .capture import ENDED, LIVE, LOST, AudioSource, SourceCondition
@@ -37,7 +37,7 @@ WARM_UP_WAIT_S = 30.0  # longest wait for the speaker's warm-up before listening
 class EngineConfig:
     hop_seconds: float = 1.28  # audio per `listen` call: 8 LM tokens of 160 ms
     describe_every: float = 2.0  # s of stream between descriptions
-    quiet_db: float = -50.0  # dBFS: a description window never louder than this is "quiet"
+    quiet_db: float = QUIET_DB  # dBFS: a description window never louder than this is "quiet"
     onset_rise_db: float = 12.0  # dB above the background that counts as a new sound
     onset_lead: float = 0.32  # s of a new sound heard (two LM tokens) before it is described
     description_tokens: int = 32

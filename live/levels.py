@@ -12,19 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from model.audio import SAMPLE_RATE
+from model.audio import FLOOR_DB, LEVEL_WINDOW as WINDOW, QUIET_DB, dbfs
 
-WINDOW = SAMPLE_RATE // 10  # samples: 100 ms per meter reading
-FLOOR_DB = -120.0  # dBFS reported for digital silence
 BACKGROUND_RISE = 0.02  # per window: the background follows louder sound over ~5 s, quieter at once
-
-
-def dbfs(x: np.ndarray) -> float:
-    """RMS level of `x` in dB relative to full scale."""
-    if x.size == 0:
-        return FLOOR_DB
-    rms = float(np.sqrt(np.mean(np.square(x, dtype=np.float64))))
-    return max(FLOOR_DB, 20.0 * np.log10(rms + 1e-12))
 
 
 @dataclass
@@ -38,7 +28,7 @@ class Window:
 class LevelTracker:
     """Cuts the stream into 100 ms windows; remembers the loudest since `take_loudest`."""
 
-    def __init__(self, quiet_db: float = -50.0, onset_rise_db: float = 12.0, start: int = 0):
+    def __init__(self, quiet_db: float = QUIET_DB, onset_rise_db: float = 12.0, start: int = 0):
         self.quiet_db = quiet_db
         self.onset_rise_db = onset_rise_db
         self.background = FLOOR_DB

@@ -30,6 +30,27 @@ LEFT_PAD = FRAME_LENGTH - FRAME_SHIFT  # 240 samples of history before the first
 assert N_MELS % PATCH == 0 and SAMPLES_PER_TOKEN == 2560 and TOKENS_PER_SECOND == 6.25
 assert CLIP_FRAMES // FRAMES_PER_TOKEN == 64  # 64 LM tokens per 10.24 s clip
 
+LEVEL_WINDOW = SAMPLE_RATE // 10  # samples: levels are measured over 100 ms
+QUIET_DB = -50.0  # dBFS: sam-live's energy gate calls audio never louder than this (per 100 ms) quiet
+FLOOR_DB = -120.0  # dBFS reported for digital silence
+
+
+def dbfs(x: np.ndarray) -> float:
+    """RMS level of `x` in dB relative to full scale."""
+    if x.size == 0:
+        return FLOOR_DB
+    rms = float(np.sqrt(np.mean(np.square(x, dtype=np.float64))))
+    return max(FLOOR_DB, 20.0 * np.log10(rms + 1e-12))
+
+
+def loudest_dbfs(x: np.ndarray) -> float:
+    """Level of the loudest whole 100 ms window of `x` (all of `x` when shorter): what the gate compares."""
+    if x.size < LEVEL_WINDOW:
+        return dbfs(x)
+    n = x.size // LEVEL_WINDOW
+    return max(dbfs(w) for w in np.split(x[: n * LEVEL_WINDOW], n))
+
+
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif")
 
 

@@ -4,8 +4,9 @@ On the corpus validation set (`sam-data valset`, recordings never trained on): m
 accuracy with every item asked in two option orders (and how often the two answers agree),
 true/false, open questions (the answer names the right class or a synonym), counting, order,
 loudness, type, tags and descriptions (precision and recall of the classes named against the
-scene's, CIDEr-D), the silence false-alarm rate, and "what did you just hear?" after 1, 5 and
-30 minutes of earlier audio. Also AudioCaps/Clotho caption CSVs and OpenAQA-style JSON when a
+scene's, CIDEr-D), the silence false-alarm rate (of the model alone, and as sam-live shows it
+behind its energy gate), and "what did you just hear?" after 1, 5 and 30 minutes of earlier
+audio. Also AudioCaps/Clotho caption CSVs and OpenAQA-style JSON when a
 user has them. Writes report.json and report.md.
 """
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any, Iterator
 
 import torch
 
-from .audio import SAMPLE_RATE, load_audio
+from .audio import QUIET_DB, SAMPLE_RATE, load_audio, loudest_dbfs
 from .checkpoint import default_checkpoint, load_sam
 from .generate import generate_batch
 from .metrics import ClassNames, cider_d, mcq_choice, micro_prf, normalize, says_quiet, true_false
@@ -100,8 +101,9 @@ def _progress(it, desc: str, total: int) -> Iterator:
 
 
 # -- scoring -----------------------------------------------------------------------------------
-def score(items: list[Item], preds: list[str], names: ClassNames, scenes: dict[str, dict]) -> dict[str, Any]:
-    """Every metric over the answered items."""
+def score(items: list[Item], preds: list[str], names: ClassNames, scenes: dict[str, dict],
+          gated: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """Every metric over the answered items; `gated`: scenes sam-live's energy gate calls quiet itself."""
     res: dict[str, Any] = {}
     kinds = defaultdict(list)
     for it, p in zip(items, preds):
@@ -111,7 +113,7 @@ def score(items: list[Item], preds: list[str], names: ClassNames, scenes: dict[s
         res[f"{key}_accuracy"] = sum(_correct(it, p, names) for it, p in rows) / len(rows)
         res[f"{key}_n"] = len(rows)
     res.update(_mcq_agreement(items, preds))
-    res.update(_descriptions(items, preds, names, scenes))
+    res.update(_descriptions(items, preds, names, scenes, gated))
     return res
 
 
@@ -149,12 +151,17 @@ def _mcq_agreement(items: list[Item], preds: list[str]) -> dict[str, float]:
     return {"mcq_order_agreement": agree, "mcq_pairs": len(pairs)}
 
 
-def _descriptions(items: list[Item], preds: list[str], names: ClassNames, scenes: dict[str, dict]) -> dict[str, Any]:
-    """Class precision/recall of descriptions against the scene, false alarms on quiet scenes, CIDEr-D."""
+def _descriptions(items: list[Item], preds: list[str], names: ClassNames, scenes: dict[str, dict],
+                  gated: frozenset[str]) -> dict[str, Any]:
+    """Class precision/recall of descriptions against the scene, false alarms on quiet scenes, CIDEr-D.
+
+    False alarms are counted for the model alone, and as sam-live shows them: there the energy
+    gate answers "quiet" for the `gated` scenes before the model is asked.
+    """
     rows = [(it, p) for it, p in zip(items, preds) if it.kind == "description"]
     if not rows:
         return {}
-    pred_sets, gold_sets, quiet_false, quiet_n = [], [], 0, 0
+    pred_sets, gold_sets, quiet_false, quiet_n, shown_false = [], [], 0, 0, 0
     for it, p in rows:
         sc = scenes.get(it.scene, {})
         gold = {e["label"] for e in sc.get("events", [])} | ({sc["background"]["label"]} if sc.get("background") else set())
@@ -162,6 +169,7 @@ def _descriptions(items: list[Item], preds: list[str], names: ClassNames, scenes
         if not sc.get("events"):
             quiet_n += 1
             quiet_false += bool(named - gold)
+            shown_false += bool(named - gold) and it.scene not in gated
             continue
         pred_sets.append(named)
         gold_sets.append(gold)
@@ -171,6 +179,7 @@ def _descriptions(items: list[Item], preds: list[str], names: ClassNames, scenes
                                                                                          [[it.answer] for it, _ in rows])}
     if quiet_n:
         out["silence_false_alarm_rate"] = quiet_false / quiet_n
+        out["silence_false_alarm_rate_live"] = shown_false / quiet_n
         out["silence_scenes"] = quiet_n
     return out
 
@@ -257,7 +266,9 @@ def evaluate_valset(model: SAM, valset: str | Path, batch_size: int = 32, limit:
 
     start = time.perf_counter()
     preds = answer_items(model, items, read, batch_size, max_new_tokens)
-    res = {"items": len(items), **score(items, preds, names, scenes)}
+    quiet = {it.scene for it in items if it.kind == "description" and not scenes.get(it.scene, {}).get("events")}
+    gated = frozenset(s for s in quiet if loudest_dbfs(read(s).numpy()) <= QUIET_DB)
+    res = {"items": len(items), **score(items, preds, names, scenes, gated), "silence_gated_scenes": len(gated)}
     if stream_minutes:
         res.update(streaming(model, items, scenes, read, names, stream_minutes, max_new_tokens))
     res["eval_seconds"] = time.perf_counter() - start

@@ -62,3 +62,16 @@ def test_load_audio_errors_name_the_file(tmp_path):
     sf.write(tmp_path / "zero.wav", np.zeros(0), 16000)
     with pytest.raises(ValueError, match="zero.wav"):
         A.load_audio(tmp_path / "zero.wav")
+
+
+def test_loudest_level_is_the_gates_loudest_window():
+    from live.levels import LevelTracker
+
+    rng = np.random.default_rng(0)
+    x = (0.001 * rng.standard_normal(16000 * 3)).astype(np.float32)  # a -60 dBFS floor
+    x[20000:20800] += 0.2  # a 50 ms click inside one 100 ms window
+    windows = LevelTracker().push(x)
+    assert A.loudest_dbfs(x) == pytest.approx(max(w.rms_db for w in windows), abs=1e-9)
+    assert A.loudest_dbfs(x) > A.QUIET_DB > A.loudest_dbfs(x[:20000])  # the click opens the gate; the floor does not
+    assert A.loudest_dbfs(x[:16000]) == pytest.approx(-60, abs=0.5)  # the loudest of ten noisy windows
+    assert A.loudest_dbfs(np.zeros(100, np.float32)) == A.FLOOR_DB

@@ -40,6 +40,9 @@ def test_gold_answers_score_perfectly_and_wrong_ones_do_not():
     bad = score(items, wrong, NAMES, SCENES)
     assert all(v == 0.0 for k, v in bad.items() if k.endswith("_accuracy"))
     assert bad["silence_false_alarm_rate"] == 1.0  # both quiet scenes were said to hold a sound
+    assert bad["silence_false_alarm_rate_live"] == 1.0  # and no gate stopped either
+    gated = score(items, wrong, NAMES, SCENES, gated=frozenset({"q2"}))  # sam-live calls q2 quiet itself
+    assert gated["silence_false_alarm_rate"] == 1.0 and gated["silence_false_alarm_rate_live"] == 0.5
     assert bad["mcq_order_agreement"] == 1.0  # piano both times: consistent, and wrong
     assert "| mcq_accuracy | 0.000 |" in markdown(bad, "x")
 

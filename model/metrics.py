@@ -46,13 +46,25 @@ def true_false(answer: str) -> bool | None:
 
 @dataclass(frozen=True)
 class ClassNames:
-    """Each class's name and synonyms, matched as whole phrases, longest phrase first."""
+    """Each class's name and synonyms, matched as whole phrases, longest phrase first.
 
-    phrases: tuple[tuple[str, str], ...]  # (normalised phrase, class), longest first
+    A phrase that is one class's own name names that class, even where it is another's synonym
+    ("speech" is also a synonym of "male speech"). A synonym shared by several classes and no
+    class's name ("percussion", "horn" for trumpet and car horn) names none of them: it does not
+    say which one was heard.
+    """
+
+    phrases: tuple[tuple[str, str | None], ...]  # (normalised phrase, class or None when ambiguous), longest first
 
     @classmethod
     def from_table(cls, synonyms: dict[str, Iterable[str]]) -> "ClassNames":
-        pairs = {(normalize(p), c) for c, syns in synonyms.items() for p in (c, *syns) if normalize(p)}
+        owners: dict[str, set[str]] = {}
+        for c, syns in synonyms.items():
+            for p in (c, *syns):
+                if normalize(p):
+                    owners.setdefault(normalize(p), set()).add(c)
+        by_name = {normalize(c): c for c in synonyms}
+        pairs = {(p, by_name.get(p) or (next(iter(cs)) if len(cs) == 1 else None)) for p, cs in owners.items()}
         return cls(tuple(sorted(pairs, key=lambda pc: (-len(pc[0]), pc[0]))))
 
     def named(self, text: str) -> set[str]:
@@ -62,7 +74,8 @@ class ClassNames:
         for phrase, cls in self.phrases:
             needle = f" {phrase} "
             if needle in padded:
-                found.add(cls)
+                if cls is not None:
+                    found.add(cls)
                 padded = padded.replace(needle, " | ")
         return found
 

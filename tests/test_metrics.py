@@ -29,6 +29,17 @@ def test_class_mentions_use_synonyms_and_whole_words():
     assert normalize("  Hello,   World! ") == "hello world"
 
 
+def test_shared_synonyms_are_decided_by_rule_not_by_set_order():
+    table = {"speech": ["talking"], "male speech": ["speech", "man talking"], "trumpet": ["horn", "brass"],
+             "car horn": ["horn", "honk"], "horn": ["french horn"], "cello": ["strings"], "violin": ["strings"]}
+    names = ClassNames.from_table(table)
+    assert names == ClassNames.from_table(dict(reversed(table.items())))  # the same whatever the order
+    assert names.named("speech") == {"speech"}  # a class's own name wins over another class's synonym
+    assert names.named("a horn") == {"horn"}
+    assert names.named("strings, then a honk") == {"car horn"}  # "strings" could be either: it names neither
+    assert names.named("a man talking") == {"male speech"}
+
+
 def test_micro_precision_recall():
     prf = micro_prf([{"dog", "car"}, set(), {"speech"}], [{"dog"}, {"door"}, {"speech"}])
     assert prf.precision == pytest.approx(2 / 3) and prf.recall == pytest.approx(2 / 3)

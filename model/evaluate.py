@@ -6,8 +6,8 @@ true/false, open questions (the answer names the right class or a synonym), coun
 loudness, type, tags and descriptions (precision and recall of the classes named against the
 scene's, CIDEr-D), the silence false-alarm rate (of the model alone, and as sam-live shows it
 behind its energy gate), and "what did you just hear?" after 1, 5 and 30 minutes of earlier
-audio. Also AudioCaps/Clotho caption CSVs and OpenAQA-style JSON when a
-user has them. Writes report.json and report.md.
+audio. Also AudioCaps/Clotho caption CSVs and OpenAQA-style JSON when a user has them. Writes
+report.json and report.md.
 """
 from __future__ import annotations
 

@@ -7,7 +7,9 @@ import sys
 from pathlib import Path
 from typing import Iterator
 
-from .audio import load_audio
+import numpy as np
+
+from .audio import QUIET_DB, SAMPLE_RATE, load_audio, loudest_dbfs
 from .checkpoint import default_checkpoint, load_sam
 from .sam import SAM
 
@@ -32,15 +34,21 @@ def _load(args: argparse.Namespace) -> SAM:
         raise SystemExit(f"error: {e}") from e
 
 
-def _answer(model: SAM, path: str, question: str | None, max_new_tokens: int) -> dict:
-    """One file heard offline, then described or asked; the result as a dict."""
+def _answer(model: SAM, path: str, question: str | None, max_new_tokens: int, quiet_db: float | None = None) -> dict:
+    """One file heard offline, then described or asked; the result as a dict.
+
+    With `quiet_db`, a file never louder than that (per 100 ms) is described as "quiet" without
+    the model, as sam-live's energy gate does.
+    """
     audio = load_audio(path)
+    if question is None and quiet_db is not None and loudest_dbfs(np.asarray(audio)) < quiet_db:
+        return {"audio": path, "seconds": round(audio.shape[-1] / SAMPLE_RATE, 3), "answer": "quiet", "gated": True}
     state = model.hear(audio)
     ans = (model.describe(state, max_new_tokens=max_new_tokens) if question is None
            else model.ask(state, question, max_new_tokens=max_new_tokens))
     return {"audio": path, "seconds": round(state.seconds, 3), "answer": ans.text,
             "time_to_first_token": round(ans.time_to_first_token, 4),
-            "tokens_per_second": round(ans.tokens_per_second, 1)}
+            "tokens_per_second": round(ans.tokens_per_second, 1)} | ({"gated": False} if question is None else {})
 
 
 def _print(result: dict, as_json: bool, key: str) -> None:
@@ -55,9 +63,10 @@ def _print(result: dict, as_json: bool, key: str) -> None:
 
 def _each_file(model: SAM, files: list[str], question: str | None, args: argparse.Namespace, key: str) -> int:
     failures = 0
+    quiet_db = None if question is not None or args.no_gate else args.quiet_db
     for path in files:
         try:
-            result = _answer(model, path, question, args.max_new_tokens)
+            result = _answer(model, path, question, args.max_new_tokens, quiet_db)
         except ValueError as e:
             result, failures = {"audio": path, "error": str(e)}, failures + 1
         _print(result, args.json, key)
@@ -69,6 +78,10 @@ def caption_main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="sam-caption", description="Describe the sound in audio files with SAM.")
     p.add_argument("audio", nargs="+", help="audio files (WAV, FLAC, OGG; any rate and channel count)")
     _add_model_args(p)
+    p.add_argument("--quiet-db", metavar="DB", type=float, default=QUIET_DB,
+                   help=f"a file never louder than this (dBFS per 100 ms) is described as quiet without "
+                        f"running the model, as sam-live does (default: {QUIET_DB:g})")
+    p.add_argument("--no-gate", action="store_true", help="always ask the model, however quiet the file")
     args = p.parse_args(argv)
     return _each_file(_load(args), args.audio, None, args, "description")
 

@@ -267,7 +267,7 @@ def evaluate_valset(model: SAM, valset: str | Path, batch_size: int = 32, limit:
     start = time.perf_counter()
     preds = answer_items(model, items, read, batch_size, max_new_tokens)
     quiet = {it.scene for it in items if it.kind == "description" and not scenes.get(it.scene, {}).get("events")}
-    gated = frozenset(s for s in quiet if loudest_dbfs(read(s).numpy()) <= QUIET_DB)
+    gated = frozenset(s for s in quiet if loudest_dbfs(read(s).numpy()) < QUIET_DB)
     res = {"items": len(items), **score(items, preds, names, scenes, gated), "silence_gated_scenes": len(gated)}
     if stream_minutes:
         res.update(streaming(model, items, scenes, read, names, stream_minutes, max_new_tokens))

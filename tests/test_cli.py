@@ -23,6 +23,7 @@ def files(tmp_path_factory):
     rng = np.random.default_rng(0)
     sf.write(root / "a.wav", rng.normal(0, 0.1, 44100 * 2), 44100)
     sf.write(root / "b.flac", rng.normal(0, 0.1, (16000, 2)), 16000)
+    sf.write(root / "hush.wav", rng.normal(0, 10 ** (-70 / 20), 16000 * 3), 16000)  # a -70 dBFS noise floor
     (root / "bad.wav").write_text("not audio")
     return root
 
@@ -35,6 +36,19 @@ def test_caption_prints_one_line_per_file(files, capsys):
     assert [r["audio"] for r in rows] == [str(files / "a.wav"), str(files / "b.flac")]
     assert rows[0]["seconds"] == pytest.approx(2.0, abs=0.01) and rows[1]["seconds"] == pytest.approx(1.0, abs=0.01)
     assert all(isinstance(r["description"], str) for r in rows)
+
+
+def test_caption_answers_a_quiet_file_as_sam_live_does(files, capsys):
+    common = [str(files / "hush.wav"), str(files / "a.wav"), "--checkpoint", str(files / "ck"), "--json",
+              "--max-new-tokens", "4"]
+    assert cli.caption_main(common) == 0
+    hush, loud = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert hush["gated"] and hush["description"] == "quiet" and hush["seconds"] == pytest.approx(3.0, abs=0.01)
+    assert not loud["gated"] and "time_to_first_token" in loud  # the model described it
+    assert cli.caption_main([*common, "--quiet-db", "-80"]) == 0  # a lower gate lets the -70 dBFS file through
+    assert [json.loads(line)["gated"] for line in capsys.readouterr().out.splitlines()] == [False, False]
+    assert cli.caption_main([*common, "--no-gate"]) == 0
+    assert [json.loads(line)["gated"] for line in capsys.readouterr().out.splitlines()] == [False, False]
 
 
 def test_ask_reports_a_bad_file_and_goes_on(files, capsys):

@@ -21,6 +21,13 @@ DESCRIBE_PROMPT = "Describe what you hear."  # sam-caption's question about a wh
 LIVE_PROMPT = "What happened in the last ten seconds?"  # the live feed's question about the recent past
 
 
+def distinct_items(description: str) -> str:
+    """A description with each comma-separated item said once ("horn, horn" -> "horn"); otherwise unchanged."""
+    items = [i.strip() for i in description.split(",")]
+    kept = [i for n, i in enumerate(items) if i.lower() not in {j.lower() for j in items[:n]}]
+    return ", ".join(kept) if len(kept) < len(items) else description
+
+
 def prompt_ids(tok: Tokenizer, question: str) -> list[int]:
     """<|question|> question <|answer|>: what follows the audio before the answer."""
     question = " ".join(question.split())

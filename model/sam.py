@@ -7,6 +7,7 @@
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Callable
 
 import torch
@@ -19,7 +20,7 @@ from .connector import build_connector
 from .encoder import AudioEncoder
 from .generate import Answer, generate
 from .lm import MambaLM
-from .prompt import DESCRIBE_PROMPT, LIVE_PROMPT, prompt_ids
+from .prompt import DESCRIBE_PROMPT, LIVE_PROMPT, distinct_items, prompt_ids
 from .stream import StreamState
 from .tokenizer import Tokenizer
 
@@ -127,5 +128,9 @@ class SAM(nn.Module):
                         top_p, on_token)
 
     def describe(self, state: StreamState, *, recent: bool = False, **kw) -> Answer:
-        """ask() with the description prompt: the whole recording, or (recent=True) its last ten seconds."""
-        return self.ask(state, LIVE_PROMPT if recent else DESCRIBE_PROMPT, **kw)
+        """ask() with the description prompt: the whole recording, or (recent=True) its last ten seconds.
+
+        An item the model repeats word for word ("car horn, car horn") is said once.
+        """
+        answer = self.ask(state, LIVE_PROMPT if recent else DESCRIBE_PROMPT, **kw)
+        return dataclasses.replace(answer, text=distinct_items(answer.text))

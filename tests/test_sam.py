@@ -7,7 +7,8 @@ import torch
 from model.audio import SAMPLE_RATE
 from model.config import ConnectorConfig, EncoderConfig, SAMConfig
 from model.encoder import AudioEncoder
-from model.prompt import DESCRIBE_PROMPT, training_batch
+from model.generate import Answer
+from model.prompt import DESCRIBE_PROMPT, distinct_items, training_batch
 from model.sam import SAM
 from model.tokenizer import Tokenizer
 
@@ -102,8 +103,23 @@ def test_ask_leaves_the_listening_state_unchanged(tok):
     ans = m.describe(state, max_new_tokens=6, on_token=streamed.append)
     assert torch.equal(state.lm.ssm, snapshot.lm.ssm) and torch.equal(state.lm.conv, snapshot.lm.conv)
     assert state.lm.seen == snapshot.lm.seen
-    assert "".join(streamed).strip() == ans.text
+    assert distinct_items("".join(streamed).strip()) == ans.text
     assert 0 < ans.time_to_first_token <= ans.total_time
+
+
+@pytest.mark.parametrize("said,shown", [
+    ("car horn, car horn", "car horn"), ("cymbal, digging, Cymbal", "cymbal, digging"),
+    ("dog at 1.0-2.0 s, dog at 3.0-4.0 s", "dog at 1.0-2.0 s, dog at 3.0-4.0 s"),  # two events: both kept
+    ("speech,music", "speech,music"), ("", ""),
+])
+def test_a_repeated_description_item_is_said_once(said, shown):
+    assert distinct_items(said) == shown
+
+
+def test_describe_says_each_item_once(tok, monkeypatch):
+    m = tiny(tok)
+    monkeypatch.setattr(m, "ask", lambda state, question, **kw: Answer("tree falling, cymbal, tree falling", 5, 0.1, 9.0, 0.5))
+    assert m.describe(m.new_state()).text == "tree falling, cymbal"
 
 
 def test_sampling_respects_top_p():

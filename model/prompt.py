@@ -24,8 +24,10 @@ LIVE_PROMPT = "What happened in the last ten seconds?"  # the live feed's questi
 def distinct_items(description: str) -> str:
     """A description with each comma-separated item said once ("horn, horn" -> "horn"); otherwise unchanged."""
     items = [i.strip() for i in description.split(",")]
-    kept = [i for n, i in enumerate(items) if i.lower() not in {j.lower() for j in items[:n]}]
-    return ", ".join(kept) if len(kept) < len(items) else description
+    first: dict[str, str] = {}
+    for item in items:
+        first.setdefault(item.lower(), item)
+    return ", ".join(first.values()) if len(first) < len(items) else description
 
 
 def prompt_ids(tok: Tokenizer, question: str) -> list[int]:

@@ -46,7 +46,8 @@ class BatchSpec:
     hold_out: tuple[str, ...]
     block_samples: int
     stream_focus: float = 0.7  # share of long-stream items asked a streaming question
-    quiet_prob: float = 0.12  # scenes without foreground events: saying "nothing" must be learnt as well as names
+    quiet_prob: float = 0.15  # scenes without foreground events: saying "nothing" must be learnt as well as names
+    quiet_background_prob: float = 0.7  # of those, the share over a background (rain, traffic, ...) rather than hiss
     augment_on: str = "cpu"  # "device": chains are drawn here and applied on the training device (augment_torch)
 
 
@@ -87,9 +88,13 @@ class BatchStream(IterableDataset):
         blocks = max(1, math.ceil(rng.uniform(lo, hi) * SAMPLE_RATE / s.block_samples))
         n = blocks * s.block_samples
         size = s.batch_size if not long else max(2, round(s.batch_size * sum(s.seconds) / sum(s.long_seconds)))
-        items, mix, chains = [], MixConfig(empty_prob=s.quiet_prob), []
+        items, chains = [], []
+        busy, quiet = MixConfig(empty_prob=0.0), MixConfig(background_prob=s.quiet_background_prob)
         for _ in range(size):
-            scene = mix_scene(bank, rng, mix, duration_s=n / SAMPLE_RATE)
+            if rng.random() < s.quiet_prob:
+                scene = mix_scene(bank, rng, quiet, duration_s=n / SAMPLE_RATE, n_events=0)
+            else:
+                scene = mix_scene(bank, rng, busy, duration_s=n / SAMPLE_RATE)
             kinds = STREAM_KINDS if long and rng.random() < s.stream_focus else s.kinds
             qa = make_qa(scene, rng, kinds, train.classes)
             audio = scene.audio[:n]

@@ -131,3 +131,36 @@ def test_every_option_is_explained():
     helps = field_help()
     assert set(helps) == {f.name for f in dataclasses.fields(TrainConfig)}
     assert all(len(text) > 10 for text in helps.values())
+
+
+def test_quiet_scenes_come_in_the_share_asked_with_a_background_in_the_share_asked(corpus):
+    """Background-only scenes are where the model invents events; their share is a training setting."""
+    import random
+
+    from model.batches import BatchSpec, BatchStream
+    from model.data.corpus import load_corpus
+    from model.data.dataset import clip_bank
+    from model.data.mixer import BACKGROUND_CLASSES
+    from model.data.tasks import QUIET, quiet_description
+
+    full = load_corpus(corpus)
+    train_part = full.subset("train")
+    bank, names = clip_bank(train_part), full.class_names
+
+    def scenes(quiet, background, n=6):
+        spec = BatchSpec(kinds=("description",), batch_size=10, seconds=(1.0, 2.0), long_fraction=0.0,
+                         long_seconds=(30.0, 60.0), augment=False, hold_out=(), block_samples=2560,
+                         quiet_prob=quiet, quiet_background_prob=background)
+        stream = BatchStream(full, spec, 0)
+        batches = [stream.batch(random.Random(b), bank, names, train_part) for b in range(n)]
+        return [(a, {names[i] for i in torch.nonzero(y).flatten().tolist()})
+                for x in batches for a, y in zip(x.answers, x.labels)]
+
+    for answer, present in scenes(1.0, 1.0):  # a background alone, and the description says so
+        assert len(present) == 1 and present <= set(BACKGROUND_CLASSES)
+        assert answer == quiet_description(next(iter(present)))
+    assert all(answer == QUIET and not present for answer, present in scenes(1.0, 0.0))  # hiss alone
+    busy = scenes(0.0, 1.0)
+    assert all(present and "quiet" not in answer for answer, present in busy)  # every scene has an event
+    silent = sum(answer == QUIET for answer, _ in scenes(0.5, 0.0, n=10))
+    assert 25 <= silent <= 75  # about half of 100

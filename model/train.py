@@ -22,6 +22,7 @@ import math
 import os
 import signal
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -335,15 +336,17 @@ def plot_log(logs: Path | list[Path], png: Path) -> None:
 
     logs = [logs] if isinstance(logs, Path) else logs
     fig, ax = plt.subplots(figsize=(7 if len(logs) == 1 else 8, 4))
-    offset = 0
+    offset, runs = 0, Counter()
     for log_path in logs:
         rows = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()]
         for stage in dict.fromkeys(r["stage"] for r in rows):
+            runs[stage] += 1
+            name = stage if runs[stage] == 1 else f"{stage}, run {runs[stage]}"  # a stage continued in later runs
             pts = [(offset + r["step"], r["loss_avg"]) for r in rows if r["stage"] == stage and "loss_avg" in r]
             held = [(offset + r["step"], r["val_loss"]) for r in rows if r["stage"] == stage and "val_loss" in r]
-            colour = ax.plot(*zip(*pts), label=stage)[0].get_color() if pts else None
+            colour = ax.plot(*zip(*pts), label=name)[0].get_color() if pts else None
             if held:
-                ax.plot(*zip(*held), "o--", color=colour, label=f"{stage}, validation")
+                ax.plot(*zip(*held), "o--", color=colour, label=f"{name}, validation")
         offset = max([offset, *(offset + r["step"] for r in rows)])
     ax.set_xlabel("step" if len(logs) == 1 else "step (whole chain)")
     ax.set_ylabel("loss (training: smoothed)")

@@ -48,6 +48,7 @@ class BatchSpec:
     stream_focus: float = 0.7  # share of long-stream items asked a streaming question
     quiet_prob: float = 0.15  # scenes without foreground events: saying "nothing" must be learnt as well as names
     quiet_background_prob: float = 0.7  # of those, the share over a background (rain, traffic, ...) rather than hiss
+    speed: tuple[float, float] = (0.9, 1.1)  # with augment: each clip's playback speed, a new recording for the model
     augment_on: str = "cpu"  # "device": chains are drawn here and applied on the training device (augment_torch)
 
 
@@ -89,7 +90,9 @@ class BatchStream(IterableDataset):
         n = blocks * s.block_samples
         size = s.batch_size if not long else max(2, round(s.batch_size * sum(s.seconds) / sum(s.long_seconds)))
         items, chains = [], []
-        busy, quiet = MixConfig(empty_prob=0.0), MixConfig(background_prob=s.quiet_background_prob)
+        speed = s.speed if s.augment else None
+        busy = MixConfig(empty_prob=0.0, speed=speed)
+        quiet = MixConfig(background_prob=s.quiet_background_prob, speed=speed)
         for _ in range(size):
             if rng.random() < s.quiet_prob:
                 scene = mix_scene(bank, rng, quiet, duration_s=n / SAMPLE_RATE, n_events=0)

@@ -65,7 +65,8 @@ class TrainConfig:
     seconds: tuple[float, float] = (2.0, 15.0)  # scene durations, min and max
     long_fraction: float = 0.0  # share of batches that are long streams (for the streaming questions)
     long_seconds: tuple[float, float] = (30.0, 120.0)  # durations of the long streams
-    augment: bool = True  # gain, microphone colouring, reverberation, noise, band limits, clipping
+    augment: bool = True  # gain, playback speed, microphone colouring, reverberation, noise, band limits, clipping
+    speed: tuple[float, float] = (0.9, 1.1)  # with augment: range of each clip's playback speed (pitch and tempo); 1 1 for none
     quiet_prob: float = 0.15  # share of scenes without foreground events
     quiet_background_prob: float = 0.7  # share of those quiet scenes that have a background sound
     augment_on: str = "auto"  # where augmentations run: cpu (data workers), device (batched), auto (device on CUDA)
@@ -211,7 +212,7 @@ def train(cfg: TrainConfig) -> Path:
     spec = BatchSpec(kinds=cfg.kinds, batch_size=cfg.batch_size, seconds=cfg.seconds,
                      long_fraction=cfg.long_fraction, long_seconds=cfg.long_seconds, augment=cfg.augment,
                      quiet_prob=cfg.quiet_prob,
-                     quiet_background_prob=cfg.quiet_background_prob, augment_on=augment_on, hold_out=cfg.hold_out,
+                     quiet_background_prob=cfg.quiet_background_prob, speed=cfg.speed, augment_on=augment_on, hold_out=cfg.hold_out,
                      block_samples=run.model.block_samples)
     loader = batch_loader(corpus, spec, seed=cfg.seed * 1000 + rank, workers=cfg.workers, start=meta["step"])
     val = validation_batches(corpus, spec, seed=cfg.seed, n=cfg.val_batches) if cfg.val_every else []

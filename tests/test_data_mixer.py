@@ -96,3 +96,36 @@ def test_same_seed_same_scene_and_durations_in_range(bank):
 def test_long_streams_have_many_events(bank):
     s = mix_scene(bank, random.Random(1), MixConfig(), duration_s=180.0)
     assert len(s.audio) == 180 * SR and len(s.events) > 4
+
+
+def test_a_faster_clip_is_shorter_higher_as_loud_and_not_aliased():
+    from model.data.mixer import change_speed
+
+    def tone(hz):
+        return np.sin(2 * np.pi * hz * np.arange(SR) / SR)
+
+    x = tone(1000)
+    for factor in (0.9, 1.1, 1.07):
+        y = change_speed(x, factor)
+        assert abs(len(y) - SR / factor) <= 1
+        peak = np.argmax(np.abs(np.fft.rfft(y))) * SR / len(y)
+        assert abs(peak - 1000 * factor) <= 1.5
+        middle = y[SR // 10 : -SR // 10]  # away from the resampler's edges
+        assert np.sqrt(np.mean(middle**2)) == pytest.approx(np.sqrt(0.5), rel=0.01)
+    assert change_speed(x, 1.0) is x
+    # 7.6 kHz played 1.1 times faster would be 8.36 kHz, above Nyquist: it must vanish, not fold to 7.64 kHz
+    high = change_speed(tone(7600), 1.1)[SR // 10 : -SR // 10]
+    assert np.sqrt(np.mean(high**2)) < 0.01
+
+
+def test_scenes_played_at_another_speed_keep_their_timestamps_true(bank):
+    faster = MixConfig(background_prob=0.0, noise_floor_db=None, overlap_prob=0.0, speed=(1.3, 1.3))
+    samples = {c.id: len(bank.audio(c.id)) for c in bank.clips}
+    for seed in range(10):
+        scene = mix_scene(bank, random.Random(seed), faster, 6.0)
+        active = np.zeros(len(scene.audio), bool)
+        for e in scene.events:  # clips of at most 1.3 s in a 6 s scene: none is cropped
+            a, b = round(e.start_s * SR), round(e.end_s * SR)
+            assert abs((b - a) - samples[e.clip_id] / 1.3) <= 1  # played faster: its span is the shorter clip's
+            active[a:b] = True
+        assert scene.events and np.all(scene.audio[~active] == 0)  # nothing sounds outside the reported spans

@@ -2,18 +2,20 @@
 
 A scene is 1 s to several minutes of 16 kHz audio with 0-4 foreground events (more on long
 streams), an optional looping background (rain, wind, crowd, ...), a faint noise floor, and
-exact event times. With a background, each event's SNR (event power over background power,
+exact event times. Clips may be played faster or slower than recorded (MixConfig.speed). With a background, each event's SNR (event power over background power,
 both measured over the event's samples) is exactly the one drawn; without one, the event's
 RMS level in dBFS is.
 """
 from __future__ import annotations
 
+import functools
 import random
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+import torch
 
 from model.audio import SAMPLE_RATE
 
@@ -94,6 +96,7 @@ class MixConfig:
     noise_floor_db: tuple[float, float] | None = (-75.0, -62.0)  # microphone hiss; None for none
     quiet_min_s: float = 1.0
     recent_prob: float = 0.6  # streams whose last event falls in the final RECENT_S
+    speed: tuple[float, float] | None = None  # each clip played this many times faster (pitch and tempo); None: as recorded
 
 
 @dataclass
@@ -145,7 +148,7 @@ def render(bank: ClipBank, n: int, picks: list, background: tuple[ClipRef, float
     bg_signal, bg = None, None
     if background is not None:
         clip, level = background
-        bg_signal = _loop(np.asarray(bank.audio(clip.id), np.float64), n, rng, level)
+        bg_signal = _loop(np.asarray(_played(bank.audio(clip.id), rng, cfg), np.float64), n, rng, level)
         bg = Background(clip.label, clip.category, clip.id, round(float(level), 2))
         out += bg_signal
     events = []
@@ -179,6 +182,34 @@ def _n_events(rng: random.Random, cfg: MixConfig, duration: float) -> int:
     return rng.randint(1, cfg.max_events)
 
 
+def change_speed(x: np.ndarray, factor: float) -> np.ndarray:
+    """`x` played `factor` times faster, as a tape would be: shorter and higher in pitch for factor > 1.
+
+    The factor is rounded to hundredths: the clip is resampled from 100 x factor "Hz" to 100, so
+    the ratio of whole numbers keeps the resampler cheap. A long Kaiser-windowed sinc cuts what
+    would pass above the Nyquist frequency instead of folding it back (torchaudio's default
+    window lets a quarter of it through).
+    """
+    faster = int(round(factor * 100))
+    if faster == 100:
+        return x
+    with torch.no_grad():
+        return _resampler(faster)(torch.from_numpy(np.asarray(x, np.float32))).numpy()
+
+
+@functools.lru_cache(maxsize=None)
+def _resampler(faster: int):
+    """The resampling kernel for one speed, built once per process (building it costs as much as using it)."""
+    import torchaudio.transforms as T
+
+    return T.Resample(faster, 100, lowpass_filter_width=24, rolloff=0.94, resampling_method="sinc_interp_kaiser")
+
+
+def _played(x: np.ndarray, rng: random.Random, cfg: MixConfig) -> np.ndarray:
+    """A clip as this scene plays it: at a drawn speed when the config asks for one (draws nothing otherwise)."""
+    return change_speed(x, rng.uniform(*cfg.speed)) if cfg.speed else x
+
+
 def _loop(x: np.ndarray, n: int, rng: random.Random, level_db: float) -> np.ndarray:
     """`x` looped from a random offset to `n` samples, scaled to `level_db` RMS."""
     offset = rng.randrange(len(x))
@@ -197,7 +228,7 @@ def _place(bank: ClipBank, rng: random.Random, cfg: MixConfig, n: int, n_events:
             label = rng.choice(bank.foreground)
         labels.append(label)
         clip = rng.choice(bank.by_label[label])
-        signal = np.asarray(bank.audio(clip.id), np.float64)
+        signal = np.asarray(_played(bank.audio(clip.id), rng, cfg), np.float64)
         limit = max(1, int(n * rng.uniform(0.3, 0.9))) if len(signal) >= n else len(signal)
         if len(signal) > limit:
             cut = rng.randrange(len(signal) - limit + 1)

@@ -10,6 +10,7 @@ SUITES = {
     "gpu": "CUDA: our paths vs mamba_ssm, decode vs the bandwidth floor, CUDA graphs, training MFU",
     "session": "CPU: SAM's LM vs a Transformer with a KV cache over 1, 10, 60 min of streamed audio (+ plots)",
     "peers": "CPU: our PyTorch Mamba-2 vs transformers' Mamba2 on the same weights: step, chunk-append",
+    "layouts": "CPU: compact vs long token layouts of sam-small: tokens/s, listen cost, first token, train step",
 }
 
 
@@ -47,6 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     elif args.suite == "peers":
         from .peers import main as run_peers
         run_peers(args.out)
+    elif args.suite == "layouts":
+        from .layouts import main as run_layouts
+        run_layouts(args.out)
     return 0
 
 

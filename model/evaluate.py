@@ -28,10 +28,10 @@ from .checkpoint import default_checkpoint, load_sam
 from .generate import generate_batch
 from .metrics import ClassNames, cider_d, mcq_choice, micro_prf, normalize, says_quiet, true_false
 from .prompt import DESCRIBE_PROMPT, prompt_ids
+from .data.tasks import JUST_HEARD
 from .sam import SAM
 
 MCQ_OPTION = re.compile(r"([A-D])\) (.+?)(?= [A-D]\) |$)")
-STREAM_QUESTION = "What did you just hear?"
 
 
 @dataclass
@@ -188,8 +188,9 @@ def _descriptions(items: list[Item], preds: list[str], names: ClassNames, scenes
 @torch.inference_mode()
 def streaming(model: SAM, items: list[Item], scenes: dict[str, dict], read, names: ClassNames,
               minutes: tuple[float, ...], max_new_tokens: int) -> dict[str, Any]:
-    """'What did you just hear?' after `minutes` of earlier audio (other validation scenes) per stream scene."""
-    targets = [it for it in items if it.kind == "recent" and it.question == STREAM_QUESTION]
+    """'What did you just hear?' (in each of its phrasings) after `minutes` of earlier audio (other
+    validation scenes), for each scene asked it that names a sound."""
+    targets = [it for it in items if it.kind == "recent" and it.question in JUST_HEARD]
     targets = [it for it in targets if names.named(it.answer)] or targets
     fillers = [s for s, sc in scenes.items() if sc.get("type") == "scene"]
     if not targets or not fillers:

@@ -64,3 +64,11 @@ def test_whole_run_on_a_tiny_valset(tmp_path):
     assert res["items"] >= report.items + n_mcq
     assert sum(v for k, v in res.items() if k.endswith("_n") and not k.startswith("streaming")) == res["items"]
     assert all(0.0 <= v <= 1.0 for k, v in res.items() if k.endswith("_accuracy"))
+    # every phrasing of "what did you just hear?" that names a sound is asked after the earlier audio
+    from model.data.tasks import JUST_HEARD
+    from model.evaluate import corpus_class_names
+
+    just = [r for r in rows if r["kind"] == "recent" and r["question"] in JUST_HEARD]
+    naming = [r for r in just if corpus_class_names().named(r["answer"])] or just
+    assert any(r["question"] != JUST_HEARD[0] for r in just)  # the set asks another phrasing too
+    assert res["streaming_n"] == len(naming)

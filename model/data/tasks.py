@@ -27,6 +27,7 @@ LETTERS = "ABCD"
 SILENCE = "silence"
 QUIET = "quiet, nothing happens"
 NOTHING_RECENT = "nothing, it has been quiet"
+JUST_HEARD = ("What did you just hear?", "What was that sound just now?", "What just happened?")  # the last sound
 MIN_GAP_S = 0.3  # onsets closer than this make "which came first" ambiguous
 MIN_LOUDER_DB = 6.0  # smaller level differences make "which is louder" ambiguous
 RECENT_MIN_S = 12.0  # "recent" questions need a stream at least this long
@@ -292,7 +293,7 @@ def _recent(scene, rng, classes) -> QA | None:
         q = rng.choice((f"What happened in the last {word} seconds?", f"What did you hear in the last {window} seconds?"))
         return QA(q, ", ".join(dict.fromkeys(heard)) or _nothing(scene), "recent")
     recent = [e for e in scene.events if e.end_s > end - 10]
-    q = rng.choice(("What did you just hear?", "What was that sound just now?", "What just happened?"))
+    q = rng.choice(JUST_HEARD)
     if not recent:
         return QA(q, _nothing(scene), "recent")
     last = max(recent, key=lambda e: e.end_s)

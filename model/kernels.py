@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import os
 import sys
 import types
 import warnings
@@ -38,6 +39,10 @@ def load() -> Kernels | None:
     # Triton kernels do not need it, so an empty stand-in lets them import without it.
     if importlib.util.find_spec("selective_scan_cuda") is None:
         sys.modules.setdefault("selective_scan_cuda", types.ModuleType("selective_scan_cuda"))
+    # The kernels tune themselves on first use (about 2 minutes for a training step). Keeping the
+    # chosen configurations in Triton's disk cache (TRITON_CACHE_DIR) lets every later process on
+    # the machine skip that; the setting is read when the kernels are defined, so it goes first.
+    os.environ.setdefault("TRITON_CACHE_AUTOTUNING", "1")
     try:
         from mamba_ssm.ops.triton.selective_state_update import selective_state_update
         from mamba_ssm.ops.triton.ssd_combined import mamba_chunk_scan_combined

@@ -92,3 +92,10 @@ def test_sam_streaming_on_gpu_matches_cpu():
     a = cpu.listen(audio, cpu.new_state(), flush=True)
     b = gpu.listen(audio, gpu.new_state(), flush=True)
     assert rel(b.lm.ssm.cpu(), a.lm.ssm) < 5e-3
+
+
+def test_the_kernels_keep_their_tuning_on_disk(models):
+    """Without the disk cache every process re-tunes for about two minutes before its first step."""
+    from mamba_ssm.ops.triton.ssd_chunk_scan import _chunk_scan_fwd_kernel
+
+    assert _chunk_scan_fwd_kernel.cache_results

@@ -4,8 +4,8 @@ On the corpus validation set (`sam-data valset`, recordings never trained on): m
 accuracy with every item asked in two option orders (and how often the two answers agree),
 true/false, open questions (the answer names the right class or a synonym), counting, order,
 loudness, type, tags and descriptions (precision and recall of the classes named against the
-scene's, CIDEr-D), the silence false-alarm rate (of the model alone, and as sam-live shows it
-behind its energy gate), and "what did you just hear?" after 1, 5 and 30 minutes of earlier
+scene's, CIDEr-D), the silence false-alarm rate (of descriptions by the model alone and behind
+the energy gate of sam-caption and sam-live, and of sam-live's feed question), and "what did you just hear?" after 1, 5 and 30 minutes of earlier
 audio. Also AudioCaps/Clotho caption CSVs and OpenAQA-style JSON when a user has them. Writes
 report.json and report.md.
 """
@@ -27,7 +27,7 @@ from .audio import QUIET_DB, SAMPLE_RATE, load_audio, loudest_dbfs
 from .checkpoint import default_checkpoint, load_sam
 from .generate import generate_batch
 from .metrics import ClassNames, cider_d, mcq_choice, micro_prf, normalize, says_quiet, true_false
-from .prompt import DESCRIBE_PROMPT, prompt_ids
+from .prompt import DESCRIBE_PROMPT, LIVE_PROMPT, prompt_ids
 from .data.tasks import JUST_HEARD
 from .sam import SAM
 
@@ -114,6 +114,7 @@ def score(items: list[Item], preds: list[str], names: ClassNames, scenes: dict[s
         res[f"{key}_n"] = len(rows)
     res.update(_mcq_agreement(items, preds))
     res.update(_descriptions(items, preds, names, scenes, gated))
+    res.update(_feed(items, preds, names, scenes, gated))
     return res
 
 
@@ -126,7 +127,7 @@ def _correct(it: Item, pred: str, names: ClassNames) -> bool:
         return true_false(pred) is not None and true_false(pred) == true_false(gold)
     if it.kind in ("open", "order", "loudness"):
         return gold in names.named(pred) and len(names.named(pred)) == 1
-    if it.kind in ("recent", "tags", "description"):
+    if it.kind in ("recent", "tags", "description", "feed"):
         want = names.named(gold)
         if not want:  # a quiet answer
             return not names.named(pred) and says_quiet(pred, names) or normalize(pred) == normalize(gold)
@@ -155,8 +156,8 @@ def _descriptions(items: list[Item], preds: list[str], names: ClassNames, scenes
                   gated: frozenset[str]) -> dict[str, Any]:
     """Class precision/recall of descriptions against the scene, false alarms on quiet scenes, CIDEr-D.
 
-    False alarms are counted for the model alone, and as sam-live shows them: there the energy
-    gate answers "quiet" for the `gated` scenes before the model is asked.
+    False alarms are counted for the model alone, and behind the energy gate of sam-caption and
+    sam-live, which answers "quiet" for the `gated` scenes before the model is asked.
     """
     rows = [(it, p) for it, p in zip(items, preds) if it.kind == "description"]
     if not rows:
@@ -179,9 +180,26 @@ def _descriptions(items: list[Item], preds: list[str], names: ClassNames, scenes
                                                                                          [[it.answer] for it, _ in rows])}
     if quiet_n:
         out["silence_false_alarm_rate"] = quiet_false / quiet_n
-        out["silence_false_alarm_rate_live"] = shown_false / quiet_n
+        out["silence_false_alarm_rate_gated"] = shown_false / quiet_n
         out["silence_scenes"] = quiet_n
     return out
+
+
+def _feed(items: list[Item], preds: list[str], names: ClassNames, scenes: dict[str, dict],
+          gated: frozenset[str]) -> dict[str, Any]:
+    """False alarms of sam-live's feed: its question about the last seconds, asked of scenes
+    without events, names a sound other than the background; `gated` scenes the gate answers."""
+    rows = [(it, p) for it, p in zip(items, preds) if it.kind == "feed"]
+    if not rows:
+        return {}
+    false = [bool(names.named(p) - _background(scenes.get(it.scene, {}))) for it, p in rows]
+    shown = [f and it.scene not in gated for f, (it, _) in zip(false, rows)]
+    return {"silence_false_alarm_rate_feed": sum(shown) / len(rows),
+            "silence_false_alarm_rate_feed_ungated": sum(false) / len(rows), "silence_feed_scenes": len(rows)}
+
+
+def _background(scene: dict) -> set[str]:
+    return {scene["background"]["label"]} if scene.get("background") else set()
 
 
 # -- streaming -----------------------------------------------------------------------------------
@@ -241,7 +259,7 @@ def qa_benchmark(model: SAM, items, max_new_tokens: int) -> dict[str, Any]:
 def evaluate_valset(model: SAM, valset: str | Path, batch_size: int = 32, limit: int = 0,
                     stream_minutes: tuple[float, ...] = (1, 5, 30), max_new_tokens: int = 64) -> dict[str, Any]:
     """All validation metrics of `model` on the set written by `sam-data valset`."""
-    from .data.tasks import quiet_description
+    from .data.tasks import nothing_recent, quiet_description
     from .data.valset import load_valset, read_wav
 
     valset = Path(valset)
@@ -255,6 +273,8 @@ def evaluate_valset(model: SAM, valset: str | Path, batch_size: int = 32, limit:
     items += [Item(s, DESCRIBE_PROMPT, quiet_description((sc.get("background") or {}).get("label")), "description")
               for s, sc in scenes.items()
               if sc.get("type") == "quiet" and s not in described]  # every quiet scene is described
+    items += [Item(s, LIVE_PROMPT, nothing_recent((sc.get("background") or {}).get("label")), "feed")
+              for s, sc in scenes.items() if not sc.get("events")]  # and asked sam-live's feed question
     cache: dict[str, torch.Tensor] = {}
 
     def read(path: str) -> torch.Tensor:
@@ -267,7 +287,7 @@ def evaluate_valset(model: SAM, valset: str | Path, batch_size: int = 32, limit:
 
     start = time.perf_counter()
     preds = answer_items(model, items, read, batch_size, max_new_tokens)
-    quiet = {it.scene for it in items if it.kind == "description" and not scenes.get(it.scene, {}).get("events")}
+    quiet = {it.scene for it in items if it.kind in ("description", "feed") and not scenes.get(it.scene, {}).get("events")}
     gated = frozenset(s for s in quiet if loudest_dbfs(read(s).numpy()) < QUIET_DB)
     res = {"items": len(items), **score(items, preds, names, scenes, gated), "silence_gated_scenes": len(gated)}
     if stream_minutes:

@@ -19,6 +19,8 @@ ITEMS = [
     Item("q1", "Describe what you hear.", "only rain in the background, otherwise quiet", "description"),
     Item("q2", "Describe what you hear.", "quiet, nothing happens", "description"),
     Item("s1", "What did you just hear?", "door", "recent"),
+    Item("q1", "What happened in the last ten seconds?", "nothing, only rain in the background", "feed"),
+    Item("q2", "What happened in the last ten seconds?", "nothing, it has been quiet", "feed"),
 ]
 
 
@@ -36,13 +38,19 @@ def test_gold_answers_score_perfectly_and_wrong_ones_do_not():
     assert accuracies and all(v == 1.0 for v in accuracies.values())
     assert perfect["mcq_order_agreement"] == 1.0 and perfect["silence_false_alarm_rate"] == 0.0
     assert perfect["description_class_precision"] == perfect["description_class_recall"] == 1.0
-    wrong = ["A) piano", "no", "door", "3", "piano at 1.0-2.0 s", "a dog barks", "door slam", "dog", "D) piano"]
+    assert perfect["silence_false_alarm_rate_feed"] == 0.0
+    wrong = ["A) piano", "no", "door", "3", "piano at 1.0-2.0 s", "a dog barks", "door slam", "dog",
+             "rain, then a dog", "speech", "D) piano"]
     bad = score(items, wrong, NAMES, SCENES)
     assert all(v == 0.0 for k, v in bad.items() if k.endswith("_accuracy"))
     assert bad["silence_false_alarm_rate"] == 1.0  # both quiet scenes were said to hold a sound
-    assert bad["silence_false_alarm_rate_live"] == 1.0  # and no gate stopped either
-    gated = score(items, wrong, NAMES, SCENES, gated=frozenset({"q2"}))  # sam-live calls q2 quiet itself
-    assert gated["silence_false_alarm_rate"] == 1.0 and gated["silence_false_alarm_rate_live"] == 0.5
+    assert bad["silence_false_alarm_rate_gated"] == 1.0  # and no gate stopped either
+    assert bad["silence_false_alarm_rate_feed"] == 1.0  # the feed named a sound in both (rain alone would be right)
+    gated = score(items, wrong, NAMES, SCENES, gated=frozenset({"q2"}))  # the energy gate calls q2 quiet itself
+    assert gated["silence_false_alarm_rate"] == 1.0 and gated["silence_false_alarm_rate_gated"] == 0.5
+    assert gated["silence_false_alarm_rate_feed"] == 0.5 and gated["silence_false_alarm_rate_feed_ungated"] == 1.0
+    only_rain = score(items[-3:-2], ["rain"], NAMES, SCENES)  # the background named, nothing added: no false alarm
+    assert only_rain["silence_false_alarm_rate_feed"] == 0.0
     assert bad["mcq_order_agreement"] == 1.0  # piano both times: consistent, and wrong
     assert "| mcq_accuracy | 0.000 |" in markdown(bad, "x")
 

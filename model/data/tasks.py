@@ -303,7 +303,12 @@ def _recent(scene, rng, classes) -> QA | None:
 
 
 def _nothing(scene) -> str:
-    return f"nothing, only {scene.background.label} in the background" if scene.background else NOTHING_RECENT
+    return nothing_recent(scene.background.label if scene.background else None)
+
+
+def nothing_recent(background: str | None) -> str:
+    """The answer to "what happened in the last seconds?" when no event did."""
+    return f"nothing, only {background} in the background" if background else NOTHING_RECENT
 
 
 GENERATORS = {"description": _description, "tags": _tags, "open": _open, "mcq": _mcq, "tf": _tf,

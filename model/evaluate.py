@@ -5,9 +5,9 @@ accuracy with every item asked in two option orders (and how often the two answe
 true/false, open questions (the answer names the right class or a synonym), counting, order,
 loudness, type, tags and descriptions (precision and recall of the classes named against the
 scene's, CIDEr-D), the silence false-alarm rate (of descriptions by the model alone and behind
-the energy gate of sam-caption and sam-live, and of sam-live's feed question), and "what did you just hear?" after 1, 5 and 30 minutes of earlier
-audio. Also AudioCaps/Clotho caption CSVs and OpenAQA-style JSON when a user has them. Writes
-report.json and report.md.
+the energy gate of sam-caption and sam-live, and of sam-live's feed question), and "what did
+you just hear?" after 1, 5 and 30 minutes of earlier audio. Also AudioCaps/Clotho caption CSVs
+and OpenAQA-style JSON when a user has them. Writes report.json and report.md.
 """
 from __future__ import annotations
 
@@ -25,10 +25,10 @@ import torch
 
 from .audio import QUIET_DB, SAMPLE_RATE, load_audio, loudest_dbfs
 from .checkpoint import default_checkpoint, load_sam
+from .data.tasks import JUST_HEARD, nothing_recent, quiet_description
 from .generate import generate_batch
 from .metrics import ClassNames, cider_d, mcq_choice, micro_prf, normalize, says_quiet, true_false
 from .prompt import DESCRIBE_PROMPT, LIVE_PROMPT, prompt_ids
-from .data.tasks import JUST_HEARD
 from .sam import SAM
 
 MCQ_OPTION = re.compile(r"([A-D])\) (.+?)(?= [A-D]\) |$)")
@@ -165,7 +165,7 @@ def _descriptions(items: list[Item], preds: list[str], names: ClassNames, scenes
     pred_sets, gold_sets, quiet_false, quiet_n, shown_false = [], [], 0, 0, 0
     for it, p in rows:
         sc = scenes.get(it.scene, {})
-        gold = {e["label"] for e in sc.get("events", [])} | ({sc["background"]["label"]} if sc.get("background") else set())
+        gold = {e["label"] for e in sc.get("events", [])} | _background(sc)
         named = names.named(p)
         if not sc.get("events"):
             quiet_n += 1
@@ -198,8 +198,13 @@ def _feed(items: list[Item], preds: list[str], names: ClassNames, scenes: dict[s
             "silence_false_alarm_rate_feed_ungated": sum(false) / len(rows), "silence_feed_scenes": len(rows)}
 
 
+def _background_label(scene: dict) -> str | None:
+    return (scene.get("background") or {}).get("label")
+
+
 def _background(scene: dict) -> set[str]:
-    return {scene["background"]["label"]} if scene.get("background") else set()
+    label = _background_label(scene)
+    return {label} if label else set()
 
 
 # -- streaming -----------------------------------------------------------------------------------
@@ -259,7 +264,6 @@ def qa_benchmark(model: SAM, items, max_new_tokens: int) -> dict[str, Any]:
 def evaluate_valset(model: SAM, valset: str | Path, batch_size: int = 32, limit: int = 0,
                     stream_minutes: tuple[float, ...] = (1, 5, 30), max_new_tokens: int = 64) -> dict[str, Any]:
     """All validation metrics of `model` on the set written by `sam-data valset`."""
-    from .data.tasks import nothing_recent, quiet_description
     from .data.valset import load_valset, read_wav
 
     valset = Path(valset)
@@ -270,10 +274,10 @@ def evaluate_valset(model: SAM, valset: str | Path, batch_size: int = 32, limit:
     items = [Item(r["path"], r["question"], r["answer"], r["kind"]) for r in raw]
     items += [reorder(it) for it in items if it.kind == "mcq"]
     described = {it.scene for it in items if it.kind == "description"}
-    items += [Item(s, DESCRIBE_PROMPT, quiet_description((sc.get("background") or {}).get("label")), "description")
+    items += [Item(s, DESCRIBE_PROMPT, quiet_description(_background_label(sc)), "description")
               for s, sc in scenes.items()
               if sc.get("type") == "quiet" and s not in described]  # every quiet scene is described
-    items += [Item(s, LIVE_PROMPT, nothing_recent((sc.get("background") or {}).get("label")), "feed")
+    items += [Item(s, LIVE_PROMPT, nothing_recent(_background_label(sc)), "feed")
               for s, sc in scenes.items() if not sc.get("events")]  # and asked sam-live's feed question
     cache: dict[str, torch.Tensor] = {}
 
@@ -287,7 +291,7 @@ def evaluate_valset(model: SAM, valset: str | Path, batch_size: int = 32, limit:
 
     start = time.perf_counter()
     preds = answer_items(model, items, read, batch_size, max_new_tokens)
-    quiet = {it.scene for it in items if it.kind in ("description", "feed") and not scenes.get(it.scene, {}).get("events")}
+    quiet = {it.scene for it in items if it.kind == "feed"}  # every scene without events is asked the feed question
     gated = frozenset(s for s in quiet if loudest_dbfs(read(s).numpy()) < QUIET_DB)
     res = {"items": len(items), **score(items, preds, names, scenes, gated), "silence_gated_scenes": len(gated)}
     if stream_minutes:

@@ -66,9 +66,9 @@ class TrainConfig:
     long_fraction: float = 0.0  # share of batches that are long streams (for the streaming questions)
     long_seconds: tuple[float, float] = (30.0, 120.0)  # durations of the long streams
     augment: bool = True  # gain, playback speed, microphone colouring, reverberation, noise, band limits, clipping
-    speed: tuple[float, float] = (0.9, 1.1)  # with augment: range of each clip's playback speed (pitch and tempo); 1 1 for none
-    quiet_prob: float = 0.15  # share of scenes without foreground events
-    quiet_background_prob: float = 0.7  # share of those quiet scenes that have a background sound
+    speed: tuple[float, float] = BatchSpec.speed  # with augment: clips' playback speed range; 1 1 for none
+    quiet_prob: float = BatchSpec.quiet_prob  # share of scenes without foreground events
+    quiet_background_prob: float = BatchSpec.quiet_background_prob  # share of quiet scenes with a background
     augment_on: str = "auto"  # where augmentations run: cpu (data workers), device (batched), auto (device on CUDA)
     hold_out: tuple[str, ...] = ()  # source packages kept out of training
     freeze: tuple[str, ...] = ()  # modules held fixed: any of encoder, connector, lm
@@ -211,9 +211,8 @@ def train(cfg: TrainConfig) -> Path:
     run, meta = prepare(cfg, corpus, rank, world, device, out)
     spec = BatchSpec(kinds=cfg.kinds, batch_size=cfg.batch_size, seconds=cfg.seconds,
                      long_fraction=cfg.long_fraction, long_seconds=cfg.long_seconds, augment=cfg.augment,
-                     quiet_prob=cfg.quiet_prob,
-                     quiet_background_prob=cfg.quiet_background_prob, speed=cfg.speed, augment_on=augment_on, hold_out=cfg.hold_out,
-                     block_samples=run.model.block_samples)
+                     quiet_prob=cfg.quiet_prob, quiet_background_prob=cfg.quiet_background_prob, speed=cfg.speed,
+                     augment_on=augment_on, hold_out=cfg.hold_out, block_samples=run.model.block_samples)
     loader = batch_loader(corpus, spec, seed=cfg.seed * 1000 + rank, workers=cfg.workers, start=meta["step"])
     val = validation_batches(corpus, spec, seed=cfg.seed, n=cfg.val_batches) if cfg.val_every else []
     step, elapsed, finished = loop(cfg, run, loader, device, out, meta, val)

@@ -2,9 +2,9 @@
 
 A scene is 1 s to several minutes of 16 kHz audio with 0-4 foreground events (more on long
 streams), an optional looping background (rain, wind, crowd, ...), a faint noise floor, and
-exact event times. Clips may be played faster or slower than recorded (MixConfig.speed). With a background, each event's SNR (event power over background power,
+exact event times. With a background, each event's SNR (event power over background power,
 both measured over the event's samples) is exactly the one drawn; without one, the event's
-RMS level in dBFS is.
+RMS level in dBFS is. Clips may be played faster or slower than recorded (MixConfig.speed).
 """
 from __future__ import annotations
 
@@ -96,7 +96,7 @@ class MixConfig:
     noise_floor_db: tuple[float, float] | None = (-75.0, -62.0)  # microphone hiss; None for none
     quiet_min_s: float = 1.0
     recent_prob: float = 0.6  # streams whose last event falls in the final RECENT_S
-    speed: tuple[float, float] | None = None  # each clip played this many times faster (pitch and tempo); None: as recorded
+    speed: tuple[float, float] | None = None  # range of clip playback speeds (pitch and tempo); None: as recorded
 
 
 @dataclass

@@ -27,7 +27,7 @@ from .audio import QUIET_DB, SAMPLE_RATE, load_audio, loudest_dbfs
 from .checkpoint import default_checkpoint, load_sam
 from .data.tasks import JUST_HEARD, nothing_recent, quiet_description
 from .generate import generate_batch
-from .metrics import ClassNames, cider_d, mcq_choice, micro_prf, normalize, says_quiet, true_false
+from .metrics import ClassNames, cider_d, mcq_choice, micro_prf, normalize, says_quiet, true_false, wilson_interval
 from .prompt import DESCRIBE_PROMPT, LIVE_PROMPT, prompt_ids
 from .sam import SAM
 
@@ -296,19 +296,53 @@ def evaluate_valset(model: SAM, valset: str | Path, batch_size: int = 32, limit:
     res = {"items": len(items), **score(items, preds, names, scenes, gated), "silence_gated_scenes": len(gated)}
     if stream_minutes:
         res.update(streaming(model, items, scenes, read, names, stream_minutes, max_new_tokens))
+    res.update(intervals(res))
     res["eval_seconds"] = time.perf_counter() - start
     res["examples"] = [{"question": it.question, "answer": it.answer, "predicted": p, "kind": it.kind}
                        for it, p in list(zip(items, preds))[:: max(1, len(items) // 40)]]
     return res
 
 
+# -- reporting -----------------------------------------------------------------------------------
+COUNTS = {"mcq_order_agreement": "mcq_pairs", "silence_false_alarm_rate": "silence_scenes",
+          "silence_false_alarm_rate_gated": "silence_scenes", "silence_false_alarm_rate_feed": "silence_feed_scenes",
+          "silence_false_alarm_rate_feed_ungated": "silence_feed_scenes"}  # proportion -> its number of items
+
+
+def _count_of(key: str, res: dict[str, Any]) -> int | None:
+    """How many items the proportion `key` of a report is taken over, when the report says."""
+    if key in COUNTS:
+        return res.get(COUNTS[key])
+    if key.startswith("streaming_") and key.endswith("min_accuracy"):
+        return res.get("streaming_n")
+    if key.endswith("_accuracy"):
+        return res.get(key.removesuffix("_accuracy") + "_n")
+    return None
+
+
+def intervals(res: dict[str, Any]) -> dict[str, list[float]]:
+    """A 95% Wilson interval, as `<key>_ci95`, for every proportion whose item count the report holds.
+
+    It says which differences between two reports could be noise: with 53 items, an accuracy of
+    0.38 is known only to within about 0.13 either way.
+    """
+    out = {}
+    for k, v in res.items():
+        n = _count_of(k, res)
+        if isinstance(v, float) and isinstance(n, int) and n > 0:
+            out[f"{k}_ci95"] = [round(x, 4) for x in wilson_interval(round(v * n), n)]
+    return out
+
+
 def markdown(res: dict[str, Any], title: str) -> str:
-    """The report's headline numbers as a markdown table."""
-    lines = [f"## {title}", "", "| metric | value |", "| --- | --- |"]
+    """The report's headline numbers as a markdown table, with the 95% interval where there is one."""
+    lines = [f"## {title}", "", "| metric | value | 95% interval |", "| --- | --- | --- |"]
     for k, v in res.items():
         if k == "examples" or isinstance(v, (dict, list)):
             continue
-        lines.append(f"| {k} | {v:.3f} |" if isinstance(v, float) else f"| {k} | {v} |")
+        ci = res.get(f"{k}_ci95")
+        shown = f"{v:.3f}" if isinstance(v, float) else f"{v}"
+        lines.append(f"| {k} | {shown} | {f'{ci[0]:.3f}-{ci[1]:.3f}' if ci else ''} |")
     return "\n".join(lines) + "\n"
 
 

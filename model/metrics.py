@@ -1,6 +1,7 @@
 """Evaluation metrics as pure functions over text: answer parsing, class mentions, caption scores."""
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Iterable, Sequence
@@ -84,6 +85,20 @@ def says_quiet(text: str, names: ClassNames) -> bool:
     """A description reports quiet: it says so and names no sound class."""
     t = normalize(text)
     return any(w in t for w in QUIET_WORDS) and not names.named(text)
+
+
+def wilson_interval(k: float, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson score interval of the proportion k/n (95% at z = 1.96).
+
+    Unlike p +- z*sqrt(p(1-p)/n) it stays inside [0, 1] and is not zero-width at 0 or n
+    successes, which matters for the small item counts of single question kinds.
+    """
+    if n <= 0 or not 0 <= k <= n:
+        raise ValueError(f"a proportion needs 0 <= k <= n and n > 0, got k={k}, n={n}")
+    p, z2 = k / n, z * z
+    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
+    half = z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 @dataclass

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from model.evaluate import Item, evaluate_valset, markdown, mcq_parts, reorder, score
+from model.evaluate import Item, evaluate_valset, intervals, markdown, mcq_parts, reorder, score
 from model.metrics import ClassNames
 
 NAMES = ClassNames.from_table({"dog": ["bark"], "door": ["door slam"], "piano": [], "rain": [], "speech": []})
@@ -55,6 +55,20 @@ def test_gold_answers_score_perfectly_and_wrong_ones_do_not():
     assert "| mcq_accuracy | 0.000 |" in markdown(bad, "x")
 
 
+def test_each_proportion_gets_an_interval_over_its_own_item_count():
+    res = {"mcq_accuracy": 0.5, "mcq_n": 10, "tf_accuracy": 0.5, "tf_n": 1000, "streaming_n": 53,
+           "streaming_30min_accuracy": 20 / 53, "silence_false_alarm_rate_gated": 0.2, "silence_scenes": 55,
+           "description_class_precision": 0.5, "items": 1000}
+    ci = intervals(res)
+    assert set(ci) == {"mcq_accuracy_ci95", "tf_accuracy_ci95", "streaming_30min_accuracy_ci95",
+                       "silence_false_alarm_rate_gated_ci95"}  # precision is over mentions, not items: none
+    for key, (lo, hi) in ci.items():
+        assert lo < res[key.removesuffix("_ci95")] < hi
+    width = {k: hi - lo for k, (lo, hi) in ci.items()}
+    assert width["tf_accuracy_ci95"] < width["mcq_accuracy_ci95"] / 5  # same value, 100x the items
+    assert "| mcq_accuracy | 0.500 | 0.237-0.763 |" in markdown({**res, **ci}, "x")
+
+
 def test_whole_run_on_a_tiny_valset(tmp_path):
     from model.config import SAMConfig
     from model.data.valset import write_valset
@@ -72,6 +86,7 @@ def test_whole_run_on_a_tiny_valset(tmp_path):
     assert res["items"] >= report.items + n_mcq
     assert sum(v for k, v in res.items() if k.endswith("_n") and not k.startswith("streaming")) == res["items"]
     assert all(0.0 <= v <= 1.0 for k, v in res.items() if k.endswith("_accuracy"))
+    assert all(res[k + "_ci95"][0] <= res[k] <= res[k + "_ci95"][1] for k in res if k.endswith("_accuracy"))
     # every phrasing of "what did you just hear?" that names a sound is asked after the earlier audio
     from model.data.tasks import JUST_HEARD
     from model.evaluate import corpus_class_names

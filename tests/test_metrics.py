@@ -1,7 +1,8 @@
 """Evaluation metrics on hand-made examples with known answers."""
 import pytest
 
-from model.metrics import ClassNames, cider_d, mcq_choice, micro_prf, normalize, says_quiet, true_false
+from model.metrics import (ClassNames, cider_d, mcq_choice, micro_prf, normalize, says_quiet, true_false,
+                           wilson_interval)
 
 NAMES = ClassNames.from_table({"dog": ["dog barking", "bark", "barking"], "door": ["door slam", "knock"],
                                "speech": ["talking", "someone speaking", "voice"], "car": ["engine", "vehicle"]})
@@ -55,3 +56,15 @@ def test_cider_d_ranks_a_matching_caption_higher():
         pytest.fail(good)
     bad = cider_d(["rain falls", "a car passes", "a dog barks"], refs)
     assert good > bad
+
+
+def test_wilson_interval_matches_the_textbook_values():
+    lo, hi = wilson_interval(5, 10)  # Wilson (1927); e.g. Newcombe (1998), table I: 0.2366-0.7634
+    assert lo == pytest.approx(0.2366, abs=1e-4) and hi == pytest.approx(0.7634, abs=1e-4)
+    lo, hi = wilson_interval(0, 10)  # no successes: still an interval, not the point 0
+    assert lo == 0.0 and hi == pytest.approx(0.2775, abs=1e-4)
+    assert wilson_interval(10, 10)[0] == pytest.approx(1 - 0.2775, abs=1e-4)
+    narrow, wide = wilson_interval(380, 1000), wilson_interval(20, 53)
+    assert narrow[1] - narrow[0] < wide[1] - wide[0]  # more items, a tighter interval
+    with pytest.raises(ValueError, match="0 <= k <= n"):
+        wilson_interval(3, 0)

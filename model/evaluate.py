@@ -7,12 +7,15 @@ loudness, type, tags and descriptions (precision and recall of the classes named
 scene's, CIDEr-D), the silence false-alarm rate (of descriptions by the model alone and behind
 the energy gate of sam-caption and sam-live, and of sam-live's feed question), and "what did
 you just hear?" after 1, 5 and 30 minutes of earlier audio. Also AudioCaps/Clotho caption CSVs
-and OpenAQA-style JSON when a user has them. Writes report.json and report.md.
+and OpenAQA-style JSON when a user has them. Writes report.json and report.md, with a 95%
+interval for each proportion and every item's result, so that `--compare` can say whether two
+checkpoints really differ.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import re
 import sys
 import time
@@ -104,18 +107,24 @@ def _progress(it, desc: str, total: int) -> Iterator:
 def score(items: list[Item], preds: list[str], names: ClassNames, scenes: dict[str, dict],
           gated: frozenset[str] = frozenset()) -> dict[str, Any]:
     """Every metric over the answered items; `gated`: scenes sam-live's energy gate calls quiet itself."""
-    res: dict[str, Any] = {}
+    res: dict[str, Any] = {"correct": {}}  # per item, "1"/"0" in item order: what --compare pairs up
     kinds = defaultdict(list)
     for it, p in zip(items, preds):
         kinds[(it.kind, it.variant)].append((it, p))
     for (kind, variant), rows in sorted(kinds.items()):
         key = kind + (f"_{variant}" if variant else "")
-        res[f"{key}_accuracy"] = sum(_correct(it, p, names) for it, p in rows) / len(rows)
+        right = [_correct(it, p, names) for it, p in rows]
+        res[f"{key}_accuracy"] = sum(right) / len(rows)
         res[f"{key}_n"] = len(rows)
+        res["correct"][f"{key}_accuracy"] = _bits(right)
     res.update(_mcq_agreement(items, preds))
     res.update(_descriptions(items, preds, names, scenes, gated))
     res.update(_feed(items, preds, names, scenes, gated))
     return res
+
+
+def _bits(right: list[bool]) -> str:
+    return "".join("1" if r else "0" for r in right)
 
 
 def _correct(it: Item, pred: str, names: ClassNames) -> bool:
@@ -218,7 +227,7 @@ def streaming(model: SAM, items: list[Item], scenes: dict[str, dict], read, name
     fillers = [s for s, sc in scenes.items() if sc.get("type") == "scene"]
     if not targets or not fillers:
         return {"streaming": "no stream items with a 'what did you just hear?' question in this set"}
-    res: dict[str, Any] = {"streaming_n": len(targets)}
+    res: dict[str, Any] = {"streaming_n": len(targets), "correct": {}}
     state, heard, k = model.new_state(), 0.0, 0
     for m in sorted(minutes):
         while heard < m * 60:  # the stream so far: validation scenes one after another
@@ -232,7 +241,9 @@ def streaming(model: SAM, items: list[Item], scenes: dict[str, dict], read, name
             states.append(after.lm)
             prompts.append(prompt_ids(model.tokenizer, it.question))
         preds = generate_batch(model.lm, model.tokenizer, states, prompts, max_new_tokens)
-        res[f"streaming_{m:g}min_accuracy"] = sum(_correct(it, p, names) for it, p in zip(targets, preds)) / len(targets)
+        right = [_correct(it, p, names) for it, p in zip(targets, preds)]
+        res[f"streaming_{m:g}min_accuracy"] = sum(right) / len(targets)
+        res["correct"][f"streaming_{m:g}min_accuracy"] = _bits(right)
     return res
 
 
@@ -295,7 +306,9 @@ def evaluate_valset(model: SAM, valset: str | Path, batch_size: int = 32, limit:
     gated = frozenset(s for s in quiet if loudest_dbfs(read(s).numpy()) < QUIET_DB)
     res = {"items": len(items), **score(items, preds, names, scenes, gated), "silence_gated_scenes": len(gated)}
     if stream_minutes:
-        res.update(streaming(model, items, scenes, read, names, stream_minutes, max_new_tokens))
+        stream = streaming(model, items, scenes, read, names, stream_minutes, max_new_tokens)
+        res["correct"].update(stream.pop("correct", {}))
+        res.update(stream)
     res.update(intervals(res))
     res["eval_seconds"] = time.perf_counter() - start
     res["examples"] = [{"question": it.question, "answer": it.answer, "predicted": p, "kind": it.kind}
@@ -334,6 +347,42 @@ def intervals(res: dict[str, Any]) -> dict[str, list[float]]:
     return out
 
 
+def mcnemar_p(only_a: int, only_b: int) -> float:
+    """Two-sided exact McNemar p-value: could the items only A got right and those only B got right
+    differ this much by chance, were the two equally good? (A binomial test of the split at 1/2.)"""
+    n, k = only_a + only_b, min(only_a, only_b)
+    if n == 0:
+        return 1.0
+    return min(1.0, 2 * sum(math.comb(n, i) for i in range(k + 1)) / 2**n)
+
+
+def compare(old: dict[str, Any], new: dict[str, Any]) -> str:
+    """Two reports of the same valset, item by item: each accuracy's change and how sure it is.
+
+    Pairing the items makes this far sharper than two separate intervals: only the items that
+    one checkpoint gets right and the other wrong bear on the difference.
+    """
+    a, b = old.get("valset", old), new.get("valset", new)
+    for name, r in (("first", a), ("second", b)):
+        if "correct" not in r:
+            raise ValueError(f"the {name} report has no per-item results (it was written before sam-eval kept "
+                             "them): evaluate that checkpoint again")
+    lines = ["| metric | first | second | change | only first right | only second right | p (McNemar) |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for key in a["correct"]:
+        x, y = a["correct"][key], b["correct"].get(key)
+        if y is None:
+            continue
+        if len(x) != len(y):
+            raise ValueError(f"{key}: {len(x)} items against {len(y)}: the reports are not of the same valset")
+        only_a = sum(p == "1" and q == "0" for p, q in zip(x, y))
+        only_b = sum(p == "0" and q == "1" for p, q in zip(x, y))
+        acc_a, acc_b = x.count("1") / len(x), y.count("1") / len(y)
+        lines.append(f"| {key} | {acc_a:.3f} | {acc_b:.3f} | {acc_b - acc_a:+.3f} | {only_a} | {only_b} | "
+                     f"{mcnemar_p(only_a, only_b):.3g} |")
+    return "\n".join(lines) + "\n"
+
+
 def markdown(res: dict[str, Any], title: str) -> str:
     """The report's headline numbers as a markdown table, with the 95% interval where there is one."""
     lines = [f"## {title}", "", "| metric | value | 95% interval |", "| --- | --- | --- |"]
@@ -364,7 +413,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--openaqa", type=Path, help="OpenAQA-style QA JSON")
     p.add_argument("--audio-root", type=Path, help="folder to find OpenAQA audio in by file name")
     p.add_argument("--skip-valset", action="store_true", help="only the public benchmarks")
+    p.add_argument("--compare", type=Path, nargs=2, metavar=("FIRST", "SECOND"),
+                   help="compare two reports (report.json or its folder) of the same valset item by item, "
+                        "print the table and exit")
     args = p.parse_args(argv)
+    if args.compare:
+        try:
+            print(compare(*(_read_report(r) for r in args.compare)), end="")
+        except ValueError as e:
+            raise SystemExit(f"error: {e}") from e
+        return 0
     path = args.checkpoint or default_checkpoint()
     if path is None:
         p.error("no checkpoint: pass --checkpoint DIR (no default model is installed)")
@@ -383,6 +441,17 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / "report.md").write_text(md)
     print(md)
     return 0
+
+
+def _read_report(path: Path) -> dict[str, Any]:
+    """A report.json, given as the file or its folder."""
+    file = path / "report.json" if path.is_dir() else path
+    try:
+        return json.loads(file.read_text())
+    except FileNotFoundError:
+        raise ValueError(f"{file}: no such report; pass a report.json written by sam-eval, or its folder") from None
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{file}: not a JSON report ({e}); pass a report.json written by sam-eval") from None
 
 
 def _public(model: SAM, args: argparse.Namespace) -> dict[str, Any]:

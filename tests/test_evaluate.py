@@ -3,7 +3,8 @@ import json
 
 import pytest
 
-from model.evaluate import Item, evaluate_valset, intervals, markdown, mcq_parts, reorder, score
+from model.evaluate import (Item, compare, evaluate_valset, intervals, main, markdown, mcnemar_p, mcq_parts, reorder,
+                            score)
 from model.metrics import ClassNames
 
 NAMES = ClassNames.from_table({"dog": ["bark"], "door": ["door slam"], "piano": [], "rain": [], "speech": []})
@@ -69,6 +70,36 @@ def test_each_proportion_gets_an_interval_over_its_own_item_count():
     assert "| mcq_accuracy | 0.500 | 0.237-0.763 |" in markdown({**res, **ci}, "x")
 
 
+def test_mcnemar_p_is_the_exact_binomial_of_the_discordant_items():
+    assert mcnemar_p(0, 10) == pytest.approx(2 / 1024)  # ten items only one got right, all the same way
+    assert mcnemar_p(5, 5) == 1.0 and mcnemar_p(0, 0) == 1.0
+    assert mcnemar_p(2, 8) == pytest.approx(2 * (1 + 10 + 45) / 1024)
+    assert mcnemar_p(8, 2) == mcnemar_p(2, 8)
+
+
+def test_compare_pairs_two_reports_item_by_item(tmp_path, capsys):
+    items = ITEMS + [reorder(ITEMS[0])]
+    gold = [it.answer for it in items]
+    worse = ["A) piano" if it.kind == "mcq" else g for it, g in zip(items, gold)]
+    first, second = score(items, worse, NAMES, SCENES), score(items, gold, NAMES, SCENES)
+    assert first["correct"]["mcq_accuracy"] == "0" and second["correct"]["mcq_accuracy"] == "1"
+    table = compare({"valset": first}, {"valset": second})
+    assert "| mcq_accuracy | 0.000 | 1.000 | +1.000 | 0 | 1 | 1 |" in table  # one item: not evidence
+    assert "| tf_accuracy | 1.000 | 1.000 | +0.000 | 0 | 0 | 1 |" in table
+    for name, rep in (("a", first), ("b", second)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "report.json").write_text(json.dumps({"valset": rep}))
+    assert main(["--compare", str(tmp_path / "a"), str(tmp_path / "b" / "report.json")]) == 0
+    assert "| mcq_reordered_accuracy | 0.000 | 1.000 |" in capsys.readouterr().out
+    short = {**second, "correct": {**second["correct"], "mcq_accuracy": "11"}}
+    with pytest.raises(ValueError, match="not of the same valset"):
+        compare(first, short)
+    with pytest.raises(ValueError, match="per-item results"):
+        compare({"mcq_accuracy": 0.5}, second)
+    with pytest.raises(SystemExit, match="no such report"):
+        main(["--compare", str(tmp_path / "a"), str(tmp_path / "missing.json")])
+
+
 def test_whole_run_on_a_tiny_valset(tmp_path):
     from model.config import SAMConfig
     from model.data.valset import write_valset
@@ -87,6 +118,8 @@ def test_whole_run_on_a_tiny_valset(tmp_path):
     assert sum(v for k, v in res.items() if k.endswith("_n") and not k.startswith("streaming")) == res["items"]
     assert all(0.0 <= v <= 1.0 for k, v in res.items() if k.endswith("_accuracy"))
     assert all(res[k + "_ci95"][0] <= res[k] <= res[k + "_ci95"][1] for k in res if k.endswith("_accuracy"))
+    assert all(len(res["correct"][k]) == res.get(k.removesuffix("_accuracy") + "_n", res.get("streaming_n"))
+               for k in res if k.endswith("_accuracy"))  # every item's result is kept, for --compare
     # every phrasing of "what did you just hear?" that names a sound is asked after the earlier audio
     from model.data.tasks import JUST_HEARD
     from model.evaluate import corpus_class_names

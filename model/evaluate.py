@@ -9,7 +9,7 @@ the energy gate of sam-caption and sam-live, and of sam-live's feed question), a
 you just hear?" after 1, 5 and 30 minutes of earlier audio. Also AudioCaps/Clotho caption CSVs
 and OpenAQA-style JSON when a user has them. Writes report.json and report.md, with a 95%
 interval for each proportion and every item's result, so that `--compare` can say whether two
-checkpoints really differ.
+checkpoints really differ, and predictions.jsonl with every answer.
 """
 from __future__ import annotations
 
@@ -313,6 +313,9 @@ def evaluate_valset(model: SAM, valset: str | Path, batch_size: int = 32, limit:
     res["eval_seconds"] = time.perf_counter() - start
     res["examples"] = [{"question": it.question, "answer": it.answer, "predicted": p, "kind": it.kind}
                        for it, p in list(zip(items, preds))[:: max(1, len(items) // 40)]]
+    res["predictions"] = [{"scene": str(Path(it.scene).relative_to(valset)), "kind": it.kind, "variant": it.variant,
+                           "question": it.question, "answer": it.answer, "predicted": p,
+                           "correct": _correct(it, p, names)} for it, p in zip(items, preds)]
     return res
 
 
@@ -436,6 +439,9 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as e:
         raise SystemExit(f"error: {e}") from e
     args.out.mkdir(parents=True, exist_ok=True)
+    predictions = report.get("valset", {}).pop("predictions", [])
+    if predictions:  # every answer, for reading the mistakes
+        (args.out / "predictions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in predictions))
     (args.out / "report.json").write_text(json.dumps(report, indent=1))
     md = "".join(markdown(v, k) for k, v in report.items() if isinstance(v, dict))
     (args.out / "report.md").write_text(md)

@@ -120,6 +120,20 @@ def test_whole_run_on_a_tiny_valset(tmp_path):
     assert all(res[k + "_ci95"][0] <= res[k] <= res[k + "_ci95"][1] for k in res if k.endswith("_accuracy"))
     assert all(len(res["correct"][k]) == res.get(k.removesuffix("_accuracy") + "_n", res.get("streaming_n"))
                for k in res if k.endswith("_accuracy"))  # every item's result is kept, for --compare
+    preds = res["predictions"]  # every answer, with the verdict the accuracies are counted from
+    assert len(preds) == res["items"]
+    for key in ("mcq_accuracy", "tf_accuracy", "description_accuracy"):
+        kind = [p["correct"] for p in preds if p["kind"] == key.split("_")[0] and not p["variant"]]
+        assert sum(kind) / len(kind) == pytest.approx(res[key])
+    from model.checkpoint import save_sam
+
+    save_sam(model, tmp_path / "ck")
+    assert main(["--checkpoint", str(tmp_path / "ck"), "--valset", str(tmp_path / "val"), "--out",
+                 str(tmp_path / "ev"), "--device", "cpu", "--stream-minutes", "--limit", "12"]) == 0
+    written = [json.loads(x) for x in (tmp_path / "ev" / "predictions.jsonl").read_text().splitlines()]
+    on_disk = json.loads((tmp_path / "ev" / "report.json").read_text())["valset"]
+    assert len(written) == on_disk["items"] and "predictions" not in on_disk  # beside the report, not in it
+    assert (tmp_path / "val" / written[0]["scene"]).is_file()
     # every phrasing of "what did you just hear?" that names a sound is asked after the earlier audio
     from model.data.tasks import JUST_HEARD
     from model.evaluate import corpus_class_names

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .audio import FRAME_SHIFT, LEFT_PAD, features
+from .audio import FRAME_SHIFT, LEFT_PAD, features, pad_tail
 from .config import SAMConfig
 from .connector import build_connector
 from .encoder import AudioEncoder
@@ -58,9 +58,9 @@ class SAM(nn.Module):
         return self.tokenizer
 
     # -- offline / training ------------------------------------------------------------------
-    def pad_to_blocks(self, audio: Tensor) -> Tensor:
-        """Zero-pad (b, n) audio at the end to whole encoder blocks."""
-        return F.pad(audio, (0, (-audio.shape[-1]) % self.block_samples))
+    def pad_to_blocks(self, audio: Tensor, history: Tensor | None = None) -> Tensor:
+        """(b, n) audio padded at the end to whole encoder blocks with its last moments mirrored (audio.pad_tail)."""
+        return pad_tail(audio, self.block_samples, history)
 
     def audio_tokens(self, audio: Tensor) -> Tensor:
         """(b, n) samples at 16 kHz, n a multiple of block_samples -> LM input tokens (b, n_tokens, d_model)."""
@@ -104,12 +104,13 @@ class SAM(nn.Module):
         """Hear `audio` ((n,) or (b, n), float32 16 kHz, any length); returns the new state.
 
         Whole blocks are encoded and appended to the LM state; the rest waits in the state for
-        the next call. flush=True pads that rest with silence to a whole block (end of a file).
+        the next call. flush=True pads that rest to a whole block (end of a file), as hear() does.
         """
         audio = audio.to(self.device, torch.float32).reshape(state.pending.shape[0], -1)
         buf = torch.cat([state.pending, audio], dim=-1)
         if flush:
-            buf = self.pad_to_blocks(buf)
+            encoded = state.samples_seen - state.pending.shape[-1]  # history is zeros before the stream began
+            buf = self.pad_to_blocks(buf, state.history[:, LEFT_PAD - min(LEFT_PAD, encoded):])
         take = buf.shape[-1] // self.block_samples * self.block_samples
         lm_state, enc_cache, history = state.lm, state.encoder, state.history
         if take:

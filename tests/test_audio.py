@@ -75,3 +75,21 @@ def test_loudest_level_is_the_gates_loudest_window():
     assert A.loudest_dbfs(x) > A.QUIET_DB > A.loudest_dbfs(x[:20000])  # the click opens the gate; the floor does not
     assert A.loudest_dbfs(x[:16000]) == pytest.approx(-60, abs=0.5)  # the loudest of ten noisy windows
     assert A.loudest_dbfs(np.zeros(100, np.float32)) == A.FLOOR_DB
+
+
+@pytest.mark.parametrize("n", [3000, 1500, 200])  # the last part longer than the pad, shorter, shorter than history
+def test_pad_tail_continues_the_sound_instead_of_dropping_to_silence(n):
+    block = 2048
+    rng = np.random.default_rng(0)
+    audio = torch.from_numpy(rng.standard_normal((2, n)).astype(np.float32)) * 0.01  # a steady -40 dBFS hiss
+    padded = A.pad_tail(audio, block)
+    assert padded.shape == (2, 2 * block if n > block else block)
+    assert torch.equal(padded[:, :n], audio)  # the recording itself is untouched
+    assert torch.equal(padded[:, n], audio[:, -1])  # a mirror: the pad starts where the recording ends
+    tail = padded[:, n:]
+    assert (tail.pow(2).mean().sqrt() / audio.pow(2).mean().sqrt()).item() == pytest.approx(1.0, abs=0.25)
+    assert torch.equal(A.pad_tail(padded, block), padded)  # whole blocks: nothing to add
+    # a stream flushed at its end pads alike when it passes what it heard before its last part
+    cut = n // block * block
+    before = audio[:, :cut][:, -A.LEFT_PAD:]
+    assert torch.equal(A.pad_tail(audio[:, cut:], block, before)[:, -(padded.shape[1] - n):], tail)

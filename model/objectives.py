@@ -9,7 +9,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .audio import features
 from .batches import Batch
 from .prompt import training_batch
 from .sam import SAM
@@ -50,7 +49,7 @@ class TaggerObjective(nn.Module):
         return batch.audio.to(device, non_blocking=True), batch.labels.to(device), ids.to(device)
 
     def forward(self, audio: Tensor, labels: Tensor, ids: Tensor) -> Tensor:
-        patches = self.sam.encoder(features(audio))
+        patches = self.sam.encoder(self.sam.hearing_features(audio))
         tag = F.binary_cross_entropy_with_logits(self.head(patches).float(), labels)
         logits, _ = self.sam.lm(ids.clamp_min(0))
         text = F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), ids[:, 1:].flatten(), ignore_index=IGNORE)

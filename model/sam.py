@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .audio import FRAME_SHIFT, LEFT_PAD, features, pad_tail
+from .audio import FRAME_SHIFT, LEFT_PAD, features, pad_tail, with_floor
 from .config import SAMConfig
 from .connector import build_connector
 from .encoder import AudioEncoder
@@ -62,9 +62,15 @@ class SAM(nn.Module):
         """(b, n) audio padded at the end to whole encoder blocks with its last moments mirrored (audio.pad_tail)."""
         return pad_tail(audio, self.block_samples, history)
 
+    def hearing_features(self, audio: Tensor, history: Tensor | None = None) -> Tensor:
+        """The encoder's input for (b, n) audio starting on a block boundary: its features over the
+        model's faint noise floor (audio.with_floor); `history`: the LEFT_PAD samples before it."""
+        floored, before = with_floor(audio, self.block_samples, history)
+        return features(floored, history=before)
+
     def audio_tokens(self, audio: Tensor) -> Tensor:
         """(b, n) samples at 16 kHz, n a multiple of block_samples -> LM input tokens (b, n_tokens, d_model)."""
-        return self.connector(self.encoder(features(audio)))
+        return self.connector(self.encoder(self.hearing_features(audio)))
 
     def forward(self, audio: Tensor, text_ids: Tensor, target_mask: Tensor) -> Tensor:
         """Mean cross-entropy over the answer tokens of a batch: audio (b, n), text_ids and target_mask (b, L)."""
@@ -94,7 +100,7 @@ class SAM(nn.Module):
         audio = audio.to(self.device, torch.float32)
         audio = audio.reshape(1, -1) if audio.dim() == 1 else audio
         padded = self.pad_to_blocks(audio)
-        patches, enc_cache = self.encoder(features(padded), return_cache=True)
+        patches, enc_cache = self.encoder(self.hearing_features(padded), return_cache=True)
         _, lm_state = self.lm.hidden(inputs_embeds=self.connector(patches))
         history = F.pad(padded, (LEFT_PAD, 0))[:, -LEFT_PAD:]
         return StreamState(lm_state, enc_cache, padded[:, :0], history, audio.shape[-1])
@@ -114,7 +120,7 @@ class SAM(nn.Module):
         take = buf.shape[-1] // self.block_samples * self.block_samples
         lm_state, enc_cache, history = state.lm, state.encoder, state.history
         if take:
-            feats = features(buf[:, :take], history=state.history)
+            feats = self.hearing_features(buf[:, :take], state.history)
             patches, enc_cache = self.encoder.stream(feats, state.encoder)
             _, lm_state = self.lm.hidden(inputs_embeds=self.connector(patches), state=state.lm)
             history = torch.cat([state.history, buf[:, :take]], dim=-1)[:, -LEFT_PAD:]

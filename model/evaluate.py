@@ -5,8 +5,9 @@ accuracy with every item asked in two option orders (and how often the two answe
 true/false, open questions (the answer names the right class or a synonym), counting, order,
 loudness, type, tags and descriptions (precision and recall of the classes named against the
 scene's, CIDEr-D), the silence false-alarm rate (of descriptions by the model alone and behind
-the energy gate of sam-caption and sam-live, and of sam-live's feed question), and "what did
-you just hear?" after 1, 5 and 30 minutes of earlier audio. Also AudioCaps/Clotho caption CSVs
+the energy gate of sam-caption and sam-live, and of sam-live's feed question), descriptions of
+the same scenes inside two seconds of digital silence (robustness), and "what did you just
+hear?" after 1, 5 and 30 minutes of earlier audio. Also AudioCaps/Clotho caption CSVs
 and OpenAQA-style JSON when a user has them. Writes report.json and report.md, with a 95%
 interval for each proportion and every item's result, so that `--compare` can say whether two
 checkpoints really differ, and predictions.jsonl with every answer.
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import torch
+import torch.nn.functional as F
 
 from .audio import QUIET_DB, SAMPLE_RATE, load_audio, loudest_dbfs
 from .checkpoint import default_checkpoint, load_sam
@@ -68,6 +70,10 @@ def reorder(item: Item) -> Item:
     options = options[::-1]
     text = " ".join(f"{'ABCD'[i]}) {o}" for i, o in enumerate(options))
     return Item(item.scene, f"{stem} {text}", f"{'ABCD'[options.index(correct)]}) {correct}", item.kind, "reordered")
+
+
+MARGINS = "margins"  # the variant of a description item whose scene is heard inside digital silence
+MARGIN_S = 2.0  # seconds of zeros before and after it: files often hold them, training scenes never do
 
 
 # -- answering ---------------------------------------------------------------------------------
@@ -168,7 +174,7 @@ def _descriptions(items: list[Item], preds: list[str], names: ClassNames, scenes
     False alarms are counted for the model alone, and behind the energy gate of sam-caption and
     sam-live, which answers "quiet" for the `gated` scenes before the model is asked.
     """
-    rows = [(it, p) for it, p in zip(items, preds) if it.kind == "description"]
+    rows = [(it, p) for it, p in zip(items, preds) if it.kind == "description" and not it.variant]
     if not rows:
         return {}
     pred_sets, gold_sets, quiet_false, quiet_n, shown_false = [], [], 0, 0, 0
@@ -187,11 +193,35 @@ def _descriptions(items: list[Item], preds: list[str], names: ClassNames, scenes
     out: dict[str, Any] = {"description_class_precision": prf.precision, "description_class_recall": prf.recall,
                            "description_class_f1": prf.f1, "description_cider_d": cider_d([p for _, p in rows],
                                                                                          [[it.answer] for it, _ in rows])}
+    out.update(_false_sounds(rows, names, scenes, ""))
+    margins = [(it, p) for it, p in zip(items, preds) if it.kind == "description" and it.variant == MARGINS]
+    if margins:  # the same scenes inside digital silence: robust hearing describes them alike
+        prf = micro_prf([names.named(p) for _, p in margins], [_gold(scenes[_base(it.scene)]) for it, _ in margins])
+        out.update({"description_class_precision_margins": prf.precision,
+                    "description_class_recall_margins": prf.recall, **_false_sounds(margins, names, scenes, "_margins")})
     if quiet_n:
         out["silence_false_alarm_rate"] = quiet_false / quiet_n
         out["silence_false_alarm_rate_gated"] = shown_false / quiet_n
         out["silence_scenes"] = quiet_n
     return out
+
+
+def _false_sounds(rows: list[tuple[Item, str]], names: ClassNames, scenes: dict[str, dict], suffix: str) -> dict:
+    """The share of descriptions of scenes with events that name a class the scene does not hold."""
+    busy = [(it, p) for it, p in rows if scenes.get(_base(it.scene), {}).get("events")]
+    if not busy:
+        return {}
+    false = sum(bool(names.named(p) - _gold(scenes[_base(it.scene)])) for it, p in busy)
+    return {f"description_false_sound_rate{suffix}": false / len(busy), f"description_scenes{suffix}": len(busy)}
+
+
+def _gold(scene: dict) -> set[str]:
+    return {e["label"] for e in scene.get("events", [])} | _background(scene)
+
+
+def _base(scene: str) -> str:
+    """A scene's file, without the variant a '#' adds to its key (e.g. '#margins')."""
+    return scene.split("#", 1)[0]
 
 
 def _feed(items: list[Item], preds: list[str], names: ClassNames, scenes: dict[str, dict],
@@ -290,14 +320,19 @@ def evaluate_valset(model: SAM, valset: str | Path, batch_size: int = 32, limit:
               if sc.get("type") == "quiet" and s not in described]  # every quiet scene is described
     items += [Item(s, LIVE_PROMPT, nothing_recent(_background_label(sc)), "feed")
               for s, sc in scenes.items() if not sc.get("events")]  # and asked sam-live's feed question
+    items += [Item(f"{it.scene}#{MARGINS}", it.question, it.answer, it.kind, MARGINS) for it in list(items)
+              if it.kind == "description" and scenes.get(it.scene, {}).get("events")]  # inside digital silence
     cache: dict[str, torch.Tensor] = {}
 
     def read(path: str) -> torch.Tensor:
-        """A scene's audio; the few most recent stay in memory (streaming re-reads them)."""
+        """A scene's audio ('#margins': inside MARGIN_S of zeros); the few most recent stay in memory."""
         if path not in cache:
             if len(cache) > 64:
                 cache.clear()
-            cache[path] = torch.from_numpy(read_wav(Path(path)))
+            audio = torch.from_numpy(read_wav(Path(_base(path))))
+            if path.endswith(f"#{MARGINS}"):
+                audio = F.pad(audio, (int(MARGIN_S * SAMPLE_RATE),) * 2)
+            cache[path] = audio
         return cache[path]
 
     start = time.perf_counter()
@@ -322,7 +357,9 @@ def evaluate_valset(model: SAM, valset: str | Path, batch_size: int = 32, limit:
 # -- reporting -----------------------------------------------------------------------------------
 COUNTS = {"mcq_order_agreement": "mcq_pairs", "silence_false_alarm_rate": "silence_scenes",
           "silence_false_alarm_rate_gated": "silence_scenes", "silence_false_alarm_rate_feed": "silence_feed_scenes",
-          "silence_false_alarm_rate_feed_ungated": "silence_feed_scenes"}  # proportion -> its number of items
+          "silence_false_alarm_rate_feed_ungated": "silence_feed_scenes",
+          "description_false_sound_rate": "description_scenes",
+          "description_false_sound_rate_margins": "description_scenes_margins"}  # proportion -> its number of items
 
 
 def _count_of(key: str, res: dict[str, Any]) -> int | None:

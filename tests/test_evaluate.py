@@ -56,6 +56,18 @@ def test_gold_answers_score_perfectly_and_wrong_ones_do_not():
     assert "| mcq_accuracy | 0.000 |" in markdown(bad, "x")
 
 
+def test_descriptions_inside_digital_silence_are_scored_apart():
+    plain = Item("s1", "Describe what you hear.", "dog at 0.1-0.5 s, door at 1.0-1.2 s", "description")
+    margins = Item("s1#margins", plain.question, plain.answer, "description", "margins")
+    names = ClassNames.from_table({"dog": ["bark"], "door": ["door slam"], "wood block": []})
+    res = score([plain, margins], ["dog at 2.1-2.5 s, door at 3.0-3.2 s", "dog, door, wood block"], names, SCENES)
+    assert res["description_class_precision"] == 1.0 and res["description_false_sound_rate"] == 0.0
+    assert res["description_false_sound_rate_margins"] == 1.0 and res["description_scenes_margins"] == 1
+    assert res["description_class_precision_margins"] == pytest.approx(2 / 3)
+    assert res["description_class_recall_margins"] == 1.0
+    assert res["description_margins_n"] == 1 and "description_false_sound_rate_margins_ci95" in intervals(res)
+
+
 def test_each_proportion_gets_an_interval_over_its_own_item_count():
     res = {"mcq_accuracy": 0.5, "mcq_n": 10, "tf_accuracy": 0.5, "tf_n": 1000, "streaming_n": 53,
            "streaming_30min_accuracy": 20 / 53, "silence_false_alarm_rate_gated": 0.2, "silence_scenes": 55,

@@ -180,7 +180,7 @@ def _descriptions(items: list[Item], preds: list[str], names: ClassNames, scenes
     pred_sets, gold_sets, quiet_false, quiet_n, shown_false = [], [], 0, 0, 0
     for it, p in rows:
         sc = scenes.get(it.scene, {})
-        gold = {e["label"] for e in sc.get("events", [])} | _background(sc)
+        gold = _gold(sc)
         named = names.named(p)
         if not sc.get("events"):
             quiet_n += 1

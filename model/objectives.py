@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .batches import Batch
+from .data.feature_masks import FeatureMasks, mask_features
 from .prompt import training_batch
 from .sam import SAM
 
@@ -34,9 +35,9 @@ class TaggerObjective(nn.Module):
     The two share nothing yet; the connector is not used and is held fixed.
     """
 
-    def __init__(self, sam: SAM, n_classes: int):
+    def __init__(self, sam: SAM, n_classes: int, masks: FeatureMasks = FeatureMasks()):
         super().__init__()
-        self.sam = sam
+        self.sam, self.masks = sam, masks
         self.head = TaggerHead(sam.cfg.encoder.dim, n_classes)
         sam.connector.requires_grad_(False)
 
@@ -49,7 +50,7 @@ class TaggerObjective(nn.Module):
         return batch.audio.to(device, non_blocking=True), batch.labels.to(device), ids.to(device)
 
     def forward(self, audio: Tensor, labels: Tensor, ids: Tensor) -> Tensor:
-        patches = self.sam.encoder(self.sam.hearing_features(audio))
+        patches = self.sam.encoder(training_features(self, audio))
         tag = F.binary_cross_entropy_with_logits(self.head(patches).float(), labels)
         logits, _ = self.sam.lm(ids.clamp_min(0))
         text = F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), ids[:, 1:].flatten(), ignore_index=IGNORE)
@@ -59,17 +60,25 @@ class TaggerObjective(nn.Module):
 class AnswerObjective(nn.Module):
     """Stages 2-4: cross-entropy of the answer tokens after the audio and the question."""
 
-    def __init__(self, sam: SAM):
+    def __init__(self, sam: SAM, masks: FeatureMasks = FeatureMasks()):
         super().__init__()
-        self.sam = sam
+        self.sam, self.masks = sam, masks
 
     def inputs(self, batch: Batch, device: torch.device) -> tuple[Tensor, Tensor, Tensor]:
         ids, mask = training_batch(self.sam.tokenizer, batch.questions, batch.answers)
         return batch.audio.to(device, non_blocking=True), ids.to(device), mask.to(device)
 
     def forward(self, audio: Tensor, ids: Tensor, mask: Tensor) -> Tensor:
-        return self.sam(audio, ids, mask)
+        audio_tok = self.sam.connector(self.sam.encoder(training_features(self, audio)))
+        return self.sam.answer_loss(audio_tok, ids, mask)
 
 
-def objective_for(stage: str, sam: SAM, n_classes: int) -> TaggerObjective | AnswerObjective:
-    return TaggerObjective(sam, n_classes) if stage == "tagger" else AnswerObjective(sam)
+def training_features(objective: TaggerObjective | AnswerObjective, audio: Tensor) -> Tensor:
+    """The encoder's input for a batch, masked in training mode when the objective has masks (never in eval)."""
+    feats = objective.sam.hearing_features(audio)
+    return mask_features(feats, objective.masks) if objective.training and objective.masks else feats
+
+
+def objective_for(stage: str, sam: SAM, n_classes: int,
+                  masks: FeatureMasks = FeatureMasks()) -> TaggerObjective | AnswerObjective:
+    return TaggerObjective(sam, n_classes, masks) if stage == "tagger" else AnswerObjective(sam, masks)

@@ -74,7 +74,10 @@ class SAM(nn.Module):
 
     def forward(self, audio: Tensor, text_ids: Tensor, target_mask: Tensor) -> Tensor:
         """Mean cross-entropy over the answer tokens of a batch: audio (b, n), text_ids and target_mask (b, L)."""
-        audio_tok = self.audio_tokens(audio)
+        return self.answer_loss(self.audio_tokens(audio), text_ids, target_mask)
+
+    def answer_loss(self, audio_tok: Tensor, text_ids: Tensor, target_mask: Tensor) -> Tensor:
+        """forward() from the audio's LM tokens (b, n_tokens, d_model) on."""
         embeds = torch.cat([audio_tok.to(self.lm.embed(text_ids).dtype), self.lm.embed(text_ids)], dim=1)
         hidden, _ = self.lm.hidden(inputs_embeds=embeds)
         n_audio = audio_tok.shape[1]

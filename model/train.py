@@ -35,6 +35,7 @@ from .batches import Batch, BatchSpec, TASK_KINDS, batch_loader, corpus_text, lo
 from .checkpoint import load_sam, save_sam
 from .config import ConnectorConfig, SAMConfig
 from .data.augment_torch import augment_batch
+from .data.feature_masks import FeatureMasks
 from .files import read_safetensors, write_safetensors
 from .objectives import objective_for
 from .sam import SAM
@@ -72,6 +73,8 @@ class TrainConfig:
     augment_on: str = "auto"  # where augmentations run: cpu (data workers), device (batched), auto (device on CUDA)
     hold_out: tuple[str, ...] = ()  # source packages kept out of training
     freeze: tuple[str, ...] = ()  # modules held fixed: any of encoder, connector, lm
+    freq_masks: tuple[int, int] = (0, 0)  # SpecAugment: bands of mel bins masked per scene, and the widest (0 0: none)
+    time_masks: tuple[int, int] = (0, 0)  # SpecAugment: stretches masked per 10.24 s, and the longest in 10 ms frames
     layout: str = ""  # connector layout for a fresh connector (ablation); "" keeps the model's
     vocab_size: int = 0  # BPE vocabulary for a fresh tokenizer; 0: the preset's
     tokenizer_texts: int = 20_000  # texts drawn from the task generators to train that BPE on
@@ -183,7 +186,8 @@ def prepare(cfg: TrainConfig, corpus, rank: int, world: int, device: torch.devic
     model.lm.set_backend(cfg.backend)
     for name in cfg.freeze:
         getattr(model, name).requires_grad_(False)
-    objective = objective_for(cfg.stage, model, len(corpus.classes)).to(device).train()
+    masks = FeatureMasks(*cfg.freq_masks, *cfg.time_masks)
+    objective = objective_for(cfg.stage, model, len(corpus.classes), masks).to(device).train()
     sharded = world > 1 and (cfg.fsdp == "yes" or (cfg.fsdp == "auto" and model.cfg.name in LARGE))
     wrapped = parallel.parallelize(objective, world, device, sharded)
     params = [p for p in objective.parameters() if p.requires_grad]
@@ -398,8 +402,14 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
         given = args.get(f.name)
         if given is None:
             continue
-        if f.type.startswith("tuple[float"):
-            given = tuple(float(x) for x in given)
+        if f.type.startswith(("tuple[float", "tuple[int")):
+            kind = float if f.type.startswith("tuple[float") else int
+            try:
+                given = tuple(kind(x) for x in given)
+            except ValueError:
+                p.error(f"--{f.name.replace('_', '-')} takes {kind.__name__} numbers, got {' '.join(given)}")
+            if len(given) != len(f.default):
+                p.error(f"--{f.name.replace('_', '-')} takes {len(f.default)} numbers, got {len(given)}")
         elif f.type.startswith("tuple"):
             given = tuple(given)
         values[f.name] = given

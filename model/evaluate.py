@@ -409,18 +409,31 @@ def compare(old: dict[str, Any], new: dict[str, Any]) -> str:
                              "them): evaluate that checkpoint again")
     lines = ["| metric | first | second | change | only first right | only second right | p (McNemar) |",
              "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    pooled_x = pooled_y = ""
     for key in a["correct"]:
         x, y = a["correct"][key], b["correct"].get(key)
         if y is None:
             continue
         if len(x) != len(y):
             raise ValueError(f"{key}: {len(x)} items against {len(y)}: the reports are not of the same valset")
-        only_a = sum(p == "1" and q == "0" for p, q in zip(x, y))
-        only_b = sum(p == "0" and q == "1" for p, q in zip(x, y))
-        acc_a, acc_b = x.count("1") / len(x), y.count("1") / len(y)
-        lines.append(f"| {key} | {acc_a:.3f} | {acc_b:.3f} | {acc_b - acc_a:+.3f} | {only_a} | {only_b} | "
-                     f"{mcnemar_p(only_a, only_b):.3g} |")
+        lines.append(_paired_row(key, x, y))
+        if POOLED_SKIP not in key:
+            pooled_x, pooled_y = pooled_x + x, pooled_y + y
+    if pooled_x:
+        lines.append(_paired_row(f"all items but the {POOLED_SKIP.strip('_')} re-hearings", pooled_x, pooled_y))
     return "\n".join(lines) + "\n"
+
+
+POOLED_SKIP = "_margins"  # the same description items heard again inside zeros: not pooled with the rest
+
+
+def _paired_row(name: str, x: str, y: str) -> str:
+    """One table row of `compare` from two per-item bit strings of equal length."""
+    only_a = sum(p == "1" and q == "0" for p, q in zip(x, y))
+    only_b = sum(p == "0" and q == "1" for p, q in zip(x, y))
+    acc_a, acc_b = x.count("1") / len(x), y.count("1") / len(y)
+    return (f"| {name} | {acc_a:.3f} | {acc_b:.3f} | {acc_b - acc_a:+.3f} | {only_a} | {only_b} | "
+            f"{mcnemar_p(only_a, only_b):.3g} |")
 
 
 def markdown(res: dict[str, Any], title: str) -> str:

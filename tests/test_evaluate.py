@@ -112,6 +112,14 @@ def test_compare_pairs_two_reports_item_by_item(tmp_path, capsys):
         main(["--compare", str(tmp_path / "a"), str(tmp_path / "missing.json")])
 
 
+
+def test_compare_pools_every_item_but_the_re_hearings():
+    first = {"correct": {"x_accuracy": "1100", "y_accuracy": "10", "description_margins_accuracy": "0"}}
+    second = {"correct": {"x_accuracy": "0111", "y_accuracy": "11", "description_margins_accuracy": "1"}}
+    last = compare(first, second).strip().splitlines()[-1]
+    # pooled: 110010 against 011111; one item only the first got right, three only the second
+    assert last == f"| all items but the margins re-hearings | 0.500 | 0.833 | +0.333 | 1 | 3 | {mcnemar_p(1, 3):.3g} |"
+
 def test_whole_run_on_a_tiny_valset(tmp_path):
     from model.config import SAMConfig
     from model.data.valset import write_valset

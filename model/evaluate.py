@@ -192,7 +192,8 @@ def _descriptions(items: list[Item], preds: list[str], names: ClassNames, scenes
     prf = micro_prf(pred_sets, gold_sets)
     out: dict[str, Any] = {"description_class_precision": prf.precision, "description_class_recall": prf.recall,
                            "description_class_f1": prf.f1, "description_cider_d": cider_d([p for _, p in rows],
-                                                                                         [[it.answer] for it, _ in rows])}
+                                                                                         [[it.answer] for it, _ in rows]),
+                           "description_by_class": by_class(pred_sets, gold_sets)}
     out.update(_false_sounds(rows, names, scenes, ""))
     margins = [(it, p) for it, p in zip(items, preds) if it.kind == "description" and it.variant == MARGINS]
     if margins:  # the same scenes inside digital silence: robust hearing describes them alike
@@ -204,6 +205,19 @@ def _descriptions(items: list[Item], preds: list[str], names: ClassNames, scenes
         out["silence_false_alarm_rate_gated"] = shown_false / quiet_n
         out["silence_scenes"] = quiet_n
     return out
+
+
+def by_class(predicted: list[set[str]], gold: list[set[str]]) -> dict[str, list[int]]:
+    """Per class: [descriptions that name it where it sounds, descriptions where it sounds, that name it where it
+    does not]: which classes the model misses and which it invents, sorted by name."""
+    counts: dict[str, list[int]] = {}
+    for said, there in zip(predicted, gold):
+        for c in said | there:
+            row = counts.setdefault(c, [0, 0, 0])
+            row[0] += c in said and c in there
+            row[1] += c in there
+            row[2] += c in said and c not in there
+    return dict(sorted(counts.items()))
 
 
 def _false_sounds(rows: list[tuple[Item, str]], names: ClassNames, scenes: dict[str, dict], suffix: str) -> dict:

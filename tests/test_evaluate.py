@@ -3,9 +3,9 @@ import json
 
 import pytest
 
-from model.evaluate import (Item, compare, evaluate_valset, intervals, main, markdown, mcnemar_p, mcq_parts, reorder,
+from model.evaluate import (Item, by_class, compare, evaluate_valset, intervals, main, markdown, mcnemar_p, mcq_parts, reorder,
                             score)
-from model.metrics import ClassNames
+from model.metrics import ClassNames, micro_prf
 
 NAMES = ClassNames.from_table({"dog": ["bark"], "door": ["door slam"], "piano": [], "rain": [], "speech": []})
 SCENES = {"s1": {"events": [{"label": "dog"}, {"label": "door"}], "background": None, "type": "scene"},
@@ -112,6 +112,16 @@ def test_compare_pairs_two_reports_item_by_item(tmp_path, capsys):
         main(["--compare", str(tmp_path / "a"), str(tmp_path / "missing.json")])
 
 
+
+
+def test_per_class_counts_add_up_to_the_micro_figures():
+    said = [{"dog", "car"}, set(), {"speech", "dog"}, {"rain"}]
+    there = [{"dog"}, {"door"}, {"speech"}, {"rain", "dog"}]
+    counts = by_class(said, there)
+    assert counts == {"car": [0, 0, 1], "dog": [1, 2, 1], "door": [0, 1, 0], "rain": [1, 1, 0], "speech": [1, 1, 0]}
+    prf = micro_prf(said, there)
+    hits, gold, extra = (sum(row[i] for row in counts.values()) for i in range(3))
+    assert hits / gold == pytest.approx(prf.recall) and hits / (hits + extra) == pytest.approx(prf.precision)
 
 def test_compare_pools_every_item_but_the_re_hearings():
     first = {"correct": {"x_accuracy": "1100", "y_accuracy": "10", "description_margins_accuracy": "0"}}

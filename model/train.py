@@ -254,6 +254,8 @@ def loop(cfg: TrainConfig, run: Run, loader, device: torch.device, out: Path, me
             g["lr"] = lr
         if batch.chains:
             batch.audio = augment_batch(batch.audio.to(device, non_blocking=True), batch.chains)
+        if run.objective.masks:  # a step's masks depend on the seed, rank and step alone: --resume redraws them
+            torch.manual_seed((cfg.seed * 1_000_003 + run.rank) * 1_000_003 + step)
         with autocast:
             loss = run.wrapped(*run.objective.inputs(batch, device))
         run.opt.zero_grad(set_to_none=True)

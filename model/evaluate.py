@@ -32,7 +32,8 @@ from .audio import QUIET_DB, SAMPLE_RATE, load_audio, loudest_dbfs
 from .checkpoint import default_checkpoint, load_sam
 from .data.tasks import JUST_HEARD, nothing_recent, quiet_description
 from .generate import generate_batch
-from .metrics import ClassNames, cider_d, mcq_choice, micro_prf, normalize, says_quiet, true_false, wilson_interval
+from .metrics import (ClassNames, cider_d, event_classes, mcq_choice, micro_prf, normalize, says_quiet, true_false,
+                      wilson_interval)
 from .prompt import DESCRIBE_PROMPT, LIVE_PROMPT, prompt_ids
 from .sam import SAM
 
@@ -177,15 +178,17 @@ def _descriptions(items: list[Item], preds: list[str], names: ClassNames, scenes
     rows = [(it, p) for it, p in zip(items, preds) if it.kind == "description" and not it.variant]
     if not rows:
         return {}
-    pred_sets, gold_sets, quiet_false, quiet_n, shown_false = [], [], 0, 0, 0
+    pred_sets, gold_sets, quiet_false, quiet_n, shown_false, quiet_wrong = [], [], 0, 0, 0, 0
     for it, p in rows:
         sc = scenes.get(it.scene, {})
         gold = _gold(sc)
         named = names.named(p)
         if not sc.get("events"):
+            false = bool(event_classes(p, names) - gold)  # an event the quiet scene does not hold
             quiet_n += 1
-            quiet_false += bool(named - gold)
-            shown_false += bool(named - gold) and it.scene not in gated
+            quiet_false += false
+            shown_false += false and it.scene not in gated
+            quiet_wrong += bool(named - gold)  # any class it lacks, a misnamed background included
             continue
         pred_sets.append(named)
         gold_sets.append(gold)
@@ -203,6 +206,7 @@ def _descriptions(items: list[Item], preds: list[str], names: ClassNames, scenes
     if quiet_n:
         out["silence_false_alarm_rate"] = quiet_false / quiet_n
         out["silence_false_alarm_rate_gated"] = shown_false / quiet_n
+        out["silence_false_class_rate"] = quiet_wrong / quiet_n
         out["silence_scenes"] = quiet_n
     return out
 
@@ -241,14 +245,17 @@ def _base(scene: str) -> str:
 def _feed(items: list[Item], preds: list[str], names: ClassNames, scenes: dict[str, dict],
           gated: frozenset[str]) -> dict[str, Any]:
     """False alarms of sam-live's feed: its question about the last seconds, asked of scenes
-    without events, names a sound other than the background; `gated` scenes the gate answers."""
+    without events, names an event that is not the background; `gated` scenes the gate answers.
+    Also how often it names any class the scene lacks, a misnamed background included."""
     rows = [(it, p) for it, p in zip(items, preds) if it.kind == "feed"]
     if not rows:
         return {}
-    false = [bool(names.named(p) - _background(scenes.get(it.scene, {}))) for it, p in rows]
+    false = [bool(event_classes(p, names) - _background(scenes.get(it.scene, {}))) for it, p in rows]
+    wrong = [bool(names.named(p) - _background(scenes.get(it.scene, {}))) for it, p in rows]
     shown = [f and it.scene not in gated for f, (it, _) in zip(false, rows)]
     return {"silence_false_alarm_rate_feed": sum(shown) / len(rows),
-            "silence_false_alarm_rate_feed_ungated": sum(false) / len(rows), "silence_feed_scenes": len(rows)}
+            "silence_false_alarm_rate_feed_ungated": sum(false) / len(rows),
+            "silence_false_class_rate_feed": sum(wrong) / len(rows), "silence_feed_scenes": len(rows)}
 
 
 def _background_label(scene: dict) -> str | None:
@@ -371,7 +378,8 @@ def evaluate_valset(model: SAM, valset: str | Path, batch_size: int = 32, limit:
 # -- reporting -----------------------------------------------------------------------------------
 COUNTS = {"mcq_order_agreement": "mcq_pairs", "silence_false_alarm_rate": "silence_scenes",
           "silence_false_alarm_rate_gated": "silence_scenes", "silence_false_alarm_rate_feed": "silence_feed_scenes",
-          "silence_false_alarm_rate_feed_ungated": "silence_feed_scenes",
+          "silence_false_alarm_rate_feed_ungated": "silence_feed_scenes", "silence_false_class_rate": "silence_scenes",
+          "silence_false_class_rate_feed": "silence_feed_scenes",
           "description_false_sound_rate": "description_scenes",
           "description_false_sound_rate_margins": "description_scenes_margins"}  # proportion -> its number of items
 

@@ -81,6 +81,14 @@ class ClassNames:
         return found
 
 
+BACKGROUND_CLAUSE = re.compile(r"(?:only\s+)?[a-z][\w' -]*?\s+in the background")  # "only rain in the background"
+
+
+def event_classes(text: str, names: ClassNames) -> set[str]:
+    """The classes an answer names as events: all it names, once its "<x> in the background" clause is taken out."""
+    return names.named(BACKGROUND_CLAUSE.sub(" | ", text.lower()))
+
+
 def says_quiet(text: str, names: ClassNames) -> bool:
     """A description reports quiet: it says so and names no sound class."""
     t = normalize(text)

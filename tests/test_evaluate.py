@@ -56,6 +56,19 @@ def test_gold_answers_score_perfectly_and_wrong_ones_do_not():
     assert "| mcq_accuracy | 0.000 |" in markdown(bad, "x")
 
 
+
+def test_a_misnamed_background_is_a_wrong_class_not_an_event():
+    names = ClassNames.from_table({"dog": [], "rain": [], "waves": []})
+    items = [ITEMS[5], ITEMS[8]]  # the quiet scene over rain: its description and the feed's question
+    calm = score(items, ["only waves in the background, otherwise quiet", "nothing, only waves in the background"],
+                 names, SCENES)
+    assert calm["silence_false_alarm_rate"] == 0.0 and calm["silence_false_alarm_rate_feed"] == 0.0
+    assert calm["silence_false_class_rate"] == 1.0 and calm["silence_false_class_rate_feed"] == 1.0
+    busy = score(items, ["waves in the background; dog at 1.0-2.0 s", "waves, dog"], names, SCENES)
+    assert busy["silence_false_alarm_rate"] == 1.0 and busy["silence_false_alarm_rate_feed"] == 1.0
+    rain = score(items, ["rain at 0.0-9.0 s", "rain"], names, SCENES)  # the background, called an event: it is there
+    assert rain["silence_false_alarm_rate"] == 0.0 and rain["silence_false_class_rate"] == 0.0
+
 def test_descriptions_inside_digital_silence_are_scored_apart():
     plain = Item("s1", "Describe what you hear.", "dog at 0.1-0.5 s, door at 1.0-1.2 s", "description")
     margins = Item("s1#margins", plain.question, plain.answer, "description", "margins")

@@ -1,7 +1,7 @@
 """Evaluation metrics on hand-made examples with known answers."""
 import pytest
 
-from model.metrics import (ClassNames, cider_d, mcq_choice, micro_prf, normalize, says_quiet, true_false,
+from model.metrics import (ClassNames, cider_d, event_classes, mcq_choice, micro_prf, normalize, says_quiet, true_false,
                            wilson_interval)
 
 NAMES = ClassNames.from_table({"dog": ["dog barking", "bark", "barking"], "door": ["door slam", "knock"],
@@ -68,3 +68,12 @@ def test_wilson_interval_matches_the_textbook_values():
     assert narrow[1] - narrow[0] < wide[1] - wide[0]  # more items, a tighter interval
     with pytest.raises(ValueError, match="0 <= k <= n"):
         wilson_interval(3, 0)
+
+
+def test_event_classes_leave_out_the_background_clause():
+    names = ClassNames.from_table({"rain": [], "dog": ["barking"], "car horn": [], "waves": []})
+    assert event_classes("rain in the background; dog at 1.0-2.0 s, car horn at 3.0-3.5 s", names) == {"dog", "car horn"}
+    assert event_classes("only waves in the background, otherwise quiet", names) == set()
+    assert event_classes("Nothing, only rain in the background", names) == set()
+    assert event_classes("barking, car horn", names) == {"dog", "car horn"}  # the feed's answer has no clause
+    assert event_classes("rain", names) == {"rain"}

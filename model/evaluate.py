@@ -172,6 +172,9 @@ def _descriptions(items: list[Item], preds: list[str], names: ClassNames, scenes
                   gated: frozenset[str]) -> dict[str, Any]:
     """Class precision/recall of descriptions against the scene, false alarms on quiet scenes, CIDEr-D.
 
+    Two precision/recall pairs: every class named against the scene's events and background, and
+    (the stricter, "event") the classes named as events against the events alone.
+
     False alarms are counted for the model alone, and behind the energy gate of sam-caption and
     sam-live, which answers "quiet" for the `gated` scenes before the model is asked.
     """
@@ -179,6 +182,7 @@ def _descriptions(items: list[Item], preds: list[str], names: ClassNames, scenes
     if not rows:
         return {}
     pred_sets, gold_sets, quiet_false, quiet_n, shown_false, quiet_wrong = [], [], 0, 0, 0, 0
+    event_sets, event_gold = [], []
     for it, p in rows:
         sc = scenes.get(it.scene, {})
         gold = _gold(sc)
@@ -192,10 +196,15 @@ def _descriptions(items: list[Item], preds: list[str], names: ClassNames, scenes
             continue
         pred_sets.append(named)
         gold_sets.append(gold)
+        event_sets.append(event_classes(p, names) - _background(sc))  # the background, called an event: no claim
+        event_gold.append({e["label"] for e in sc["events"]})
+    events = micro_prf(event_sets, event_gold)
     prf = micro_prf(pred_sets, gold_sets)
     out: dict[str, Any] = {"description_class_precision": prf.precision, "description_class_recall": prf.recall,
                            "description_class_f1": prf.f1, "description_cider_d": cider_d([p for _, p in rows],
                                                                                          [[it.answer] for it, _ in rows]),
+                           "description_event_precision": events.precision,
+                           "description_event_recall": events.recall,
                            "description_by_class": by_class(pred_sets, gold_sets)}
     out.update(_false_sounds(rows, names, scenes, ""))
     margins = [(it, p) for it, p in zip(items, preds) if it.kind == "description" and it.variant == MARGINS]

@@ -69,6 +69,16 @@ def test_a_misnamed_background_is_a_wrong_class_not_an_event():
     rain = score(items, ["rain at 0.0-9.0 s", "rain"], names, SCENES)  # the background, called an event: it is there
     assert rain["silence_false_alarm_rate"] == 0.0 and rain["silence_false_class_rate"] == 0.0
 
+
+def test_event_precision_and_recall_leave_the_background_out():
+    names = ClassNames.from_table({"dog": [], "door": [], "rain": [], "waves": []})
+    scenes = {"s": {"events": [{"label": "dog"}], "background": {"label": "rain"}, "type": "scene"}}
+    items = [Item("s", "Describe what you hear.", "rain in the background; dog at 1.0-2.0 s", "description")]
+    res = score(items, ["waves in the background; dog at 1.0-2.0 s, door at 3.0-3.5 s"], names, scenes)
+    assert res["description_event_precision"] == 0.5 and res["description_event_recall"] == 1.0  # dog; door invented
+    # every class against events and background: dog right; waves and door wrong; rain missed
+    assert res["description_class_precision"] == pytest.approx(1 / 3) and res["description_class_recall"] == 0.5
+
 def test_descriptions_inside_digital_silence_are_scored_apart():
     plain = Item("s1", "Describe what you hear.", "dog at 0.1-0.5 s, door at 1.0-1.2 s", "description")
     margins = Item("s1#margins", plain.question, plain.answer, "description", "margins")

@@ -259,8 +259,9 @@ def _feed(items: list[Item], preds: list[str], names: ClassNames, scenes: dict[s
     rows = [(it, p) for it, p in zip(items, preds) if it.kind == "feed"]
     if not rows:
         return {}
-    false = [bool(event_classes(p, names) - _background(scenes.get(it.scene, {}))) for it, p in rows]
-    wrong = [bool(names.named(p) - _background(scenes.get(it.scene, {}))) for it, p in rows]
+    backgrounds = [_background(scenes.get(it.scene, {})) for it, _ in rows]
+    false = [bool(event_classes(p, names) - bg) for (_, p), bg in zip(rows, backgrounds)]
+    wrong = [bool(names.named(p) - bg) for (_, p), bg in zip(rows, backgrounds)]
     shown = [f and it.scene not in gated for f, (it, _) in zip(false, rows)]
     return {"silence_false_alarm_rate_feed": sum(shown) / len(rows),
             "silence_false_alarm_rate_feed_ungated": sum(false) / len(rows),

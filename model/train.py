@@ -75,7 +75,7 @@ class TrainConfig:
     freeze: tuple[str, ...] = ()  # modules held fixed: any of encoder, connector, lm
     freq_masks: tuple[int, int] = (0, 0)  # SpecAugment: bands of mel bins masked per scene, and the widest (0 0: none)
     time_masks: tuple[int, int] = (0, 0)  # SpecAugment: stretches masked per 10.24 s, and the longest in 10 ms frames
-    layout: str = ""  # connector layout for a fresh connector (ablation); "" keeps the model's
+    layout: str = ""  # a fresh connector of this layout (ablations), even with --init; "" keeps the model's connector
     vocab_size: int = 0  # BPE vocabulary for a fresh tokenizer; 0: the preset's
     tokenizer_texts: int = 20_000  # texts drawn from the task generators to train that BPE on
     backend: str = "auto"  # Mamba-2 path: auto (kernels on CUDA when importable), torch, kernels
@@ -102,7 +102,7 @@ def build_model(cfg: TrainConfig, corpus) -> SAM:
     """From --init, or fresh from the preset with a BPE trained on the corpus text."""
     if cfg.init:
         model = load_sam(cfg.init)
-        if cfg.layout and cfg.layout != model.cfg.connector.layout:
+        if cfg.layout:  # the checkpoint's encoder and LM, a connector learnt afresh (its own layout or another)
             return with_new_connector(model, cfg.layout)
         return model
     sam_cfg = SAMConfig.from_name(cfg.model)

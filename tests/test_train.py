@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from model.checkpoint import load_sam
-from model.train import parse_args, train
+from model.train import build_model, parse_args, train
 from test_data_build import make_corpus
 
 COMMON = ["--model", "sam-tiny", "--batch-size", "4", "--seconds", "1.28", "2.56", "--workers", "0",
@@ -85,6 +85,22 @@ def test_connector_stage_trains_only_the_connector(corpus, tmp_path):
     a, b = load_sam(first / "checkpoint").state_dict(), load_sam(second / "checkpoint").state_dict()
     changed = {k.split(".")[0] for k in a if not torch.equal(a[k], b[k])}
     assert changed == {"connector"}
+
+
+@pytest.mark.parametrize("layout", ["column", "time_major"])
+def test_layout_with_init_gives_a_fresh_connector_on_the_same_encoder_and_lm(corpus, tmp_path, layout):
+    first = tmp_path / "a"
+    train(parse_args(["--stage", "joint", "--corpus", corpus, "--out", str(first), "--max-steps", "1", *COMMON]))
+    old = load_sam(first / "checkpoint")
+    new = build_model(parse_args(["--stage", "joint", "--init", str(first / "checkpoint"), "--layout", layout]), None)
+    assert new.cfg.connector.layout == layout
+    a, b = old.state_dict(), new.state_dict()
+    for part in ("encoder", "lm"):
+        keys = [k for k in a if k.startswith(part + ".")]
+        assert keys and all(torch.equal(a[k], b[k]) for k in keys)
+    shared = [k for k in a if k.startswith("connector.") and k in b and a[k].shape == b[k].shape]
+    if layout == "column":  # the same layout: the same shapes, other values
+        assert shared and not any(torch.equal(a[k], b[k]) for k in shared if a[k].dim() > 1)
 
 
 def test_bad_arguments_are_refused(corpus, tmp_path):

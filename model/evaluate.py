@@ -468,6 +468,59 @@ def _paired_row(name: str, x: str, y: str) -> str:
             f"{mcnemar_p(only_a, only_b):.3g} |")
 
 
+def chart_rows(reports: dict[str, dict[str, Any]]) -> dict[str, dict[str, tuple[float, float, float]]]:
+    """Per kind of question, each report's accuracy and 95% interval, from its per-item results.
+
+    The kinds are those every report has; the last row pools all items but the margins re-hearings,
+    as `compare` does.
+    """
+    sets = {name: r.get("valset", r).get("correct") for name, r in reports.items()}
+    missing = [name for name, c in sets.items() if not c]
+    if missing:
+        raise ValueError(f"{', '.join(missing)}: no per-item results (written before sam-eval kept them): "
+                         "evaluate that checkpoint again")
+    kinds = [k for k in next(iter(sets.values())) if POOLED_SKIP not in k and all(k in c for c in sets.values())]
+    rows: dict[str, dict[str, tuple[float, float, float]]] = {}
+    for kind in [*kinds, "all items"]:
+        rows[kind] = {}
+        for name, c in sets.items():
+            bits = "".join(c[k] for k in kinds) if kind == "all items" else c[kind]
+            rows[kind][name] = (bits.count("1") / len(bits), *wilson_interval(bits.count("1"), len(bits)))
+    return rows
+
+
+def chart(reports: dict[str, dict[str, Any]], png: Path) -> dict[str, dict[str, tuple[float, float, float]]]:
+    """Grouped bars of `chart_rows` (one group per kind, one bar per report, 95% intervals), as a PNG."""
+    rows = chart_rows(reports)
+    try:
+        import matplotlib
+    except ImportError:
+        raise ValueError("drawing a chart needs matplotlib: pip install 'sam-live[plots]'") from None
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(reports)
+    width = 0.8 / len(names)
+    fig, ax = plt.subplots(figsize=(max(8.0, 0.6 * len(rows) * (1 + len(names) / 4)), 4.5))
+    for i, name in enumerate(names):
+        xs = [j + (i - (len(names) - 1) / 2) * width for j in range(len(rows))]
+        acc = [rows[k][name][0] for k in rows]
+        err = [[a - rows[k][name][1] for a, k in zip(acc, rows)], [rows[k][name][2] - a for a, k in zip(acc, rows)]]
+        ax.bar(xs, acc, width, yerr=err, capsize=2, label=name)
+    ax.set_xticks(range(len(rows)), [k.removesuffix("_accuracy").replace("_", " ") for k in rows],
+                  rotation=35, ha="right")
+    ax.set_ylabel("accuracy (95% interval)")
+    ax.set_ylim(0, 1)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize="small", ncol=min(len(names), 4))
+    fig.tight_layout()
+    png.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(png, dpi=110)
+    plt.close(fig)
+    return rows
+
+
 def markdown(res: dict[str, Any], title: str) -> str:
     """The report's headline numbers as a markdown table, with the 95% interval where there is one."""
     lines = [f"## {title}", "", "| metric | value | 95% interval |", "| --- | --- | --- |"]
@@ -501,7 +554,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--compare", type=Path, nargs=2, metavar=("FIRST", "SECOND"),
                    help="compare two reports (report.json or its folder) of the same valset item by item, "
                         "print the table and exit")
+    p.add_argument("--chart", nargs="+", metavar="[LABEL=]REPORT",
+                   help="draw the accuracies of several reports of the same valset, per kind of question, "
+                        "as OUT/chart.png (a label names each bar; default: the report's folder) and exit")
     args = p.parse_args(argv)
+    if args.chart:
+        try:
+            reports = {}
+            for spec in args.chart:
+                label, _, path = spec.rpartition("=")
+                path = Path(path)
+                reports[label or (path.parent.name if path.suffix == ".json" else path.name)] = _read_report(path)
+            png = args.out / "chart.png"
+            chart(reports, png)
+        except ValueError as e:
+            raise SystemExit(f"error: {e}") from e
+        print(f"wrote {png}")
+        return 0
     if args.compare:
         try:
             print(compare(*(_read_report(r) for r in args.compare)), end="")

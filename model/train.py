@@ -21,6 +21,7 @@ import json
 import math
 import os
 import signal
+import sys
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -334,9 +335,14 @@ def plot_log(logs: Path | list[Path], png: Path) -> None:
     """Smoothed training loss (a line per stage) and validation loss (points) against steps, as a PNG.
 
     Several logs, such as the runs of a curriculum, are drawn one after another on one step axis.
+    Without matplotlib (the `plots` extra) it says so and draws nothing: a plot never fails a stage.
     """
-    import matplotlib
-
+    try:
+        import matplotlib
+    except ImportError:
+        print(f"no {png.name}: drawing the loss curves needs matplotlib (pip install 'sam-live[plots]'); "
+              "the losses are in log.jsonl", file=sys.stderr)
+        return
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

@@ -3,9 +3,9 @@ import json
 
 import pytest
 
-from model.evaluate import (Item, by_class, compare, evaluate_valset, intervals, main, markdown, mcnemar_p, mcq_parts, reorder,
+from model.evaluate import (Item, by_class, chart_rows, compare, evaluate_valset, intervals, main, markdown, mcnemar_p, mcq_parts, reorder,
                             score)
-from model.metrics import ClassNames, micro_prf
+from model.metrics import ClassNames, micro_prf, wilson_interval
 
 NAMES = ClassNames.from_table({"dog": ["bark"], "door": ["door slam"], "piano": [], "rain": [], "speech": []})
 SCENES = {"s1": {"events": [{"label": "dog"}, {"label": "door"}], "background": None, "type": "scene"},
@@ -145,6 +145,27 @@ def test_per_class_counts_add_up_to_the_micro_figures():
     prf = micro_prf(said, there)
     hits, gold, extra = (sum(row[i] for row in counts.values()) for i in range(3))
     assert hits / gold == pytest.approx(prf.recall) and hits / (hits + extra) == pytest.approx(prf.precision)
+
+def test_chart_draws_each_reports_accuracy_per_kind_with_its_interval(tmp_path):
+    first = {"valset": {"correct": {"x_accuracy": "1100", "y_accuracy": "10", "description_margins_accuracy": "0"}}}
+    second = {"correct": {"x_accuracy": "0111", "y_accuracy": "11", "z_accuracy": "1", "description_margins_accuracy": "1"}}
+    rows = chart_rows({"a": first, "b": second})
+    assert list(rows) == ["x_accuracy", "y_accuracy", "all items"]  # kinds both have; re-hearings not pooled
+    assert rows["x_accuracy"]["a"][0] == 0.5 and rows["x_accuracy"]["b"][0] == 0.75
+    assert rows["all items"]["a"][0] == pytest.approx(3 / 6) and rows["all items"]["b"][0] == pytest.approx(5 / 6)
+    assert rows["y_accuracy"]["b"][1:] == pytest.approx(wilson_interval(2, 2))
+    assert all(lo <= acc <= hi for r in rows.values() for acc, lo, hi in r.values())
+    for name, rep in (("a", first), ("b", {"valset": second})):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "report.json").write_text(json.dumps(rep))
+    out = tmp_path / "charts"
+    assert main(["--chart", f"plain={tmp_path / 'a'}", str(tmp_path / "b" / "report.json"), "--out", str(out)]) == 0
+    png = (out / "chart.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
+    (tmp_path / "old.json").write_text(json.dumps({"valset": {"mcq_accuracy": 0.5}}))
+    with pytest.raises(SystemExit, match="old: no per-item results"):
+        main(["--chart", str(tmp_path / "a"), f"old={tmp_path / 'old.json'}", "--out", str(out)])
+
 
 def test_compare_pools_every_item_but_the_re_hearings():
     first = {"correct": {"x_accuracy": "1100", "y_accuracy": "10", "description_margins_accuracy": "0"}}

@@ -1,11 +1,12 @@
 """sam-train on the CPU: the loss falls, a stopped run resumes to the same losses, stages chain."""
 import json
+import sys
 
 import pytest
 import torch
 
 from model.checkpoint import load_sam
-from model.train import build_model, parse_args, train
+from model.train import build_model, parse_args, plot_log, train
 from test_data_build import make_corpus
 
 COMMON = ["--model", "sam-tiny", "--batch-size", "4", "--seconds", "1.28", "2.56", "--workers", "0",
@@ -181,3 +182,13 @@ def test_quiet_scenes_come_in_the_share_asked_with_a_background_in_the_share_ask
     assert all(present and "quiet" not in answer for answer, present in busy)  # every scene has an event
     silent = sum(answer == QUIET for answer, _ in scenes(0.5, 0.0, n=10))
     assert 25 <= silent <= 75  # about half of 100
+
+
+def test_loss_plot_without_matplotlib_says_so_and_draws_nothing(tmp_path, monkeypatch, capsys):
+    log = tmp_path / "log.jsonl"
+    log.write_text(json.dumps({"stage": "joint", "step": 1, "loss_avg": 2.0}) + "\n")
+    plot_log(log, tmp_path / "drawn.png")
+    assert (tmp_path / "drawn.png").is_file()
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if not installed: importing it fails
+    plot_log(log, tmp_path / "loss.png")
+    assert not (tmp_path / "loss.png").exists() and "plots" in capsys.readouterr().err

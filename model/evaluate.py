@@ -31,11 +31,12 @@ import torch.nn.functional as F
 from .audio import QUIET_DB, SAMPLE_RATE, load_audio, loudest_dbfs
 from .checkpoint import default_checkpoint, load_sam
 from .data.tasks import JUST_HEARD, nothing_recent, quiet_description
-from .generate import generate_batch
+from .generate import answer_logits, generate_batch
 from .metrics import (ClassNames, cider_d, event_classes, mcq_choice, micro_prf, normalize, says_quiet, true_false,
                       wilson_interval)
-from .prompt import DESCRIBE_PROMPT, LIVE_PROMPT, prompt_ids
+from .prompt import DESCRIBE_PROMPT, LIVE_PROMPT, answer_ids, prompt_ids
 from .sam import SAM
+from .state import MambaState
 
 MCQ_OPTION = re.compile(r"([A-D])\) (.+?)(?= [A-D]\) |$)")
 
@@ -102,6 +103,63 @@ def answer_items(model: SAM, items: list[Item], read, batch_size: int, max_new_t
     if pending:
         flush()
     return answers
+
+
+CLOZE_QUESTION = "What sound do you hear?"  # an open question every training stage after the tagger asks
+
+
+@torch.inference_mode()
+def cloze_scores(model: SAM, state: MambaState, answers: list[str], question: str = CLOZE_QUESTION) -> list[float]:
+    """Log-probability of each answer (its end token included) after `question`, from a heard state.
+
+    The answers are scored together, right-padded: each is read causally, so padding after it
+    changes nothing.
+    """
+    tok, device = model.tokenizer, model.device
+    prompt = prompt_ids(tok, question)
+    rows = [answer_ids(tok, a) for a in answers]
+    width = len(prompt) + max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), tok.eot_id, dtype=torch.long, device=device)
+    for i, r in enumerate(rows):
+        ids[i, : len(prompt) + len(r)] = torch.tensor(prompt + r)
+    n = len(rows)
+    logits, _ = model.lm(ids, state=MambaState(torch.cat([state.conv] * n, 1), torch.cat([state.ssm] * n, 1)))
+    pred = logits[:, len(prompt) - 1: -1].float()  # position p predicts token p + 1
+    logp = torch.log_softmax(answer_logits(model.lm, tok, pred.reshape(-1, pred.shape[-1])), -1).view(pred.shape)
+    picked = logp.gather(-1, ids[:, len(prompt):, None])[..., 0]
+    return [float(picked[i, : len(r)].sum()) for i, r in enumerate(rows)]
+
+
+def cloze_choice(model: SAM, state: MambaState, question: str) -> str:
+    """Multiple choice without its answer format: the letter of the option likeliest as the answer to
+    an open question (the least likely, when the stem asks which sound is absent).
+
+    A model that has never been taught the "B) dog" answer form can still be scored this way, so
+    this separates knowing the sounds from knowing the format.
+    """
+    stem, options = mcq_parts(question)
+    scores = cloze_scores(model, state, options)
+    pick = min if is_absent_stem(stem) else max
+    return "ABCD"[pick(range(len(options)), key=scores.__getitem__)]
+
+
+def is_absent_stem(stem: str) -> bool:
+    """Whether a multiple-choice stem asks for the option that is not in the recording."""
+    return " not " in f" {stem.lower()} " or "absent" in stem.lower()
+
+
+def cloze_items(model: SAM, items: list[Item], read) -> dict[str, Any]:
+    """`cloze_choice` over the multiple-choice items in their first order, as mcq_cloze_accuracy."""
+    mcq = [it for it in items if it.kind == "mcq" and not it.variant]
+    if not mcq:
+        return {}
+    right = []
+    with torch.inference_mode():
+        for it in _progress(mcq, "multiple choice by likelihood", len(mcq)):
+            right.append(cloze_choice(model, model.hear(torch.as_tensor(read(it.scene))).lm, it.question)
+                         == it.answer[0])
+    return {"mcq_cloze_accuracy": sum(right) / len(right), "mcq_cloze_n": len(right),
+            "correct": {"mcq_cloze_accuracy": _bits(right)}}
 
 
 def _progress(it, desc: str, total: int) -> Iterator:
@@ -371,6 +429,9 @@ def evaluate_valset(model: SAM, valset: str | Path, batch_size: int = 32, limit:
     quiet = {it.scene for it in items if it.kind == "feed"}  # every scene without events is asked the feed question
     gated = frozenset(s for s in quiet if loudest_dbfs(read(s).numpy()) < QUIET_DB)
     res = {"items": len(items), **score(items, preds, names, scenes, gated), "silence_gated_scenes": len(gated)}
+    cloze = cloze_items(model, items, read)
+    res["correct"].update(cloze.pop("correct", {}))
+    res.update(cloze)
     if stream_minutes:
         stream = streaming(model, items, scenes, read, names, stream_minutes, max_new_tokens)
         res["correct"].update(stream.pop("correct", {}))
@@ -449,14 +510,20 @@ def compare(old: dict[str, Any], new: dict[str, Any]) -> str:
         if len(x) != len(y):
             raise ValueError(f"{key}: {len(x)} items against {len(y)}: the reports are not of the same valset")
         lines.append(_paired_row(key, x, y))
-        if POOLED_SKIP not in key:
+        if pooled(key):
             pooled_x, pooled_y = pooled_x + x, pooled_y + y
     if pooled_x:
-        lines.append(_paired_row(f"all items but the {POOLED_SKIP.strip('_')} re-hearings", pooled_x, pooled_y))
+        lines.append(_paired_row(POOLED_ROW, pooled_x, pooled_y))
     return "\n".join(lines) + "\n"
 
 
-POOLED_SKIP = "_margins"  # the same description items heard again inside zeros: not pooled with the rest
+POOLED_ROW = "all items, each once"
+
+
+def pooled(key: str) -> bool:
+    """Whether `key`'s items enter the pooled row: not the description items heard again inside
+    zeros (margins), nor the multiple-choice items scored again by likelihood (cloze)."""
+    return not key.endswith(("_margins_accuracy", "_cloze_accuracy"))
 
 
 def _paired_row(name: str, x: str, y: str) -> str:
@@ -471,20 +538,20 @@ def _paired_row(name: str, x: str, y: str) -> str:
 def chart_rows(reports: dict[str, dict[str, Any]]) -> dict[str, dict[str, tuple[float, float, float]]]:
     """Per kind of question, each report's accuracy and 95% interval, from its per-item results.
 
-    The kinds are those every report has; the last row pools all items but the margins re-hearings,
-    as `compare` does.
+    The kinds are those every report has, but the re-hearings inside zeros; the last row pools
+    every item once, as `compare` does.
     """
     sets = {name: r.get("valset", r).get("correct") for name, r in reports.items()}
     missing = [name for name, c in sets.items() if not c]
     if missing:
         raise ValueError(f"{', '.join(missing)}: no per-item results (written before sam-eval kept them): "
                          "evaluate that checkpoint again")
-    kinds = [k for k in next(iter(sets.values())) if POOLED_SKIP not in k and all(k in c for c in sets.values())]
+    kinds = [k for k in next(iter(sets.values())) if "_margins" not in k and all(k in c for c in sets.values())]
     rows: dict[str, dict[str, tuple[float, float, float]]] = {}
     for kind in [*kinds, "all items"]:
         rows[kind] = {}
         for name, c in sets.items():
-            bits = "".join(c[k] for k in kinds) if kind == "all items" else c[kind]
+            bits = "".join(c[k] for k in kinds if pooled(k)) if kind == "all items" else c[kind]
             rows[kind][name] = (bits.count("1") / len(bits), *wilson_interval(bits.count("1"), len(bits)))
     return rows
 

@@ -2,6 +2,7 @@
 import json
 
 import pytest
+import torch
 
 from model.evaluate import (Item, by_class, chart_rows, compare, evaluate_valset, intervals, main, markdown, mcnemar_p, mcq_parts, reorder,
                             score)
@@ -172,7 +173,42 @@ def test_compare_pools_every_item_but_the_re_hearings():
     second = {"correct": {"x_accuracy": "0111", "y_accuracy": "11", "description_margins_accuracy": "1"}}
     last = compare(first, second).strip().splitlines()[-1]
     # pooled: 110010 against 011111; one item only the first got right, three only the second
-    assert last == f"| all items but the margins re-hearings | 0.500 | 0.833 | +0.333 | 1 | 3 | {mcnemar_p(1, 3):.3g} |"
+    assert last == f"| all items, each once | 0.500 | 0.833 | +0.333 | 1 | 3 | {mcnemar_p(1, 3):.3g} |"
+    rescored = {"correct": {**first["correct"], "mcq_cloze_accuracy": "1"}}  # a second scoring, not an item
+    assert compare(rescored, second).strip().splitlines()[-1] == last
+
+
+def test_cloze_scores_match_token_by_token_scoring_and_choose_by_the_stem(tmp_path):
+    from model.config import SAMConfig
+    from model.evaluate import cloze_choice, cloze_scores, is_absent_stem
+    from model.generate import answer_logits
+    from model.prompt import answer_ids, prompt_ids
+    from model.sam import SAM
+    from model.tokenizer import Tokenizer
+
+    torch.manual_seed(0)
+    tok = Tokenizer.train(["a dog barks", "a car horn", "quiet", "what sound do you hear?"] * 20, vocab_size=290)
+    model = SAM(SAMConfig.from_name("sam-tiny"), tok).eval()
+    state = model.hear(torch.randn(16000) * 0.1).lm
+    options = ["dog", "car horn", "quiet", "dog barks"]
+    fast = cloze_scores(model, state, options)
+
+    def slow(answer):  # the prompt pushed, then one token at a time: the path generation takes
+        logits, s = model.lm(torch.tensor([prompt_ids(tok, "What sound do you hear?")]), state=state)
+        nxt, total = logits[:, -1], 0.0
+        for t in answer_ids(tok, answer):
+            total += torch.log_softmax(answer_logits(model.lm, tok, nxt.float()), -1)[0, t].item()
+            nxt, s = model.lm.step(torch.tensor([t]), state=s)
+        return total
+
+    with torch.inference_mode():
+        assert fast == pytest.approx([slow(o) for o in options], abs=1e-3)
+        assert cloze_scores(model, state, options[:1]) == pytest.approx(fast[:1], abs=1e-4)  # padding is inert
+        question = "Which sound is in the recording? " + " ".join(f"{'ABCD'[i]}) {o}" for i, o in enumerate(options))
+        assert cloze_choice(model, state, question) == "ABCD"[max(range(4), key=fast.__getitem__)]
+        absent = question.replace("Which sound is in the recording?", "Which of these sounds is NOT in the recording?")
+        assert cloze_choice(model, state, absent) == "ABCD"[min(range(4), key=fast.__getitem__)]
+    assert is_absent_stem("Which sound is absent?") and not is_absent_stem("Which sound do you hear?")
 
 def test_whole_run_on_a_tiny_valset(tmp_path):
     from model.config import SAMConfig
@@ -189,7 +225,9 @@ def test_whole_run_on_a_tiny_valset(tmp_path):
     rows = [json.loads(x) for x in (tmp_path / "val" / "items.jsonl").read_text().splitlines()]
     n_mcq = sum(r["kind"] == "mcq" for r in rows)
     assert res["items"] >= report.items + n_mcq
-    assert sum(v for k, v in res.items() if k.endswith("_n") and not k.startswith("streaming")) == res["items"]
+    assert sum(v for k, v in res.items() if k.endswith("_n") and not k.startswith("streaming")
+               and k != "mcq_cloze_n") == res["items"]  # the cloze scoring rescores the mcq items
+    assert res["mcq_cloze_n"] == n_mcq
     assert all(0.0 <= v <= 1.0 for k, v in res.items() if k.endswith("_accuracy"))
     assert all(res[k + "_ci95"][0] <= res[k] <= res[k + "_ci95"][1] for k in res if k.endswith("_accuracy"))
     assert all(len(res["correct"][k]) == res.get(k.removesuffix("_accuracy") + "_n", res.get("streaming_n"))

@@ -569,7 +569,7 @@ def chart(reports: dict[str, dict[str, Any]], png: Path) -> dict[str, dict[str, 
 
     names = list(reports)
     width = 0.8 / len(names)
-    fig, ax = plt.subplots(figsize=(max(8.0, 0.6 * len(rows) * (1 + len(names) / 4)), 4.5))
+    fig, ax = plt.subplots(figsize=(min(16.0, max(8.0, 0.45 * len(rows) * (1 + len(names) / 5))), 4.8))
     for i, name in enumerate(names):
         xs = [j + (i - (len(names) - 1) / 2) * width for j in range(len(rows))]
         acc = [rows[k][name][0] for k in rows]
@@ -580,7 +580,7 @@ def chart(reports: dict[str, dict[str, Any]], png: Path) -> dict[str, dict[str, 
     ax.set_ylabel("accuracy (95% interval)")
     ax.set_ylim(0, 1)
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize="small", ncol=min(len(names), 4))
+    ax.legend(fontsize="small", ncol=min(len(names), 6), loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
     fig.tight_layout()
     png.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(png, dpi=110)

@@ -278,9 +278,11 @@ def loop(cfg: TrainConfig, run: Run, loader, device: torch.device, out: Path, me
         if time.perf_counter() - last_save > cfg.save_every_minutes * 60:
             save(run, out, step, elapsed)
             last_save = time.perf_counter()
+        if stop.asked:  # straight to the save: nothing more from the data workers, no last validation
+            break
     bar.close()
     elapsed = time.perf_counter() - start
-    if val and step % cfg.val_every:  # the stage's last word, unless it was just measured
+    if val and step % cfg.val_every and not stop.asked:  # the stage's last word, unless just measured
         _log_validation(log, cfg, run, val, device, autocast, step, elapsed)
     if log is not None:
         log.close()

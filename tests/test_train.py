@@ -72,6 +72,7 @@ def test_a_stop_sent_to_the_whole_process_group_saves_the_last_step(corpus, tmp_
     os.killpg(proc.pid, signal.SIGTERM)
     assert proc.wait(timeout=60) == 0, proc.stderr.read()[-2000:]
     assert not (out / "done.json").exists()  # stopped, not finished
+    assert "loss" in rows(out)[-1]  # the save came straight after the step: no validation in between
     stopped_at = rows(out)[-1]["step"]
     train(parse_args([*args, "--resume", "--stop-after", "1"]))
     assert [r["step"] for r in rows(out) if "loss" in r][-1] == stopped_at + 1

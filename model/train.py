@@ -54,7 +54,7 @@ class TrainConfig:
     init: str = ""  # checkpoint directory to start from (the previous stage's)
     corpus: str = "data/corpus"  # corpus folder or its packed .tar (sam-data build)
     out: str = "runs/sam-small"  # run folder: checkpoint/, log.jsonl, loss.png, trainer state
-    minutes: float = 2.0  # wall-clock budget of the stage
+    minutes: float = 2.0  # wall-clock budget of the stage, from its first batch (resumed runs add up)
     max_steps: int = 0  # a budget in steps instead of minutes; 0: until the wall-clock budget is spent
     stop_after: int = 0  # end this run after N steps; the schedule still spans the stage (--resume goes on)
     batch_size: int = 32  # scenes per step (long-stream batches hold fewer, of equal total length)
@@ -242,10 +242,12 @@ def loop(cfg: TrainConfig, run: Run, loader, device: torch.device, out: Path, me
     log = open(out / "log.jsonl", "a") if run.rank == 0 else None
     bar = _progress(budget, meta["elapsed"], run.rank)
     step, last_save = meta["step"], time.perf_counter()
-    start = time.perf_counter() - meta["elapsed"]
+    start = None  # the clock runs from the first batch: the data workers' start-up is not training time
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
     running, stop, progress = None, _StopOnSignal(), 0.0
     for batch in loader:
+        if start is None:
+            start = time.perf_counter() - meta["elapsed"]
         elapsed = time.perf_counter() - start
         progress = step / cfg.max_steps if cfg.max_steps else elapsed / budget
         if progress >= 1.0 or (cfg.stop_after and step - meta["step"] >= cfg.stop_after) or stop.asked:
@@ -281,7 +283,7 @@ def loop(cfg: TrainConfig, run: Run, loader, device: torch.device, out: Path, me
         if stop.asked:  # straight to the save: nothing more from the data workers, no last validation
             break
     bar.close()
-    elapsed = time.perf_counter() - start
+    elapsed = time.perf_counter() - start if start is not None else meta["elapsed"]
     if val and step % cfg.val_every and not stop.asked:  # the stage's last word, unless just measured
         _log_validation(log, cfg, run, val, device, autocast, step, elapsed)
     if log is not None:

@@ -193,3 +193,22 @@ def test_loss_plot_without_matplotlib_says_so_and_draws_nothing(tmp_path, monkey
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if not installed: importing it fails
     plot_log(log, tmp_path / "loss.png")
     assert not (tmp_path / "loss.png").exists() and "plots" in capsys.readouterr().err
+
+
+def test_the_budget_runs_from_the_first_batch_not_from_the_data_workers_start(corpus, tmp_path, monkeypatch):
+    import time
+
+    import model.train as train_module
+
+    real = train_module.batch_loader
+
+    def slow_to_start(*args, **kw):  # data workers that take 3 s to send their first batch
+        time.sleep(3.0)
+        yield from real(*args, **kw)
+
+    monkeypatch.setattr(train_module, "batch_loader", slow_to_start)
+    out = tmp_path / "slow"
+    train(parse_args(["--stage", "joint", "--corpus", corpus, "--out", str(out), "--minutes", "0.5",
+                      "--stop-after", "2", *COMMON]))
+    first = [r for r in rows(out) if "loss" in r][0]
+    assert first["elapsed"] < 1.0  # the 3 s before it are not counted as training

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 
 from .audio import QUIET_DB, SAMPLE_RATE, load_audio, loudest_dbfs
 from .checkpoint import default_checkpoint, load_sam
-from .data.tasks import JUST_HEARD, nothing_recent, quiet_description
+from .data.tasks import ABSENT_STEMS, JUST_HEARD, nothing_recent, quiet_description
 from .generate import answer_logits, generate_batch
 from .metrics import (ClassNames, cider_d, event_classes, mcq_choice, micro_prf, normalize, says_quiet, true_false,
                       wilson_interval)
@@ -145,7 +145,7 @@ def cloze_choice(model: SAM, state: MambaState, question: str) -> str:
 
 def is_absent_stem(stem: str) -> bool:
     """Whether a multiple-choice stem asks for the option that is not in the recording."""
-    return " not " in f" {stem.lower()} " or "absent" in stem.lower()
+    return stem in ABSENT_STEMS
 
 
 def cloze_items(model: SAM, items: list[Item], read) -> dict[str, Any]:

@@ -27,6 +27,7 @@ LETTERS = "ABCD"
 SILENCE = "silence"
 QUIET = "quiet, nothing happens"
 NOTHING_RECENT = "nothing, it has been quiet"
+ABSENT_STEMS = ("Which of these sounds is NOT in the recording?", "Which sound is absent?")  # MCQ: the odd one out
 JUST_HEARD = ("What did you just hear?", "What was that sound just now?", "What just happened?")  # the last sound
 MIN_GAP_S = 0.3  # onsets closer than this make "which came first" ambiguous
 MIN_LOUDER_DB = 6.0  # smaller level differences make "which is louder" ambiguous
@@ -153,7 +154,7 @@ def _mcq(scene, rng, classes) -> QA | None:
         if absent is None:
             return None
         correct, others = absent[0], rng.sample(present, 3)
-        stem = rng.choice(("Which of these sounds is NOT in the recording?", "Which sound is absent?"))
+        stem = rng.choice(ABSENT_STEMS)
     else:
         correct = rng.choice(present) if present else SILENCE
         others = _absent(scene, rng, classes, 3, near=correct if present else None)

@@ -23,7 +23,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -79,8 +79,13 @@ MARGIN_S = 2.0  # seconds of zeros before and after it: files often hold them, t
 
 
 # -- answering ---------------------------------------------------------------------------------
-def answer_items(model: SAM, items: list[Item], read, batch_size: int, max_new_tokens: int) -> list[str]:
-    """Each scene heard once, its questions asked on forks, answers decoded in batches."""
+def answer_items(model: SAM, items: list[Item], read, batch_size: int, max_new_tokens: int,
+                 on_heard: Callable[[list[int], MambaState], None] | None = None) -> list[str]:
+    """Each scene heard once, its questions asked on forks, answers decoded in batches.
+
+    `on_heard(indices, state)`, when given, sees each scene's heard state with the indices of its
+    items, for other scorings of the same hearing.
+    """
     by_scene: dict[str, list[int]] = defaultdict(list)
     for i, it in enumerate(items):
         by_scene[it.scene].append(i)
@@ -96,6 +101,8 @@ def answer_items(model: SAM, items: list[Item], read, batch_size: int, max_new_t
 
     for scene, idx in _progress(by_scene.items(), "answering", len(by_scene)):
         state = model.hear(torch.as_tensor(read(scene)))
+        if on_heard is not None:
+            on_heard(idx, state.lm)
         for i in idx:
             pending.append((i, state.lm, prompt_ids(tok, items[i].question)))
         if len(pending) >= batch_size:
@@ -148,18 +155,25 @@ def is_absent_stem(stem: str) -> bool:
     return stem in ABSENT_STEMS
 
 
-def cloze_items(model: SAM, items: list[Item], read) -> dict[str, Any]:
-    """`cloze_choice` over the multiple-choice items in their first order, as mcq_cloze_accuracy."""
-    mcq = [it for it in items if it.kind == "mcq" and not it.variant]
-    if not mcq:
-        return {}
-    right = []
-    with torch.inference_mode():
-        for it in _progress(mcq, "multiple choice by likelihood", len(mcq)):
-            right.append(cloze_choice(model, model.hear(torch.as_tensor(read(it.scene))).lm, it.question)
-                         == it.answer[0])
-    return {"mcq_cloze_accuracy": sum(right) / len(right), "mcq_cloze_n": len(right),
-            "correct": {"mcq_cloze_accuracy": _bits(right)}}
+class ClozeScorer:
+    """`cloze_choice` for the multiple-choice items in their first order, from the states
+    `answer_items` hears (its `on_heard`); `result()` gives mcq_cloze_accuracy in item order."""
+
+    def __init__(self, model: SAM, items: list[Item]):
+        self.model, self.items, self.right = model, items, {}
+
+    def __call__(self, indices: list[int], state: MambaState) -> None:
+        for i in indices:
+            it = self.items[i]
+            if it.kind == "mcq" and not it.variant:
+                self.right[i] = cloze_choice(self.model, state, it.question) == it.answer[0]
+
+    def result(self) -> dict[str, Any]:
+        right = [self.right[i] for i in sorted(self.right)]
+        if not right:
+            return {}
+        return {"mcq_cloze_accuracy": sum(right) / len(right), "mcq_cloze_n": len(right),
+                "correct": {"mcq_cloze_accuracy": _bits(right)}}
 
 
 def _progress(it, desc: str, total: int) -> Iterator:
@@ -425,13 +439,14 @@ def evaluate_valset(model: SAM, valset: str | Path, batch_size: int = 32, limit:
         return cache[path]
 
     start = time.perf_counter()
-    preds = answer_items(model, items, read, batch_size, max_new_tokens)
+    cloze = ClozeScorer(model, items)
+    preds = answer_items(model, items, read, batch_size, max_new_tokens, on_heard=cloze)
     quiet = {it.scene for it in items if it.kind == "feed"}  # every scene without events is asked the feed question
     gated = frozenset(s for s in quiet if loudest_dbfs(read(s).numpy()) < QUIET_DB)
     res = {"items": len(items), **score(items, preds, names, scenes, gated), "silence_gated_scenes": len(gated)}
-    cloze = cloze_items(model, items, read)
-    res["correct"].update(cloze.pop("correct", {}))
-    res.update(cloze)
+    by_likelihood = cloze.result()
+    res["correct"].update(by_likelihood.pop("correct", {}))
+    res.update(by_likelihood)
     if stream_minutes:
         stream = streaming(model, items, scenes, read, names, stream_minutes, max_new_tokens)
         res["correct"].update(stream.pop("correct", {}))

@@ -104,3 +104,38 @@ def test_valset_of_training_recordings_uses_only_them(corpus, tmp_path):
     with pytest.raises(ValueError, match="split"):
         write_valset(corpus.root, tmp_path / "bad", n_scenes=2, split="test")
     assert not (tmp_path / "bad").exists()
+
+
+def _clips_used(folder) -> set[str]:
+    used = set()
+    for line in (folder / "scenes.jsonl").read_text().splitlines():
+        sc = json.loads(line)
+        used |= {e["clip_id"] for e in sc["events"]} | ({sc["background"]["clip_id"]} if sc["background"] else set())
+    return used
+
+
+def test_valset_by_package_keeps_to_the_packages_and_splits_asked(tmp_path):
+    root = make_corpus(tmp_path / "two", recordings_per_class=4)
+    catalog = root / "catalog.jsonl"
+    lines = [json.loads(line) for line in catalog.read_text().splitlines()]
+    for r in lines:  # a second source package: every dog, piano and rain recording
+        if r["label"] in ("dog", "piano", "rain"):
+            r["package"] = "other-pkg"
+    catalog.write_text("".join(json.dumps(r) + "\n" for r in lines))
+    corpus = load_corpus(root)
+    ids = {(p, s): {r.id for r in corpus.records if r.package == p and r.split == s}
+           for p in ("test-pkg", "other-pkg") for s in ("train", "validation")}
+    assert all(ids.values())
+    cases = {"held": (dict(packages=("other-pkg",)), ids["other-pkg", "train"] | ids["other-pkg", "validation"]),
+             "held_val": (dict(packages=("other-pkg",), split="validation"), ids["other-pkg", "validation"]),
+             "rest": (dict(exclude=("other-pkg",)), ids["test-pkg", "validation"])}
+    for name, (kw, allowed) in cases.items():
+        write_valset(root, tmp_path / name, n_scenes=10, seed=3, **kw)
+        used = _clips_used(tmp_path / name)
+        assert used and used <= allowed, name
+    assert len(_clips_used(tmp_path / "held") & ids["other-pkg", "train"]) > 0  # both splits by default
+    with pytest.raises(ValueError, match="no-such-pkg"):
+        write_valset(root, tmp_path / "bad", n_scenes=2, exclude=("no-such-pkg",))
+    with pytest.raises(ValueError, match="both asked for and excluded"):
+        write_valset(root, tmp_path / "bad", n_scenes=2, packages=("other-pkg",), exclude=("other-pkg",))
+    assert not (tmp_path / "bad").exists()

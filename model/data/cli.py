@@ -29,10 +29,13 @@ def main(argv: list[str] | None = None) -> None:
     v.add_argument("--scenes", type=int, default=400, help="scenes to mix (about 4 questions each)")
     v.add_argument("--seed", type=int, default=20240, help="the same seed writes the same set")
     v.add_argument("--packages", nargs="*", default=[],
-                   help="scenes from these source packages only, both splits (for a model trained without them); "
-                        "none given: all packages")
-    v.add_argument("--split", choices=["validation", "train"], default="validation",
-                   help="recordings to mix: validation (never trained on) or train (to measure the generalisation gap)")
+                   help="scenes from these source packages only, from both splits unless --split is given "
+                        "(the set for a model trained without them); none given: all packages")
+    v.add_argument("--exclude", nargs="*", default=[],
+                   help="leave these source packages out (the in-distribution set for a model trained without them)")
+    v.add_argument("--split", choices=["validation", "train", "all"], default=None,
+                   help="recordings to mix: validation (never trained on), train (to measure the generalisation "
+                        "gap) or all; default: validation, or all with --packages")
     d = sub.add_parser("demo", help="write assets/demo.ogg and assets/demo.json from the corpus", **fmt)
     d.add_argument("--corpus", type=Path, default=Path("data/corpus"), help="corpus folder")
     d.add_argument("--out", type=Path, default=Path("assets/demo.ogg"), help="the recording; its .json goes beside")
@@ -46,8 +49,11 @@ def main(argv: list[str] | None = None) -> None:
     elif args.cmd == "valset":
         from model.data.valset import write_valset
 
-        print(write_valset(args.corpus, args.out, n_scenes=args.scenes, seed=args.seed, packages=tuple(args.packages),
-                           split=args.split))
+        try:
+            print(write_valset(args.corpus, args.out, n_scenes=args.scenes, seed=args.seed,
+                               packages=tuple(args.packages), split=args.split, exclude=tuple(args.exclude)))
+        except ValueError as e:
+            raise SystemExit(f"sam-data valset: {e}") from None
     elif args.cmd == "demo":
         from model.data.demo import write_demo
 

@@ -1,6 +1,6 @@
 """The fixed validation set on disk: scenes as 16-bit WAV plus `items.jsonl` and `scenes.jsonl`.
 
-Scenes use only validation-split clips. The mix covers ordinary scenes, quiet-only scenes (with
+Scenes use validation-split clips unless asked otherwise (`write_valset`). The mix covers ordinary scenes, quiet-only scenes (with
 and without a background) and long streams for the streaming questions. WAV keeps it readable
 with the standard library alone (`load_valset`) on machines without libsndfile.
 """
@@ -52,28 +52,33 @@ def _plan(i: int, n: int) -> str:
 
 
 def write_valset(corpus: str | Path, out: str | Path, n_scenes: int = 400, seed: int = 20240,
-                 packages: tuple[str, ...] = (), split: str = "validation") -> ValsetReport:
+                 packages: tuple[str, ...] = (), split: str | None = None,
+                 exclude: tuple[str, ...] = ()) -> ValsetReport:
     """Mix `n_scenes` validation scenes, ask up to ITEMS_PER_SCENE questions each, write them under `out`.
 
     `split="train"` mixes the training recordings instead: the same test on clips the model has
     heard, so the gap to the validation split measures how far it generalises beyond them.
+    `split="all"` mixes both.
 
-    With `packages`, the scenes use every clip of those source packages (both splits) and no
-    other: the set for a model trained with those packages held out.
+    With `packages`, the scenes use clips of those source packages and no other, from both splits
+    unless `split` says otherwise: the set for a model trained with those packages held out.
+    `exclude` leaves packages out: the in-distribution set for that model.
     """
-    if split not in ("train", "validation"):
-        raise ValueError(f"split {split!r}: choose 'train' or 'validation'")
+    split = split or ("all" if packages else "validation")
+    if split not in ("train", "validation", "all"):
+        raise ValueError(f"split {split!r}: choose 'train', 'validation' or 'all'")
     out = Path(out)
-    (out / "scenes").mkdir(parents=True, exist_ok=True)
     full = load_corpus(corpus)
-    if packages:
-        unknown = set(packages) - {r.package for r in full.records}
-        if unknown:
-            raise ValueError(f"{corpus}: no clips from package(s) {sorted(unknown)}")
-        others = tuple(sorted({r.package for r in full.records} - set(packages)))
-        val = full.subset(None, others)
-    else:
-        val = full.subset(split)
+    present = {r.package for r in full.records}
+    unknown = (set(packages) | set(exclude)) - present
+    if unknown:
+        raise ValueError(f"{corpus}: no clips from package(s) {sorted(unknown)}; "
+                         f"its packages are: {' '.join(sorted(present))}")
+    if set(packages) & set(exclude):
+        raise ValueError(f"package(s) {sorted(set(packages) & set(exclude))} both asked for and excluded")
+    others = tuple(sorted(present - set(packages))) if packages else ()
+    val = full.subset(None if split == "all" else split, others + tuple(exclude))
+    (out / "scenes").mkdir(parents=True, exist_ok=True)
     bank = clip_bank(val)
     mix = MixConfig()
     per_kind = {k: 0 for k in KINDS}

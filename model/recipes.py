@@ -2,6 +2,7 @@
 
     python -m model.recipes default  --minutes 9 --out runs          # the curriculum, stage after stage
     python -m model.recipes ablations --minutes 9 --out runs         # the curriculum and every ablation at once
+    python -m model.recipes held_out --minutes 9 --out runs          # the curriculum with and without HELD_OUT
     python -m model.recipes default  --minutes 9 --out runs --resume # go on after a stop (SIGTERM saves)
 Other options (e.g. --batch-size 32 --backend torch) are passed to every sam-train run.
 
@@ -53,13 +54,34 @@ def default_plan() -> list[Run]:
     return chain("main", None, ["tagger", "connector", "joint", "instruct"])
 
 
+def held_out_chain() -> list[Run]:
+    return chain("held_out", None, ["tagger", "connector", "joint", "instruct"], ["--hold-out", *HELD_OUT])
+
+
+def held_out_plan() -> list[Run]:
+    """The curriculum twice side by side, the second without HELD_OUT."""
+    return default_plan() + held_out_chain()
+
+
 def ablation_plan() -> list[Run]:
     plan = default_plan()
     plan += chain("frozen", "main.connector", ["joint", "instruct"], ["--freeze", "encoder"])
     for layout in ("time_major", "freq_major"):  # the first run swaps in a fresh connector of that layout
         plan += chain(layout, "main.tagger", ["connector", "joint", "instruct"], first_extra=["--layout", layout])
     plan += chain("no_instruct", "main.joint", ["joint"], stage_names=["instruct_slot"])
-    plan += chain("held_out", None, ["tagger", "connector", "joint", "instruct"], ["--hold-out", *HELD_OUT])
+    plan += held_out_chain()
+    return plan
+
+
+PLANS = {"default": default_plan, "ablations": ablation_plan, "held_out": held_out_plan}
+
+
+def make_plan(name: str, main_workers: int) -> list[Run]:
+    """Plan `name` with `main_workers` data workers for the main chain (and for held_out's, its equal there)."""
+    plan = PLANS[name]()
+    for run in plan:
+        if run.name.startswith("main.") or (name == "held_out" and run.name.startswith("held_out.")):
+            run.workers = main_workers
     return plan
 
 
@@ -129,8 +151,9 @@ def execute(plan: list[Run], out: Path, minutes: float, common: list[str], resum
 def main(argv: list[str] | None = None) -> int:
     """Parse the plan's name and options, then run it."""
     p = argparse.ArgumentParser(prog="python -m model.recipes", description=__doc__.split("\n\n")[0])
-    p.add_argument("plan", choices=["default", "ablations"],
-                   help="default: the four-stage curriculum; ablations: it and every variant of docs/RESULTS.md")
+    p.add_argument("plan", choices=list(PLANS),
+                   help="default: the four-stage curriculum; ablations: it and every variant of docs/RESULTS.md; "
+                        "held_out: it and the same without the held-out packages, at equal time and workers")
     p.add_argument("--minutes", type=float, default=9.0,
                    help="wall-clock length of the whole curriculum; stages get shares of it (default: 9)")
     p.add_argument("--out", type=Path, default=Path("runs"), help="one folder per run inside (default: runs)")
@@ -141,10 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--resume", action="store_true",
                    help="keep finished runs, continue a stopped one from its checkpoint (same --minutes and --out)")
     args, train_args = p.parse_known_args(argv)  # the rest goes to every sam-train run
-    plan = default_plan() if args.plan == "default" else ablation_plan()
-    for run in plan:
-        if run.name.startswith("main."):
-            run.workers = args.main_workers
+    plan = make_plan(args.plan, args.main_workers)
     extra = [a for a in train_args if a != "--"]
     status = execute(plan, args.out, args.minutes, ["--corpus", args.corpus, *extra], args.resume)
     from .train import plot_log

@@ -77,10 +77,12 @@ PLANS = {"default": default_plan, "ablations": ablation_plan, "held_out": held_o
 
 
 def make_plan(name: str, main_workers: int) -> list[Run]:
-    """Plan `name` with `main_workers` data workers for the main chain (and for held_out's, its equal there)."""
+    """Plan `name` with `main_workers` data workers for the main chain; held_out's two chains share them equally."""
     plan = PLANS[name]()
     for run in plan:
-        if run.name.startswith("main.") or (name == "held_out" and run.name.startswith("held_out.")):
+        if name == "held_out":
+            run.workers = max(1, main_workers // 2)
+        elif run.name.startswith("main."):
             run.workers = main_workers
     return plan
 
@@ -159,7 +161,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=Path("runs"), help="one folder per run inside (default: runs)")
     p.add_argument("--corpus", default="data/corpus.tar", help="packed corpus (default: data/corpus.tar)")
     p.add_argument("--main-workers", type=int, default=max(1, min(14, (os.cpu_count() or 2) - 2)),
-                   help="data workers of the main chain (default: all cores but two, at most 14); each mixes "
+                   help="data workers of the main chain, shared by the two chains of held_out (default: all "
+                        "cores but two, at most 14); each mixes "
                         "about 4,100 s of audio per second when augmentation runs on the GPU, 1,100 when not")
     p.add_argument("--resume", action="store_true",
                    help="keep finished runs, continue a stopped one from its checkpoint (same --minutes and --out)")

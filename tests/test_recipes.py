@@ -33,15 +33,16 @@ def test_ablations_differ_from_the_main_chain_in_one_thing():
 
 
 def test_the_held_out_plan_differs_from_the_main_chain_only_in_its_packages():
-    plan = make_plan("held_out", main_workers=7)
+    plan = make_plan("held_out", main_workers=14)
     assert [r.name.split(".")[0] for r in plan] == ["main"] * 4 + ["held_out"] * 4
     for main, held in zip(plan[:4], plan[4:]):
         a, b = command(main, Path("runs"), 10.0, []), command(held, Path("runs"), 10.0, [])
-        assert main.stage == held.stage and main.workers == held.workers == 7
+        assert main.stage == held.stage and main.workers == held.workers == 7  # the workers shared
         extra = [x for x in b if x not in a and "held_out" not in x]
         assert extra[0] == "--hold-out" and len(extra) > 1  # the packages, and nothing else new
         assert a[a.index("--minutes") + 1] == b[b.index("--minutes") + 1]
-    assert all(r.workers == 2 for r in make_plan("ablations", 7) if r.name.startswith("held_out."))
+    ablations = make_plan("ablations", 14)
+    assert all(r.workers == (14 if r.name.startswith("main.") else 2) for r in ablations)
 
 
 def test_a_stopped_plan_resumes_where_it_stopped(tmp_path):

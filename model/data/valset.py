@@ -1,8 +1,9 @@
 """The fixed validation set on disk: scenes as 16-bit WAV plus `items.jsonl` and `scenes.jsonl`.
 
-Scenes use validation-split clips unless asked otherwise (`write_valset`). The mix covers ordinary scenes, quiet-only scenes (with
-and without a background) and long streams for the streaming questions. WAV keeps it readable
-with the standard library alone (`load_valset`) on machines without libsndfile.
+Scenes use validation-split clips unless asked otherwise (`write_valset`). The mix covers
+ordinary scenes, quiet-only scenes (with and without a background) and long streams for the
+streaming questions. WAV keeps it readable with the standard library alone (`load_valset`) on
+machines without libsndfile.
 """
 from __future__ import annotations
 

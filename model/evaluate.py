@@ -34,6 +34,7 @@ from .data.tasks import ABSENT_STEMS, JUST_HEARD, nothing_recent, quiet_descript
 from .generate import answer_logits, generate_batch
 from .metrics import (ClassNames, cider_d, event_classes, mcq_choice, micro_prf, normalize, says_quiet, true_false,
                       wilson_interval)
+from .plots import pyplot
 from .prompt import DESCRIBE_PROMPT, LIVE_PROMPT, answer_ids, prompt_ids
 from .sam import SAM
 from .state import MambaState
@@ -574,14 +575,9 @@ def chart_rows(reports: dict[str, dict[str, Any]]) -> dict[str, dict[str, tuple[
 def chart(reports: dict[str, dict[str, Any]], png: Path) -> dict[str, dict[str, tuple[float, float, float]]]:
     """Grouped bars of `chart_rows` (one group per kind, one bar per report, 95% intervals), as a PNG."""
     rows = chart_rows(reports)
-    try:
-        import matplotlib
-    except ImportError:
-        raise ValueError("drawing a chart needs matplotlib: pip install 'sam-live[plots]'") from None
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
+    if plt is None:
+        raise ValueError("drawing a chart needs matplotlib: pip install 'sam-live[plots]'")
     names = list(reports)
     width = 0.8 / len(names)
     fig, ax = plt.subplots(figsize=(min(16.0, max(8.0, 0.45 * len(rows) * (1 + len(names) / 5))), 4.8))

@@ -39,6 +39,7 @@ from .data.augment_torch import augment_batch
 from .data.feature_masks import FeatureMasks
 from .files import read_safetensors, write_safetensors
 from .objectives import objective_for
+from .plots import pyplot
 from .sam import SAM
 from .tokenizer import Tokenizer
 
@@ -341,15 +342,11 @@ def plot_log(logs: Path | list[Path], png: Path) -> None:
     Several logs, such as the runs of a curriculum, are drawn one after another on one step axis.
     Without matplotlib (the `plots` extra) it says so and draws nothing: a plot never fails a stage.
     """
-    try:
-        import matplotlib
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         print(f"no {png.name}: drawing the loss curves needs matplotlib (pip install 'sam-live[plots]'); "
               "the losses are in log.jsonl", file=sys.stderr)
         return
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     logs = [logs] if isinstance(logs, Path) else logs
     fig, ax = plt.subplots(figsize=(7 if len(logs) == 1 else 8, 4))
     offset, runs = 0, Counter()

@@ -31,6 +31,7 @@ from torch import Tensor
 from ..audio import TOKENS_PER_SECOND
 from ..config import SAMConfig
 from ..lm import MambaLM
+from ..plots import pyplot
 from .timing import report
 
 PRESET = "sam-small"
@@ -298,11 +299,9 @@ LABELS = {"mamba2": "SAM LM (Mamba-2, mamba2-small)", "transformer": "Transforme
 
 def plot(res: dict[str, Any], out: Path) -> list[Path]:
     """One PNG per figure against minutes of audio heard; returns their paths."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
+    if plt is None:
+        raise ImportError("the benchmark's figures need matplotlib: pip install 'sam-live[plots]'")
     hop_minutes = res["hop_tokens"] / TOKENS_PER_SECOND / 60
     paths = []
     for key in (*HOP_FIGURES, *MARK_FIGURES):

@@ -131,7 +131,7 @@ def cloze_scores(model: SAM, state: MambaState, answers: list[str], question: st
     for i, r in enumerate(rows):
         ids[i, : len(prompt) + len(r)] = torch.tensor(prompt + r)
     n = len(rows)
-    logits, _ = model.lm(ids, state=MambaState(torch.cat([state.conv] * n, 1), torch.cat([state.ssm] * n, 1)))
+    logits, _ = model.lm(ids, state=state.select([0] * n))  # the one heard state, once per answer
     pred = logits[:, len(prompt) - 1: -1].float()  # position p predicts token p + 1
     logp = torch.log_softmax(answer_logits(model.lm, tok, pred.reshape(-1, pred.shape[-1])), -1).view(pred.shape)
     picked = logp.gather(-1, ids[:, len(prompt):, None])[..., 0]

@@ -80,6 +80,7 @@ def test_event_precision_and_recall_leave_the_background_out():
     # every class against events and background: dog right; waves and door wrong; rain missed
     assert res["description_class_precision"] == pytest.approx(1 / 3) and res["description_class_recall"] == 0.5
 
+
 def test_descriptions_inside_digital_silence_are_scored_apart():
     plain = Item("s1", "Describe what you hear.", "dog at 0.1-0.5 s, door at 1.0-1.2 s", "description")
     margins = Item("s1#margins", plain.question, plain.answer, "description", "margins")
@@ -147,6 +148,7 @@ def test_per_class_counts_add_up_to_the_micro_figures():
     hits, gold, extra = (sum(row[i] for row in counts.values()) for i in range(3))
     assert hits / gold == pytest.approx(prf.recall) and hits / (hits + extra) == pytest.approx(prf.precision)
 
+
 def test_chart_draws_each_reports_accuracy_per_kind_with_its_interval(tmp_path):
     first = {"valset": {"correct": {"x_accuracy": "1100", "y_accuracy": "10", "description_margins_accuracy": "0"}}}
     second = {"correct": {"x_accuracy": "0111", "y_accuracy": "11", "z_accuracy": "1", "description_margins_accuracy": "1"}}
@@ -209,6 +211,7 @@ def test_cloze_scores_match_token_by_token_scoring_and_choose_by_the_stem(tmp_pa
         absent = question.replace("Which sound is in the recording?", "Which of these sounds is NOT in the recording?")
         assert cloze_choice(model, state, absent) == "ABCD"[min(range(4), key=fast.__getitem__)]
     assert is_absent_stem("Which sound is absent?") and not is_absent_stem("Which sound do you hear?")
+
 
 def test_whole_run_on_a_tiny_valset(tmp_path):
     from model.config import SAMConfig

@@ -4,8 +4,13 @@ import json
 import pytest
 import torch
 
-from model.evaluate import (Item, by_class, chart_rows, compare, evaluate_valset, intervals, main, markdown, mcnemar_p, mcq_parts, reorder,
-                            score)
+from model.evaluation.answering import Item, mcq_parts, reorder
+from model.evaluation.charts import chart_rows
+from model.evaluation.cli import main
+from model.evaluation.report import markdown
+from model.evaluation.scoring import by_class, score
+from model.evaluation.stats import compare, intervals, mcnemar_p
+from model.evaluation.valset import evaluate_valset
 from model.metrics import ClassNames, micro_prf, wilson_interval
 
 NAMES = ClassNames.from_table({"dog": ["bark"], "door": ["door slam"], "piano": [], "rain": [], "speech": []})
@@ -182,7 +187,7 @@ def test_compare_pools_every_item_but_the_re_hearings():
 
 def test_cloze_scores_match_token_by_token_scoring_and_choose_by_the_stem(tmp_path):
     from model.config import SAMConfig
-    from model.evaluate import cloze_choice, cloze_scores, is_absent_stem
+    from model.evaluation.answering import cloze_choice, cloze_scores, is_absent_stem
     from model.generate import answer_logits
     from model.prompt import answer_ids, prompt_ids
     from model.sam import SAM
@@ -251,7 +256,7 @@ def test_whole_run_on_a_tiny_valset(tmp_path):
     assert (tmp_path / "val" / written[0]["scene"]).is_file()
     # every phrasing of "what did you just hear?" that names a sound is asked after the earlier audio
     from model.data.tasks import JUST_HEARD
-    from model.evaluate import corpus_class_names
+    from model.evaluation.scoring import corpus_class_names
 
     just = [r for r in rows if r["kind"] == "recent" and r["question"] in JUST_HEARD]
     naming = [r for r in just if corpus_class_names().named(r["answer"])] or just

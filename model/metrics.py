@@ -45,6 +45,60 @@ def true_false(answer: str) -> bool | None:
     return None
 
 
+NUMBERS = {"no": 0, "none": 0, "zero": 0, "once": 1, "one": 1, "twice": 2, "two": 2, "three": 3, "thrice": 3,
+           "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10}
+REFUSALS = ("can't tell", "cannot tell", "can not tell", "can't know", "cannot know", "no way to tell",
+            "not possible to tell", "can't say", "cannot say")
+LABEL = re.compile(r"^\s*[(\[]?([A-Da-d]|[1-4])(?:[)\].:]|\s*$|(?=\s*[)\].:]))[)\].:]?")
+
+
+def choice_index(answer: str, options: Sequence[str]) -> int | None:
+    """The option an answer picks, by its label (A, (b), 3., [C], D:) or by the option's text; None when
+    it picks none or several. A bare "a" before a word is an article, not option A."""
+    m = LABEL.match(answer)
+    if m:
+        c = m.group(1)
+        i = int(c) - 1 if c.isdigit() else "abcd".index(c.lower())
+        if i < len(options):
+            return i
+    said = f" {normalize(answer)} "
+    hits = [i for i, o in enumerate(options) if normalize(o) and f" {normalize(o)} " in said]
+    return hits[0] if len(hits) == 1 else None
+
+
+def yes_no(answer: str) -> bool | None:
+    """True for 'yes', False for 'no', when the answer starts with one of them; None otherwise."""
+    words = _words(answer)
+    return {"yes": True, "no": False}.get(words[0]) if words else None
+
+
+def count_of(answer: str) -> int | None:
+    """The number an answer gives: its first digits, or a number word ('twice', 'three'); None without one."""
+    for w in _words(answer):
+        if w.isdigit():
+            return int(w)
+        if w in NUMBERS:
+            return NUMBERS[w]
+    return None
+
+
+def seconds_of(answer: str) -> float | None:
+    """A span an answer gives in seconds: '3.2 s', 'about 40 seconds', '2 minutes', 'a minute'; None without one."""
+    m = re.search(r"(\d+(?:\.\d+)?|an?|one|two|three|four|five|six|seven|eight|nine|ten)\s*"
+                  r"(s\b|sec|seconds?|min|minutes?|h\b|hours?)", answer.lower())
+    if not m:
+        return None
+    n = float(m.group(1)) if m.group(1)[0].isdigit() else float(NUMBERS.get(m.group(1), 1))
+    unit = m.group(2)
+    return n * (3600 if unit.startswith("h") else 60 if unit.startswith("min") else 1)
+
+
+def is_refusal(answer: str) -> bool:
+    """Whether the answer declines: 'I can't tell that from the sound.'"""
+    a = answer.lower().replace("’", "'")
+    return any(r in a for r in REFUSALS)
+
+
 @dataclass(frozen=True)
 class ClassNames:
     """Each class's name and synonyms, matched as whole phrases, longest phrase first.

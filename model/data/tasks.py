@@ -38,11 +38,17 @@ NUMBER_WORDS = {5: "five", 10: "ten", 20: "twenty", 30: "thirty"}
 
 @dataclass(frozen=True)
 class QA:
-    """One training or evaluation item about a scene."""
+    """One training or evaluation item about a scene; the fields after `kind` are set by model.data.questions."""
 
     question: str
     answer: str
     kind: str
+    family: str = ""  # the wording family of stems.txt the question was drawn from
+    form: str = ""  # the answer's form: yesno, tf, mcq, count, label, list, sentence, at, ago, duration, ...
+    options: tuple[str, ...] = ()  # multiple choice: the options in order
+    labels: tuple[str, ...] = ()  # and their labels as written ('(A)', '1.', '' when unlabelled)
+    about: str = ""  # the class (or 'target:GROUP', 'total') a question names
+    value: float | None = None  # seconds, for answers about time: when, how long quiet, the window asked
 
 
 def fmt_time(t: float) -> str:

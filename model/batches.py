@@ -27,11 +27,12 @@ from .audio import SAMPLE_RATE
 from .data.augment import Chain, apply, draw
 from .data.corpus import Corpus, load_corpus
 from .data.dataset import DataConfig, clip_bank, multi_hot, text_corpus
-from .data.mixer import MixConfig, mix_scene
-from .data.tasks import KINDS, make_qa
+from .data.mixer import MixConfig, Scene, mix_scene
+from .data.questions import KINDS, STREAM_KINDS, Asker, ask
+from .data.tasks import KINDS as CLASSIC_KINDS, QA, make_qa
 
 TASK_KINDS = KINDS
-STREAM_KINDS = ("recent",)  # what long-stream batches mostly ask
+WORDINGS = ("varied", "classic")
 __all__ = ["Batch", "BatchSpec", "TASK_KINDS", "batch_loader", "corpus_text", "load_corpus", "validation_batches"]
 
 
@@ -50,6 +51,17 @@ class BatchSpec:
     quiet_background_prob: float = 0.7  # of those, the share over a background (rain, traffic, ...) rather than hiss
     speed: tuple[float, float] = (0.9, 1.1)  # with augment: each clip's playback speed, a new recording for the model
     augment_on: str = "cpu"  # "device": chains are drawn here and applied on the training device (augment_torch)
+    wording: str = "varied"  # questions in people's many wordings (questions.py), or tasks.py's fixed ones
+
+    def __post_init__(self):
+        if self.wording not in WORDINGS:
+            raise ValueError(f"wording {self.wording!r}: choose one of {WORDINGS}")
+        if self.wording == "classic":  # the kinds only the varied wording asks are left out
+            kept = tuple(k for k in self.kinds if k in CLASSIC_KINDS)
+            if not kept:
+                raise ValueError(f"kinds {list(self.kinds)} need the varied wording; the classic one asks only "
+                                 f"{CLASSIC_KINDS}")
+            object.__setattr__(self, "kinds", kept)
 
 
 @dataclass
@@ -61,6 +73,11 @@ class Batch:
     labels: torch.Tensor  # (B, n_classes) multi-hot of the classes present
     texts: list[str]  # "question\nanswer" for the LM's text objective
     chains: list[Chain] | None = None  # augmentations still to apply, one per row (augment_on="device")
+    scenes: list[Scene] | None = None  # what is true of each row's scene (its audio left out)
+
+    @property
+    def seconds(self) -> float:
+        return self.audio.shape[-1] / SAMPLE_RATE
 
     def pin_memory(self) -> "Batch":
         self.audio, self.labels = self.audio.pin_memory(), self.labels.pin_memory()
@@ -82,6 +99,17 @@ class BatchStream(IterableDataset):
         for b in itertools.count(self.start + wid, n_workers):
             yield self.batch(random.Random(f"{self.seed}/{b}"), bank, names, train)
 
+    def question(self, scene, rng: random.Random, kinds: tuple[str, ...], train: Corpus) -> QA:
+        """One question about `scene`, in the spec's wording."""
+        if self.spec.wording == "classic":
+            return make_qa(scene, rng, tuple(k for k in kinds if k in CLASSIC_KINDS) or ("description",),
+                           train.classes)
+        if self._asker is None or self._asker.classes is not train.classes:
+            self._asker = Asker.create(train.classes, "train")
+        return ask(scene, rng, kinds, self._asker)
+
+    _asker: Asker | None = None
+
     def batch(self, rng: random.Random, bank, names: list[str], train: Corpus) -> Batch:
         s = self.spec
         long = rng.random() < s.long_fraction
@@ -89,7 +117,7 @@ class BatchStream(IterableDataset):
         blocks = max(1, math.ceil(rng.uniform(lo, hi) * SAMPLE_RATE / s.block_samples))
         n = blocks * s.block_samples
         size = s.batch_size if not long else max(2, round(s.batch_size * sum(s.seconds) / sum(s.long_seconds)))
-        items, chains = [], []
+        items, chains, facts = [], [], []
         speed = s.speed if s.augment else None
         busy = MixConfig(empty_prob=0.0, speed=speed)
         quiet = MixConfig(background_prob=s.quiet_background_prob, speed=speed)
@@ -99,7 +127,8 @@ class BatchStream(IterableDataset):
             else:
                 scene = mix_scene(bank, rng, busy, duration_s=n / SAMPLE_RATE)
             kinds = STREAM_KINDS if long and rng.random() < s.stream_focus else s.kinds
-            qa = make_qa(scene, rng, kinds, train.classes)
+            kinds = tuple(k for k in kinds if k in s.kinds) or s.kinds
+            qa = self.question(scene, rng, kinds, train)
             audio = scene.audio[:n]
             if s.augment:
                 chain = draw(np.random.default_rng(rng.getrandbits(64)))
@@ -107,12 +136,13 @@ class BatchStream(IterableDataset):
                     audio = apply(audio, chain)
                 else:
                     chains.append(chain)
-            text_qa = make_qa(scene, rng, TASK_KINDS, train.classes)
+            text_qa = self.question(scene, rng, TASK_KINDS, train)
             items.append((np.pad(audio, (0, n - len(audio))), qa, multi_hot(scene, names), text_qa))
+            facts.append(replace(scene, audio=None))
         return Batch(torch.from_numpy(np.stack([a for a, *_ in items]).astype(np.float32)),
                      [q.question for _, q, _, _ in items], [q.answer for _, q, _, _ in items],
                      [q.kind for _, q, _, _ in items], torch.stack([y for _, _, y, _ in items]),
-                     [f"{t.question}\n{t.answer}" for *_, t in items], chains or None)
+                     [f"{t.question}\n{t.answer}" for *_, t in items], chains or None, facts)
 
 
 def validation_batches(corpus: Corpus, spec: BatchSpec, seed: int, n: int) -> list[Batch]:

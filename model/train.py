@@ -32,6 +32,7 @@ import torch
 from torch import nn
 
 from . import parallel
+from .bank import bank_batches, check_fits, load_bank
 from .batches import Batch, BatchSpec, TASK_KINDS, batch_loader, corpus_text, load_corpus, validation_batches
 from .checkpoint import load_sam, save_sam
 from .config import ConnectorConfig, SAMConfig
@@ -73,6 +74,8 @@ class TrainConfig:
     quiet_prob: float = BatchSpec.quiet_prob  # share of scenes without foreground events
     quiet_background_prob: float = BatchSpec.quiet_background_prob  # share of quiet scenes with a background
     augment_on: str = "auto"  # where augmentations run: cpu (data workers), device (batched), auto (device on CUDA)
+    wording: str = "varied"  # questions in people's many wordings (stems.txt), or "classic": tasks.py's fixed ones
+    bank: str = ""  # a heard-scene bank (python -m model.bank): train the language side on its audio tokens
     hold_out: tuple[str, ...] = ()  # source packages kept out of training
     freeze: tuple[str, ...] = ()  # modules held fixed: any of encoder, connector, lm
     freq_masks: tuple[int, int] = (0, 0)  # SpecAugment: bands of mel bins masked per scene, and the widest (0 0: none)
@@ -186,10 +189,10 @@ def prepare(cfg: TrainConfig, corpus, rank: int, world: int, device: torch.devic
     resuming = cfg.resume and (ckpt / "config.json").is_file()
     model = load_sam(ckpt) if resuming else build_model(cfg, corpus)
     model.lm.set_backend(cfg.backend)
-    for name in cfg.freeze:
+    for name in cfg.freeze + (("encoder", "connector") if cfg.bank else ()):  # a bank's tokens fix the hearing
         getattr(model, name).requires_grad_(False)
     masks = FeatureMasks(*cfg.freq_masks, *cfg.time_masks)
-    objective = objective_for(cfg.stage, model, len(corpus.classes), masks).to(device).train()
+    objective = objective_for(cfg.stage, model, len(corpus.classes), masks, heard=bool(cfg.bank)).to(device).train()
     sharded = world > 1 and (cfg.fsdp == "yes" or (cfg.fsdp == "auto" and model.cfg.name in LARGE))
     wrapped = parallel.parallelize(objective, world, device, sharded)
     params = [p for p in objective.parameters() if p.requires_grad]
@@ -215,13 +218,26 @@ def train(cfg: TrainConfig) -> Path:
         (out / "train_config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=1))
     corpus = load_corpus(cfg.corpus)
     run, meta = prepare(cfg, corpus, rank, world, device, out)
+    if cfg.bank:
+        bank = load_bank(cfg.bank)
+        check_fits(bank, run.model)
+        loader = bank_batches(bank, cfg.kinds, corpus.classes, seed=cfg.seed * 1000 + rank, start=meta["step"])
+        step, elapsed, finished = loop(cfg, run, loader, device, out, meta, [])
+        return finish(cfg, run, out, step, elapsed, finished, rank, world)
     spec = BatchSpec(kinds=cfg.kinds, batch_size=cfg.batch_size, seconds=cfg.seconds,
                      long_fraction=cfg.long_fraction, long_seconds=cfg.long_seconds, augment=cfg.augment,
                      quiet_prob=cfg.quiet_prob, quiet_background_prob=cfg.quiet_background_prob, speed=cfg.speed,
-                     augment_on=augment_on, hold_out=cfg.hold_out, block_samples=run.model.block_samples)
+                     augment_on=augment_on, hold_out=cfg.hold_out, block_samples=run.model.block_samples,
+                     wording=cfg.wording)
     loader = batch_loader(corpus, spec, seed=cfg.seed * 1000 + rank, workers=cfg.workers, start=meta["step"])
     val = validation_batches(corpus, spec, seed=cfg.seed, n=cfg.val_batches) if cfg.val_every else []
     step, elapsed, finished = loop(cfg, run, loader, device, out, meta, val)
+    return finish(cfg, run, out, step, elapsed, finished, rank, world)
+
+
+def finish(cfg: TrainConfig, run: Run, out: Path, step: int, elapsed: float, finished: bool, rank: int,
+           world: int) -> Path:
+    """The stage's last save, loss curves and done marker."""
     save(run, out, step, elapsed)
     if rank == 0:
         plot_log(out / "log.jsonl", out / "loss.png")
@@ -272,7 +288,7 @@ def loop(cfg: TrainConfig, run: Run, loader, device: torch.device, out: Path, me
         if log is not None and (step % cfg.log_every == 0 or step == 1):
             log.write(json.dumps({"stage": cfg.stage, "step": step, "elapsed": round(elapsed, 2), "loss": value,
                                   "loss_avg": running, "lr": lr, "grad_norm": float(grad_norm),
-                                  "seconds": batch.audio.shape[-1] / 16000}) + "\n")
+                                  "seconds": batch.seconds}) + "\n")
             log.flush()
         bar.update(elapsed - bar.n)
         bar.set_postfix(step=step, loss=f"{running:.3f}", lr=f"{lr:.1e}")

@@ -169,7 +169,7 @@ def test_quiet_scenes_come_in_the_share_asked_with_a_background_in_the_share_ask
     def scenes(quiet, background, n=6):
         spec = BatchSpec(kinds=("description",), batch_size=10, seconds=(1.0, 2.0), long_fraction=0.0,
                          long_seconds=(30.0, 60.0), augment=False, hold_out=(), block_samples=2560,
-                         quiet_prob=quiet, quiet_background_prob=background)
+                         quiet_prob=quiet, quiet_background_prob=background, wording="classic")
         stream = BatchStream(full, spec, 0)
         batches = [stream.batch(random.Random(b), bank, names, train_part) for b in range(n)]
         return [(a, {names[i] for i in torch.nonzero(y).flatten().tolist()})

@@ -18,7 +18,8 @@ from model.audio import SAMPLE_RATE
 from model.data.augment import AugmentConfig, augment
 from model.data.corpus import Corpus, load_corpus
 from model.data.mixer import ClipBank, ClipRef, MixConfig, Scene, mix_scene
-from model.data.tasks import KINDS, describe, make_qa
+from model.data.questions import KINDS, Asker, ask
+from model.data.tasks import describe
 
 # Task kinds per curriculum stage (LTU-style): tagging, then captions and open questions, then all.
 STAGES: dict[str, tuple[str, ...]] = {
@@ -78,6 +79,7 @@ class SceneDataset(Dataset):
         self.corpus = full.subset(cfg.split, cfg.exclude_packages)
         self.bank = clip_bank(self.corpus)
         self.mix = MixConfig(min_duration_s=cfg.min_duration_s, max_duration_s=cfg.max_duration_s)
+        self.asker = Asker.create(self.corpus.classes)
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -97,7 +99,7 @@ class SceneDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict:
         scene, rng = self.scene(index)
-        qa = make_qa(scene, rng, self.cfg.kinds, self.corpus.classes)
+        qa = ask(scene, rng, self.cfg.kinds, self.asker)
         audio = scene.audio
         if self.cfg.augment:
             audio = augment(audio, np.random.default_rng(rng.getrandbits(64)), self.cfg.augment_cfg)
@@ -128,6 +130,7 @@ def text_corpus(cfg: DataConfig, n: int, corpus: Corpus | None = None) -> Iterat
     bank = ClipBank(refs, lambda cid: np.full(lengths[cid], 0.1, np.float32))
     mix = replace(MixConfig(min_duration_s=cfg.min_duration_s, max_duration_s=cfg.max_duration_s), noise_floor_db=None)
     glossary = [_gloss(c) for c in full.classes.values()]
+    asker = Asker.create(full.classes)
     for i in range(n):
         rng = random.Random(f"text/{cfg.seed}/{i}")
         if rng.random() < 0.05:
@@ -138,7 +141,7 @@ def text_corpus(cfg: DataConfig, n: int, corpus: Corpus | None = None) -> Iterat
         if rng.random() < 0.2:
             yield describe(scene)
         else:
-            qa = make_qa(scene, rng, cfg.kinds, full.classes)
+            qa = ask(scene, rng, cfg.kinds, asker)
             yield f"{qa.question}\n{qa.answer}"
 
 

@@ -1,4 +1,4 @@
-"""`sam-data`: build the corpus, pack it, write the fixed validation set and the demo scene."""
+"""`sam-data`: build the corpus, pack it, write the fixed validation set, the wording set and the demo scene."""
 from __future__ import annotations
 
 import argparse
@@ -36,6 +36,16 @@ def main(argv: list[str] | None = None) -> None:
     v.add_argument("--split", choices=["validation", "train", "all"], default=None,
                    help="recordings to mix: validation (never trained on), train (to measure the generalisation "
                         "gap) or all; default: validation, or all with --packages")
+    w = sub.add_parser("wordset", help="write the wording evaluation set: validation clips, scenes and streams asked "
+                                       "in trained, held-out and hand-written wording", **fmt)
+    w.add_argument("--corpus", type=Path, default=Path("data/corpus.tar"), help="corpus folder or packed archive")
+    w.add_argument("--out", type=Path, default=Path("data/val_words"), help="folder for scenes/, scenes.jsonl, items.jsonl")
+    w.add_argument("--clips", type=int, default=160, help="single validation clips heard alone")
+    w.add_argument("--scenes", type=int, default=240, help="mixed scenes of 1-20 s")
+    w.add_argument("--streams", type=int, default=16, help="live streams of 1-4 minutes, asked at their end")
+    w.add_argument("--per-context", type=int, default=2,
+                   help="recordings each hand-written question is asked of, per kind of recording it suits")
+    w.add_argument("--seed", type=int, default=20261205, help="the same seed writes the same set")
     d = sub.add_parser("demo", help="write assets/demo.ogg and assets/demo.json from the corpus", **fmt)
     d.add_argument("--corpus", type=Path, default=Path("data/corpus"), help="corpus folder")
     d.add_argument("--out", type=Path, default=Path("assets/demo.ogg"), help="the recording; its .json goes beside")
@@ -54,6 +64,17 @@ def main(argv: list[str] | None = None) -> None:
                                packages=tuple(args.packages), split=args.split, exclude=tuple(args.exclude)))
         except ValueError as e:
             raise SystemExit(f"sam-data valset: {e}") from None
+    elif args.cmd == "wordset":
+        from model.data.wordset import write_wordset
+
+        for flag in ("clips", "scenes", "streams", "per_context"):
+            if getattr(args, flag) < 0:
+                raise SystemExit(f"sam-data wordset: --{flag.replace('_', '-')} must be 0 or more")
+        try:
+            print(write_wordset(args.corpus, args.out, n_clips=args.clips, n_scenes=args.scenes,
+                                n_streams=args.streams, seed=args.seed, per_context=args.per_context))
+        except ValueError as e:
+            raise SystemExit(f"sam-data wordset: {e}") from None
     elif args.cmd == "demo":
         from model.data.demo import write_demo
 

@@ -26,6 +26,7 @@ from .charts import chart
 from .report import markdown, read_report
 from .stats import compare
 from .valset import evaluate_valset
+from .wordset import evaluate_wordset, wordset_markdown
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,7 +46,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--audio-dir", type=Path, help="folder of the caption benchmark's audio")
     p.add_argument("--openaqa", type=Path, help="OpenAQA-style QA JSON")
     p.add_argument("--audio-root", type=Path, help="folder to find OpenAQA audio in by file name")
-    p.add_argument("--skip-valset", action="store_true", help="only the public benchmarks")
+    p.add_argument("--wordset", type=Path,
+                   help="also the wording set (sam-data wordset): trained, held-out and hand-written wording, "
+                        "answer-form errors and the yes/no balance")
+    p.add_argument("--skip-valset", action="store_true", help="not the validation set (only --wordset and the "
+                                                                  "public benchmarks)")
     p.add_argument("--compare", type=Path, nargs=2, metavar=("FIRST", "SECOND"),
                    help="compare two reports (report.json or its folder) of the same valset item by item, "
                         "print the table and exit")
@@ -81,15 +86,19 @@ def main(argv: list[str] | None = None) -> int:
         if not args.skip_valset:
             report["valset"] = evaluate_valset(model, args.valset, args.batch_size, args.limit,
                                                tuple(args.stream_minutes))
+        if args.wordset:
+            report["wordset"] = evaluate_wordset(model, args.wordset, args.batch_size, args.limit)
         report.update(public_benchmarks(model, args))
     except ValueError as e:
         raise SystemExit(f"error: {e}") from e
     args.out.mkdir(parents=True, exist_ok=True)
-    predictions = report.get("valset", {}).pop("predictions", [])
-    if predictions:  # every answer, for reading the mistakes
-        (args.out / "predictions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in predictions))
+    for section, name in (("valset", "predictions.jsonl"), ("wordset", "wordset_predictions.jsonl")):
+        predictions = report.get(section, {}).pop("predictions", [])
+        if predictions:  # every answer, for reading the mistakes
+            (args.out / name).write_text("".join(json.dumps(r) + "\n" for r in predictions))
     (args.out / "report.json").write_text(json.dumps(report, indent=1))
-    md = "".join(markdown(v, k) for k, v in report.items() if isinstance(v, dict))
+    md = "".join(wordset_markdown(v) if k == "wordset" else markdown(v, k) for k, v in report.items()
+                 if isinstance(v, dict))
     (args.out / "report.md").write_text(md)
     print(md)
     return 0

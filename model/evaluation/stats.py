@@ -60,7 +60,7 @@ def compare(old: dict[str, Any], new: dict[str, Any]) -> str:
     Pairing the items makes this far sharper than two separate intervals: only the items that
     one checkpoint gets right and the other wrong bear on the difference.
     """
-    a, b = old.get("valset", old), new.get("valset", new)
+    a, b = (r.get("valset") or r.get("wordset") or r for r in (old, new))
     for name, r in (("first", a), ("second", b)):
         if "correct" not in r:
             raise ValueError(f"the {name} report has no per-item results (it was written before sam-eval kept "

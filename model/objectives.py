@@ -73,12 +73,33 @@ class AnswerObjective(nn.Module):
         return self.sam.answer_loss(audio_tok, ids, mask)
 
 
+class HeardObjective(nn.Module):
+    """The answer objective from audio tokens heard once and stored (a heard-scene bank, model/bank.py):
+    the encoder and connector are not run, only the language side learns."""
+
+    def __init__(self, sam: SAM):
+        super().__init__()
+        self.sam, self.masks = sam, FeatureMasks()
+
+    def inputs(self, batch, device: torch.device) -> tuple[Tensor, Tensor, Tensor]:
+        ids, mask = training_batch(self.sam.tokenizer, batch.questions, batch.answers)
+        return batch.tokens.to(device, non_blocking=True), ids.to(device), mask.to(device)
+
+    def forward(self, tokens: Tensor, ids: Tensor, mask: Tensor) -> Tensor:
+        return self.sam.answer_loss(tokens, ids, mask)
+
+
 def training_features(objective: TaggerObjective | AnswerObjective, audio: Tensor) -> Tensor:
     """The encoder's input for a batch, masked in training mode when the objective has masks (never in eval)."""
     feats = objective.sam.hearing_features(audio)
     return mask_features(feats, objective.masks) if objective.training and objective.masks else feats
 
 
-def objective_for(stage: str, sam: SAM, n_classes: int,
-                  masks: FeatureMasks = FeatureMasks()) -> TaggerObjective | AnswerObjective:
+def objective_for(stage: str, sam: SAM, n_classes: int, masks: FeatureMasks = FeatureMasks(),
+                  heard: bool = False) -> TaggerObjective | AnswerObjective | HeardObjective:
+    """The stage's objective; `heard`: answers from a bank's stored audio tokens."""
+    if heard:
+        if stage == "tagger":
+            raise ValueError("a heard-scene bank holds no audio to tag: --bank trains the answer stages only")
+        return HeardObjective(sam)
     return TaggerObjective(sam, n_classes, masks) if stage == "tagger" else AnswerObjective(sam, masks)

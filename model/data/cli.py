@@ -39,7 +39,8 @@ def main(argv: list[str] | None = None) -> None:
     w = sub.add_parser("wordset", help="write the wording evaluation set: validation clips, scenes and streams asked "
                                        "in trained, held-out and hand-written wording", **fmt)
     w.add_argument("--corpus", type=Path, default=Path("data/corpus.tar"), help="corpus folder or packed archive")
-    w.add_argument("--out", type=Path, default=Path("data/val_words"), help="folder for scenes/, scenes.jsonl, items.jsonl")
+    w.add_argument("--out", type=Path, default=Path("data/val_words"),
+                   help="folder for scenes/, scenes.jsonl, items.jsonl")
     w.add_argument("--clips", type=int, default=160, help="single validation clips heard alone")
     w.add_argument("--scenes", type=int, default=240, help="mixed scenes of 1-20 s")
     w.add_argument("--streams", type=int, default=16, help="live streams of 1-4 minutes, asked at their end")

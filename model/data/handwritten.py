@@ -18,7 +18,7 @@ from pathlib import Path
 from model.data.mixer import RECENT_S, Scene
 from model.data.questions import (NOT_QUIET, QUIET_ALL, REFUSAL, Asker, fmt_span, group_present, sentence, stream,
                                   window_phrase)
-from model.data.tasks import (MIN_GAP_S, MIN_LOUDER_DB, QA, SILENCE, _absent, _countable, _ordered_pair, describe,
+from model.data.tasks import (MIN_GAP_S, MIN_LOUDER_DB, QA, SILENCE, absent_classes, countable, ordered_pair, describe,
                               fmt_time, nothing_recent, tags)
 from model.data.wording import cached_phrases, definite, finish, option_answer, option_block, plain
 from model.metrics import normalize
@@ -156,11 +156,12 @@ def _tf(w, scene, rng, a):
     claim = w.get("claim", "presence")
     if claim == "order":
         firsts = {e.label: e.start_s for e in scene.events if sum(x.label == e.label for x in scene.events) == 1}
-        if w.cls not in firsts or w.get("class2") not in firsts or abs(firsts[w.cls] - firsts[w.get("class2")]) < MIN_GAP_S:
+        other = w.get("class2")
+        if w.cls not in firsts or other not in firsts or abs(firsts[w.cls] - firsts[other]) < MIN_GAP_S:
             return None
-        truth = firsts[w.cls] < firsts[w.get("class2")]
+        truth = firsts[w.cls] < firsts[other]
     elif claim == "count":
-        counts = _countable(scene)
+        counts = countable(scene)
         if w.cls not in counts:
             return None
         truth = counts[w.cls] == int(w.get("n"))
@@ -176,13 +177,13 @@ def _mcq(w, scene, rng, a):
     if w.get("absent"):
         if len(present) < 3:
             return None
-        odd = _absent(scene, rng, a.classes, 1)
+        odd = absent_classes(scene, rng, a.classes, 1)
         if odd is None:
             return None
         correct, others = odd[0], rng.sample(present, 3)
     else:
         correct = rng.choice(present) if present else SILENCE
-        others = _absent(scene, rng, a.classes, 3, near=correct if present else None)
+        others = absent_classes(scene, rng, a.classes, 3, near=correct if present else None)
         if others is None:
             return None
     if any(a.related(o, p) for o in others for p in present if o not in present):
@@ -201,7 +202,7 @@ def _count(w, scene, rng, a):
             return None  # overlapping sounds, or a background: how many is a matter of opinion
         n = len({e.label for e in scene.events}) if w.get("distinct") else len(scene.events)
         return w.question, str(n), "count", "distinct" if w.get("distinct") else "total", None, (), ()
-    counts = _countable(scene)
+    counts = countable(scene)
     if w.cls in counts:
         return w.question, str(counts[w.cls]), "count", w.cls, None, (), ()
     if w.cls in scene.labels or any(a.related(w.cls, x) for x in scene.labels):
@@ -224,7 +225,7 @@ def _order(w, scene, rng, a):
         if last.start_s - max(e.start_s for e in events if e is not last) < MIN_GAP_S:
             return None
         return w.question, last.label, "label", last.label, None, (), ()
-    pair = _ordered_pair(scene, rng)
+    pair = ordered_pair(scene, rng)
     if pair is None:
         return None
     first, second = pair

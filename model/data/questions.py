@@ -28,8 +28,8 @@ from dataclasses import dataclass, replace
 
 from model.data.labels import ClassInfo
 from model.data.mixer import LONG_SCENE_S, RECENT_S, Event, Scene
-from model.data.tasks import (KINDS as CLASSIC_KINDS, MIN_GAP_S, QA, SILENCE, _absent, _countable, _ordered_pair,
-                              conflicts, describe, fmt_time, nothing_recent, tags)
+from model.data.tasks import (KINDS as CLASSIC_KINDS, MIN_GAP_S, QA, SILENCE, absent_classes, conflicts, countable,
+                              describe, fmt_time, nothing_recent, ordered_pair, tags)
 from model.data.wording import (ClassPhrases, Wording, cached_phrases, casual, finish, option_block, option_answer,
                                 sound_slots)
 
@@ -156,13 +156,13 @@ def _mcq(scene, rng, wrng, a: Asker) -> QA | None:
     present = scene.labels
     absent_stem = len(present) >= 3 and rng.random() < 0.3
     if absent_stem:
-        odd = _absent(scene, rng, a.classes, 1)
+        odd = absent_classes(scene, rng, a.classes, 1)
         if odd is None:
             return None
         correct, others = odd[0], rng.sample(present, 3)
     else:
         correct = rng.choice(present) if present else SILENCE
-        others = _absent(scene, rng, a.classes, 3, near=correct if present else None)
+        others = absent_classes(scene, rng, a.classes, 3, near=correct if present else None)
         if others is None:
             return None
         if present and rng.random() < 0.2:
@@ -221,7 +221,7 @@ def _yesno_class(scene: Scene, rng: random.Random, tense: str, a: Asker) -> tupl
         if last_end < scene.duration_s - RECENT_S - NOW_MARGIN_S and not any(a.related(label, h) for h in heard):
             return label, False
         return None, False
-    absent = _absent(scene, rng, a.classes, 1, near=rng.choice(sorted(heard)) if heard else None)
+    absent = absent_classes(scene, rng, a.classes, 1, near=rng.choice(sorted(heard)) if heard else None)
     if absent is None or any(a.related(absent[0], p) for p in scene.labels):
         return None, False
     return absent[0], False
@@ -250,13 +250,13 @@ def _tf(scene, rng, wrng, a: Asker) -> QA | None:
     truth = rng.random() < 0.5
     form = rng.choice(("presence", "presence", "order", "count"))
     if form == "order":
-        pair = _ordered_pair(scene, rng)
+        pair = ordered_pair(scene, rng)
         if pair is None:
             return None
         x, y = pair if truth else pair[::-1]
         values = {**a.slots(x.label, wrng, "1"), **a.slots(y.label, wrng, "2")}
     elif form == "count":
-        counts = _countable(scene)
+        counts = countable(scene)
         if not counts:
             return None
         label = rng.choice(sorted(counts))
@@ -292,12 +292,12 @@ def _count(scene, rng, wrng, a: Asker) -> QA | None:
     if rng.random() < 0.35 and not overlap:
         worded = a.question("count", wrng, {}, _form("count", wrng), want={"total": None})
         return _qa(worded, str(len(scene.events)), "count", form="count", about="total")
-    counts = _countable(scene)
+    counts = countable(scene)
     if not counts:
         return None
     label = rng.choice(sorted(counts))
     if rng.random() < 0.15:  # a class that is not there: "none" of it, counted as 0
-        absent = _absent(scene, rng, a.classes, 1)
+        absent = absent_classes(scene, rng, a.classes, 1)
         if absent is None or any(a.related(absent[0], p) for p in scene.labels):
             return None
         label, n = absent[0], 0
@@ -308,7 +308,7 @@ def _count(scene, rng, wrng, a: Asker) -> QA | None:
 
 
 def _order(scene, rng, wrng, a: Asker) -> QA | None:
-    pair = _ordered_pair(scene, rng)
+    pair = ordered_pair(scene, rng)
     if pair is None:
         return None
     first_ev, second = pair

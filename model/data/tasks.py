@@ -135,7 +135,7 @@ def conflicts(a: str, b: str, classes: dict[str, ClassInfo]) -> bool:
     return bool((ca and ca.accepts(b)) or (cb and cb.accepts(a)))
 
 
-def _absent(scene, rng, classes, k: int, near: str | None = None) -> list[str] | None:
+def absent_classes(scene, rng, classes, k: int, near: str | None = None) -> list[str] | None:
     """`k` classes not in the scene and not synonyms of anything in it; half the time of `near`'s category."""
     present = scene.labels
     pool = [c for c in sorted(classes) if not any(conflicts(c, p, classes) for p in present)]
@@ -156,14 +156,14 @@ def _absent(scene, rng, classes, k: int, near: str | None = None) -> list[str] |
 def _mcq(scene, rng, classes) -> QA | None:
     present = scene.labels
     if len(present) >= 3 and rng.random() < 0.3:
-        absent = _absent(scene, rng, classes, 1)
+        absent = absent_classes(scene, rng, classes, 1)
         if absent is None:
             return None
         correct, others = absent[0], rng.sample(present, 3)
         stem = rng.choice(ABSENT_STEMS)
     else:
         correct = rng.choice(present) if present else SILENCE
-        others = _absent(scene, rng, classes, 3, near=correct if present else None)
+        others = absent_classes(scene, rng, classes, 3, near=correct if present else None)
         if others is None:
             return None
         if present and rng.random() < 0.2:
@@ -181,14 +181,14 @@ def _tf(scene, rng, classes) -> QA | None:
     truth = rng.random() < 0.5
     form = rng.choice(("presence", "presence", "order", "count"))
     if form == "order":
-        pair = _ordered_pair(scene, rng)
+        pair = ordered_pair(scene, rng)
         if pair:
             a, b = pair if truth else pair[::-1]
             q = rng.choice(("True or false: the {a} comes before the {b}.", "True or false: you hear the {a} first, "
                             "then the {b}.")).format(a=a.label, b=b.label)
             return QA(q, "true" if truth else "false", "tf")
     if form == "count":
-        counts = _countable(scene)
+        counts = countable(scene)
         if counts:
             label = rng.choice(sorted(counts))
             true_n = counts[label]
@@ -200,7 +200,7 @@ def _tf(scene, rng, classes) -> QA | None:
             return QA(rng.choice(("Is it quiet?", "Is this recording silent?")), "yes", "tf")
         label = rng.choice(scene.labels)
     else:
-        absent = _absent(scene, rng, classes, 1, near=rng.choice(scene.labels) if scene.labels else None)
+        absent = absent_classes(scene, rng, classes, 1, near=rng.choice(scene.labels) if scene.labels else None)
         if absent is None:
             return None
         label = absent[0]
@@ -209,7 +209,7 @@ def _tf(scene, rng, classes) -> QA | None:
     return QA(q, "yes" if truth else "no", "tf")
 
 
-def _countable(scene) -> dict[str, int]:
+def countable(scene) -> dict[str, int]:
     """Event counts per class, only for classes whose events never overlap each other."""
     out = {}
     for label in {e.label for e in scene.events}:
@@ -225,7 +225,7 @@ def _count(scene, rng, classes) -> QA | None:
         q = rng.choice(("How many sound events are there?", "How many separate sounds do you hear?",
                         "Count the sound events."))
         return QA(q, str(len(scene.events)), "count")
-    counts = _countable(scene)
+    counts = countable(scene)
     if not counts:
         return None
     label = rng.choice(sorted(counts))
@@ -234,7 +234,7 @@ def _count(scene, rng, classes) -> QA | None:
     return QA(q, str(counts[label]), "count")
 
 
-def _ordered_pair(scene, rng) -> tuple[Event, Event] | None:
+def ordered_pair(scene, rng) -> tuple[Event, Event] | None:
     """Two events of different, once-only classes whose onsets are clearly apart, in time order."""
     once = [e for e in scene.events if sum(x.label == e.label for x in scene.events) == 1]
     pairs = [(a, b) for a in once for b in once if b.start_s - a.start_s >= MIN_GAP_S]
@@ -242,7 +242,7 @@ def _ordered_pair(scene, rng) -> tuple[Event, Event] | None:
 
 
 def _order(scene, rng, classes) -> QA | None:
-    pair = _ordered_pair(scene, rng)
+    pair = ordered_pair(scene, rng)
     if pair is None:
         return None
     a, b = pair

@@ -218,7 +218,8 @@ class Wording:
         text = question
         if pre:
             pre = pre[0].upper() + pre[1:]
-            text = f"{pre if pre[-1] in ':?.,-' else pre + ':'} {question[0].lower() + question[1:] if rng.random() < 0.5 else question}"
+            lead = pre if pre[-1] in ":?.,-" else pre + ":"
+            text = f"{lead} {question[0].lower() + question[1:] if rng.random() < 0.5 else question}"
         if post:
             if post[0] in ",-(":
                 end = "?" if text.endswith("?") or " or " in post or "/" in post else "."

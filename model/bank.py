@@ -27,7 +27,7 @@ import torch
 
 from .batches import STREAM_KINDS, BatchSpec, batch_loader
 from .data.mixer import Background, Event, Scene
-from .data.questions import Asker, ask
+from .data.questions import TRAINING_VARIED, Asker, ask
 from .sam import SAM
 
 TOKEN_S = 0.16  # seconds of audio per LM token (one 160 ms column)
@@ -134,7 +134,7 @@ def bank_batches(bank: Bank, kinds: tuple[str, ...], classes, seed: int, start: 
                  stream_focus: float = 0.7) -> Iterator[TokenBatch]:
     """Endless batches: batch b is group b's scenes (drawn by a generator seeded by seed and b), each asked a
     fresh question, so a scene heard once is asked many different things."""
-    asker = Asker.create(classes)
+    asker = Asker.create(classes, varied=TRAINING_VARIED)
     b = start
     while True:
         rng = random.Random(f"bank/{seed}/{b}")

@@ -28,7 +28,7 @@ from .data.augment import Chain, apply, draw
 from .data.corpus import Corpus, load_corpus
 from .data.dataset import DataConfig, clip_bank, multi_hot, text_corpus
 from .data.mixer import MixConfig, Scene, mix_scene
-from .data.questions import KINDS, STREAM_KINDS, Asker, ask
+from .data.questions import KINDS, STREAM_KINDS, TRAINING_VARIED, Asker, ask
 from .data.tasks import KINDS as CLASSIC_KINDS, QA, make_qa
 
 TASK_KINDS = KINDS
@@ -105,7 +105,7 @@ class BatchStream(IterableDataset):
             return make_qa(scene, rng, tuple(k for k in kinds if k in CLASSIC_KINDS) or ("description",),
                            train.classes)
         if self._asker is None or self._asker.classes is not train.classes:
-            self._asker = Asker.create(train.classes, "train")
+            self._asker = Asker.create(train.classes, "train", varied=TRAINING_VARIED)
         return ask(scene, rng, kinds, self._asker)
 
     _asker: Asker | None = None

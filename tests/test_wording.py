@@ -209,3 +209,19 @@ def test_finish_ends_questions_and_requests_as_people_do():
         text = words.instruct("yesno", "Is there a dog?", random.Random(seed))
         assert "is there a dog" in text.lower() and re.search(r"\byes\b", text.lower()) and "no" in text.lower()
         assert text != "Is there a dog?"
+
+
+def test_varied_stems_keep_their_slots_and_every_word_that_carries_meaning():
+    from model.data.wording import DROPPABLE, SYNONYMS, vary
+
+    swappable = {w for group in SYNONYMS for phrase in group for w in phrase.split()}
+    stems = [s for fs in STEMS.values() for f in fs for s in f.stems]
+    changed = 0
+    for i, stem in enumerate(stems):
+        varied = vary(stem, random.Random(i))
+        changed += varied != stem
+        assert slots_of(varied) == slots_of(stem), (stem, varied)
+        kept = [w for w in stem.split() if w.lower() not in DROPPABLE and w not in swappable]
+        assert all(w in varied.split() for w in kept), (stem, varied)
+    assert changed > 0.9 * len(stems)
+    assert Wording("train").varied == 0.0  # evaluation asks the stems as written

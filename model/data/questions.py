@@ -37,7 +37,8 @@ KINDS = CLASSIC_KINDS + ("yesno", "when", "quiet", "unknowable")
 STREAM_KINDS = ("recent", "yesno", "when", "quiet")  # what a live session mostly asks
 # How often each kind is asked, relative to the others, where it applies: what people ask most comes first.
 WEIGHTS = {"yesno": 3.0, "open": 2.0, "recent": 3.0, "loudness": 2.0, "mcq": 1.5, "tf": 1.5, "order": 1.5,
-           "when": 1.5, "count": 1.0, "quiet": 1.0, "type": 1.0, "description": 1.0, "tags": 0.7, "unknowable": 0.4}
+           "when": 1.5, "count": 1.0, "quiet": 1.0, "type": 1.0, "description": 1.0, "tags": 0.7, "unknowable": 1.0}
+TRAINING_VARIED = 0.3  # the share of training stems loosened by wording.vary
 REFUSAL = "I can't tell that from the sound."
 NOT_QUIET = "it isn't quiet right now"
 QUIET_ALL = "it has been quiet the whole time"
@@ -66,9 +67,9 @@ class Asker:
     phrases: dict[str, ClassPhrases]
 
     @classmethod
-    def create(cls, classes: dict[str, ClassInfo], split: str = "train") -> "Asker":
-        """The asker of one wording split, with the project's phrase table."""
-        return cls(classes, Wording(split), cached_phrases())
+    def create(cls, classes: dict[str, ClassInfo], split: str = "train", varied: float = 0.0) -> "Asker":
+        """The asker of one wording split, with the project's phrase table; `varied`: see `Wording`."""
+        return cls(classes, Wording(split, varied=varied), cached_phrases())
 
     def slots(self, label: str, wrng: random.Random, suffix: str = "") -> dict[str, str]:
         """The slot values naming `label`, drawn from its phrases (its plain name when it has none)."""

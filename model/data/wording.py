@@ -178,10 +178,11 @@ def fill(stem: str, values: dict[str, str]) -> str:
 class Wording:
     """The families of one split of stems.txt, and the renderer of questions from them."""
 
-    def __init__(self, split: str = "train", stems: dict[str, list[Family]] | None = None):
+    def __init__(self, split: str = "train", stems: dict[str, list[Family]] | None = None, varied: float = 0.0):
+        """`varied`: the share of stems loosened by `vary` (training only: evaluation asks stems as written)."""
         if split not in SPLITS:
             raise ValueError(f"wording split {split!r}: choose one of {SPLITS}")
-        self.split = split
+        self.split, self.varied = split, varied
         every = stems if stems is not None else cached_stems()
         keep = {"train": lambda f: not f.held_out, "held_out": lambda f: f.held_out, "all": lambda f: True}[split]
         self.families = {k: [f for f in fs if keep(f)] for k, fs in every.items()}
@@ -206,7 +207,10 @@ class Wording:
         if not choices:
             return None
         fam, stems = rng.choice(choices)
-        return fill(rng.choice(stems), values), fam.name
+        stem = rng.choice(stems)
+        if self.varied and not kind.startswith("instruction:") and rng.random() < self.varied:
+            stem = vary(stem, rng)
+        return fill(stem, values), fam.name
 
     def instruct(self, form: str, question: str, rng: random.Random) -> str:
         """`question` (finished) with an answer-form instruction of `form` (yesno, tf, mcq, count, one_word,
@@ -227,6 +231,37 @@ class Wording:
             else:
                 text = f"{text} {finish(post, default='.')}"
         return text
+
+
+# `vary` drops only words that no question's meaning rests on, and swaps only these synonyms.
+DROPPABLE = frozenset("the a an please just really actually exactly that this so here currently ok okay well".split())
+SYNONYMS = (("hear", "catch", "notice", "detect", "pick up", "make out"), ("sound", "noise"),
+            ("recording", "clip", "audio", "track"), ("happened", "occurred", "went on"), ("can you", "could you"),
+            ("did you hear", "did you catch", "did you notice"))
+FILLERS_IN = ("actually", "really", "exactly", "please", "just")
+
+
+def vary(stem: str, rng: random.Random) -> str:
+    """A stem loosened the way people loosen sentences, its slots untouched: a small word dropped, a common
+    word swapped for a synonym, or a filler put in after the first word or at the end. Training sees a
+    stem's meaning in more than one wording, so it learns the words that carry it rather than the sentence."""
+    words = stem.split(" ")
+    how = rng.randrange(3)
+    free = [i for i, w in enumerate(words) if w.lower() in DROPPABLE]
+    if how == 0 and free and len(words) > 3:
+        del words[rng.choice(free)]
+        return " ".join(words)
+    text = f" {stem} "
+    options = [group for group in SYNONYMS if any(f" {w} " in text for w in group)]
+    if how == 1 and options:
+        group = rng.choice(options)
+        old = next(w for w in group if f" {w} " in text)
+        return text.replace(f" {old} ", f" {rng.choice(group)} ", 1).strip()
+    if rng.random() < 0.5 and len(words) > 1:
+        words.insert(1, rng.choice(FILLERS_IN))
+    else:
+        words.append(rng.choice(("please", "exactly", "pls")))
+    return " ".join(words)
 
 
 @functools.lru_cache(maxsize=1)

@@ -1,11 +1,12 @@
 """A scripted live session, scored: everyday questions typed into `sam-live --headless` while it replays
 a long stream mixed from validation recordings, each answer checked against what had happened by then.
 
-    python -m live.scripted --out eval/scripted [--checkpoint DIR] [--minutes 10] [--seed 0]
+    python -m live.scripted --out eval/scripted [--checkpoint DIR] [--minutes 20] [--seed 0]
 
 The stream is mixed from the corpus's validation clips (never trained on). The questions are the
 hand-written set's questions about a live session (model/data/handwritten.jsonl, never trained on,
-minus those the training grammar can say), one every --every seconds, each asked with an
+minus those the training grammar can say), one every --every seconds or so, mostly whether a sound
+is there (KIND_SHARE), each asked with an
 `@SECONDS question` line as a person would type it. `sam-live` itself answers them: the real app,
 its engine, its state and its log. Writes stream.wav, script.txt, events.jsonl, report.json and
 transcript.md (every question, the answer and what was right) to --out.
@@ -44,23 +45,32 @@ def mix_stream(corpus_path: str, minutes: float, seed: int) -> Scene:
                      duration_s=minutes * 60)
 
 
+# What a person asks a listening assistant, and how often: mostly whether something is there.
+KIND_SHARE = {"yesno": 0.35, "recent": 0.12, "open": 0.1, "when": 0.08, "quiet": 0.06, "count": 0.06,
+              "unknowable": 0.06, "mcq": 0.05, "tf": 0.04, "order": 0.04, "type": 0.04}
+
+
 def plan(scene: Scene, every: float, seed: int) -> list[tuple[float, object, str]]:
-    """(stream time, hand-written question, its text as typed): one applicable question every `every`
-    seconds, yes/no questions alternating between a sound that is there and one that is not."""
+    """(stream time, hand-written question, its text as typed): about one question every `every` seconds,
+    its kind drawn by KIND_SHARE, yes/no questions alternating between a sound that is there and one that
+    is not."""
     from model.data.handwritten import ask_written, load_written, unseen
     from model.data.labels import load_classes
     from model.data.questions import Asker
     from model.data.wording import cached_stems
 
     asker = Asker.create(load_classes())
-    pool = [w for w in unseen(load_written(), cached_stems()) if "stream" in w.contexts
-            and w.kind not in ("description", "tags")]  # a session's running account is the feed's job
+    by_kind = defaultdict(list)
+    for w in unseen(load_written(), cached_stems()):
+        if "stream" in w.contexts and w.kind in KIND_SHARE:
+            by_kind[w.kind].append(w)
     rng = random.Random(f"scripted/{seed}/plan")
     out, want_yes, t = [], True, MIN_FIRST_S
     while t < scene.duration_s - 1:
         t = round(t, 1)
         heard = prefix(scene, t)
-        for w in rng.sample(pool, len(pool)):
+        kinds = sorted(KIND_SHARE, key=lambda k: -rng.random() ** (1 / KIND_SHARE[k]))  # weighted order
+        for w in (w for k in kinds for w in rng.sample(by_kind[k], len(by_kind[k]))):
             qa = ask_written(w, heard, random.Random(f"{w.id}/{t}"), asker)
             if qa is None or "{" in qa.question or (qa.form == "yesno" and (qa.answer == "yes") != want_yes):
                 continue
@@ -146,8 +156,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=Path("eval/scripted"), help="folder for the stream, log and report")
     p.add_argument("--checkpoint", help="the model sam-live loads (default: its own default)")
     p.add_argument("--corpus", default="data/corpus.tar", help="corpus whose validation clips make the stream")
-    p.add_argument("--minutes", type=float, default=10.0, help="length of the stream")
-    p.add_argument("--every", type=float, default=15.0, help="seconds between questions, on average")
+    p.add_argument("--minutes", type=float, default=20.0, help="length of the stream")
+    p.add_argument("--every", type=float, default=12.0, help="seconds between questions, on average")
     p.add_argument("--seed", type=int, default=0, help="of the stream and the questions")
     args = p.parse_args(argv)
     if args.minutes <= 0 or args.every <= 0:

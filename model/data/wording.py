@@ -154,10 +154,13 @@ def plain(phrase: str) -> str | None:
     return words[1] if words[0] in ("a", "an", "some", "the") and len(words) > 1 else phrase
 
 
+PLAINEST = 0.3  # how often a sound is named by its plainest phrase ("a dog"), whatever the others
+
+
 def sound_slots(p: ClassPhrases, rng: random.Random, suffix: str = "") -> dict[str, str]:
     """The slot values naming one class, drawn from its phrases; `suffix` numbers them ('1', '2'). A slot
     with no good form for the phrase drawn is left out, so stems that need it are not used."""
-    noun = rng.choice(p.nouns) if p.nouns else p.name
+    noun = (p.nouns[0] if rng.random() < PLAINEST else rng.choice(p.nouns)) if p.nouns else p.name
     out = {"x": noun, "the_x": definite(noun), "x_plain": plain(noun)}
     if p.actions:
         a = rng.choice(p.actions)

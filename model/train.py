@@ -262,43 +262,46 @@ def loop(cfg: TrainConfig, run: Run, loader, device: torch.device, out: Path, me
     start = None  # the clock runs from the first batch: the data workers' start-up is not training time
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
     running, stop, progress = None, _StopOnSignal(), 0.0
-    for batch in loader:
-        if start is None:
-            start = time.perf_counter() - meta["elapsed"]
-        elapsed = time.perf_counter() - start
-        progress = step / cfg.max_steps if cfg.max_steps else elapsed / budget
-        if progress >= 1.0 or (cfg.stop_after and step - meta["step"] >= cfg.stop_after) or stop.asked:
-            break
-        lr = lr_at(cfg, progress)
-        for g in run.opt.param_groups:
-            g["lr"] = lr
-        if batch.chains:
-            batch.audio = augment_batch(batch.audio.to(device, non_blocking=True), batch.chains)
-        if run.objective.masks:  # a step's masks depend on the seed, rank and step alone: --resume redraws them
-            torch.manual_seed((cfg.seed * 1_000_003 + run.rank) * 1_000_003 + step)
-        with autocast:
-            loss = run.wrapped(*run.objective.inputs(batch, device))
-        run.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(run.params, cfg.grad_clip)
-        run.opt.step()
-        step += 1
-        value = loss.item()
-        running = value if running is None else 0.95 * running + 0.05 * value
-        if log is not None and (step % cfg.log_every == 0 or step == 1):
-            log.write(json.dumps({"stage": cfg.stage, "step": step, "elapsed": round(elapsed, 2), "loss": value,
-                                  "loss_avg": running, "lr": lr, "grad_norm": float(grad_norm),
-                                  "seconds": batch.seconds}) + "\n")
-            log.flush()
-        bar.update(elapsed - bar.n)
-        bar.set_postfix(step=step, loss=f"{running:.3f}", lr=f"{lr:.1e}")
-        if val and step % cfg.val_every == 0:
-            _log_validation(log, cfg, run, val, device, autocast, step, elapsed)
-        if time.perf_counter() - last_save > cfg.save_every_minutes * 60:
-            save(run, out, step, elapsed)
-            last_save = time.perf_counter()
-        if stop.asked:  # straight to the save: nothing more from the data workers, no last validation
-            break
+    try:
+        for batch in loader:
+            if start is None:
+                start = time.perf_counter() - meta["elapsed"]
+            elapsed = time.perf_counter() - start
+            progress = step / cfg.max_steps if cfg.max_steps else elapsed / budget
+            if progress >= 1.0 or (cfg.stop_after and step - meta["step"] >= cfg.stop_after) or stop.asked:
+                break
+            lr = lr_at(cfg, progress)
+            for g in run.opt.param_groups:
+                g["lr"] = lr
+            if batch.chains:
+                batch.audio = augment_batch(batch.audio.to(device, non_blocking=True), batch.chains)
+            if run.objective.masks:  # a step's masks depend on the seed, rank and step alone: --resume redraws them
+                torch.manual_seed((cfg.seed * 1_000_003 + run.rank) * 1_000_003 + step)
+            with autocast:
+                loss = run.wrapped(*run.objective.inputs(batch, device))
+            run.opt.zero_grad(set_to_none=True)
+            loss.backward()
+            grad_norm = torch.nn.utils.clip_grad_norm_(run.params, cfg.grad_clip)
+            run.opt.step()
+            step += 1
+            value = loss.item()
+            running = value if running is None else 0.95 * running + 0.05 * value
+            if log is not None and (step % cfg.log_every == 0 or step == 1):
+                log.write(json.dumps({"stage": cfg.stage, "step": step, "elapsed": round(elapsed, 2), "loss": value,
+                                      "loss_avg": running, "lr": lr, "grad_norm": float(grad_norm),
+                                      "seconds": batch.seconds}) + "\n")
+                log.flush()
+            bar.update(elapsed - bar.n)
+            bar.set_postfix(step=step, loss=f"{running:.3f}", lr=f"{lr:.1e}")
+            if val and step % cfg.val_every == 0:
+                _log_validation(log, cfg, run, val, device, autocast, step, elapsed)
+            if time.perf_counter() - last_save > cfg.save_every_minutes * 60:
+                save(run, out, step, elapsed)
+                last_save = time.perf_counter()
+            if stop.asked:  # straight to the save: nothing more from the data workers, no last validation
+                break
+    finally:
+        stop.restore()
     bar.close()
     elapsed = time.perf_counter() - start if start is not None else meta["elapsed"]
     if val and step % cfg.val_every and not stop.asked:  # the stage's last word, unless just measured
@@ -330,8 +333,12 @@ class _StopOnSignal:
 
     def __init__(self):
         self.asked = False
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, self._ask)
+        self.previous = {sig: signal.signal(sig, self._ask) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+    def restore(self) -> None:
+        """The handlers from before the stage: a process that trains in-process stops as it did before."""
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
 
     def _ask(self, signum, frame) -> None:
         self.asked = True

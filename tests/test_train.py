@@ -1,5 +1,6 @@
 """sam-train on the CPU: the loss falls, a stopped run resumes to the same losses, stages chain."""
 import json
+import signal
 import sys
 
 import pytest
@@ -28,8 +29,11 @@ def losses(run):
 
 def test_tagger_stage_learns_and_writes_its_outputs(corpus, tmp_path):
     out = tmp_path / "s1"
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     train(parse_args(["--stage", "tagger", "--corpus", corpus, "--out", str(out), "--max-steps", "30",
                       "--lr", "3e-3", "--val-every", "12", "--val-batches", "2", *COMMON]))
+    # the stage's stop handlers are gone with it: the calling process stops on a signal as it did before
+    assert {sig: signal.getsignal(sig) for sig in before} == before
     got = losses(out)
     assert len(got) == 30
     assert sum(got[-5:]) / 5 < 0.85 * sum(got[:5]) / 5

@@ -92,9 +92,11 @@ def _encode_job(job: tuple[str, str, float]) -> tuple[str, bytes]:
 
 def _encode_all(corpus: Path, records: list[ClipRecord], quality: float, workers: int) -> dict[str, bytes]:
     jobs = [(str(corpus), r.id, quality) for r in records]
+    progress = dict(total=len(jobs), desc=f"encode q={quality}", unit="clip")
+    if workers <= 1:  # no pool to start or stop: one worker is this process
+        return dict(tqdm(map(_encode_job, jobs), **progress))
     with get_context("fork").Pool(workers) as pool:
-        return dict(tqdm(pool.imap_unordered(_encode_job, jobs, chunksize=8), total=len(jobs),
-                         desc=f"encode q={quality}", unit="clip"))
+        return dict(tqdm(pool.imap_unordered(_encode_job, jobs, chunksize=8), **progress))
 
 
 def _choose_quality(corpus: Path, records: list[ClipRecord], budget: float, workers: int) -> float:

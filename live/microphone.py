@@ -15,8 +15,10 @@ from typing import Any, Callable, Protocol
 
 import numpy as np
 
+from model.audio import SAMPLE_RATE, SampleGuard
+from model.resample import Resampler
+
 from .capture import LIVE, LOST, SourceCondition
-from .resample import StreamingResampler
 
 
 class NoInputDevice(RuntimeError):
@@ -135,7 +137,8 @@ class MicrophoneSource:
         self._stream: Any = None
         self._condition = SourceCondition(LIVE)
         self._rate = self.device.default_rate
-        self._resampler = StreamingResampler(self._rate)
+        self._guard = SampleGuard(self._rate, self.name, warn=False)  # ValueError for a rate no audio has
+        self._resampler = Resampler(self._rate, SAMPLE_RATE)
         self._dropped = 0.0  # s, at the device rate: blocks the full queue refused
         self._overflows = 0  # blocks PortAudio flagged as overflowed
         self._last_block: float | None = None  # monotonic time of the last callback
@@ -199,13 +202,14 @@ class MicrophoneSource:
         self._check_health()
         if not blocks:
             return np.zeros(0, np.float32)
-        return self._resampler.push(np.concatenate(blocks))
+        return self._resampler.push(self._guard(np.concatenate(blocks)))  # repaired before resampling spreads it
 
     def _open(self, device: InputDevice) -> None:
         rate = device.default_rate
         blocksize = int(rate * self.BLOCK_SECONDS)
         self._queue = queue.Queue(maxsize=int(self.QUEUE_SECONDS / self.BLOCK_SECONDS))
-        self._rate, self._resampler = rate, StreamingResampler(rate)
+        self._guard = SampleGuard(rate, device.label, warn=False)
+        self._rate, self._resampler = rate, Resampler(rate, SAMPLE_RATE)
         self._failure = None
         stream = self.backend.open(device, rate, blocksize, self._callback, self._finished)
         try:

@@ -1,17 +1,21 @@
-"""Audio front end: constants, loading to 16 kHz mono, and EAT's Kaldi fbank.
+"""Audio front end: constants, input checked at the door, loading to 16 kHz mono, and EAT's Kaldi fbank.
 
 Every audio constant lives here once. Feature extraction is pure (tensor in, tensor out); the
-one function that touches files is `load_audio`.
+one class that touches files is `AudioFile` (with `load_audio` over it).
 """
 from __future__ import annotations
 
 import functools
+import warnings
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from .resample import Resampler
 
 SAMPLE_RATE = 16_000  # Hz, what the encoder hears
 FRAME_SHIFT = 160  # samples: 10 ms between fbank frames
@@ -54,27 +58,160 @@ def loudest_dbfs(x: np.ndarray) -> float:
 
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif")
+MIN_RATE, MAX_RATE = 1_000, 384_000  # Hz: outside is a damaged header, not audio (at 1 Hz each sample
+# would become 16 000 at 16 kHz: a 96 KB file asked for 24 GB)
+MAX_AMPLITUDE = 1_000.0  # |sample| heard as is up to 60 dB over full scale; far beyond, squares overflow
+# float32 in the fbank and poison the state, so larger samples are clipped
+READ_SAMPLES = 1 << 20  # samples (frames x channels) asked of the decoder at a time: 4 MB of float32
+BLOCK_SECONDS = 10  # s of 16 kHz audio per block a file is heard in
+BLOCK_SAMPLES = BLOCK_SECONDS * SAMPLE_RATE
+assert BLOCK_SAMPLES % LEVEL_WINDOW == 0  # blocks hold whole level windows, so levels add up across blocks
 
 
-def load_audio(path: str | Path) -> Tensor:
-    """Any WAV/FLAC/OGG file -> (n,) float32 mono at 16 kHz; ValueError naming the file otherwise."""
-    import soundfile as sf
+def check_rate(rate: float, source: str) -> int:
+    """`rate` as an int when audio can have it; ValueError naming `source`, the rate and the fix otherwise."""
+    numeric = isinstance(rate, (int, float, np.integer, np.floating)) and not isinstance(rate, bool)
+    if not numeric or not np.isfinite(rate) or rate != int(rate):
+        raise ValueError(f"{source}: sample rate {rate!r} is not a whole number of Hz; re-export the audio at "
+                         f"16 kHz or 48 kHz")
+    if not MIN_RATE <= rate <= MAX_RATE:
+        raise ValueError(f"{source}: sample rate {int(rate)} Hz is outside {MIN_RATE}-{MAX_RATE} Hz, so the header "
+                         f"is damaged or this is not sound; re-export it as WAV or FLAC at 16 kHz or 48 kHz")
+    return int(rate)
 
-    path = Path(path)
+
+class SampleGuard:
+    """One source's audio checked at the door: its rate once, then each block made safe to hear.
+
+    NaN and infinite samples become 0 and samples beyond +-MAX_AMPLITUDE are clipped, with one
+    warning for the whole source (none with warn=False, for a second pass over the same file): one
+    such sample would otherwise poison the model's state for good.
+    """
+
+    def __init__(self, rate: float, source: str, warn: bool = True):
+        self.rate = check_rate(rate, source)
+        self.source, self.warn = source, warn
+        self.samples = 0  # samples checked so far
+        self.repaired = 0  # samples replaced or clipped so far
+
+    def __call__(self, block: np.ndarray) -> np.ndarray:
+        """The block as float32 with every sample finite and within +-MAX_AMPLITUDE."""
+        block = np.atleast_1d(np.asarray(block, np.float32))
+        bad = ~np.isfinite(block) | (np.abs(block) > MAX_AMPLITUDE)
+        if bad.any():
+            if self.warn and not self.repaired:
+                first = self.samples + int(np.argmax(bad.reshape(block.shape[0], -1).any(axis=1)))
+                warnings.warn(f"{self.source}: damaged samples from {first / self.rate:.2f} s on (NaN, infinite or "
+                              f"beyond +-{MAX_AMPLITUDE:g}) are heard as silence or clipped", stacklevel=2)
+            self.repaired += int(bad.sum())
+            block = np.clip(np.nan_to_num(block, nan=0.0, posinf=0.0, neginf=0.0), -MAX_AMPLITUDE, MAX_AMPLITUDE)
+        self.samples += block.shape[0]
+        return block
+
+
+def _check_path(path: Path) -> None:
     if not path.exists():
         raise ValueError(f"{path}: no such file")
     if path.is_dir():
         raise ValueError(f"{path}: is a directory, not an audio file")
+    if not path.is_file():
+        raise ValueError(f"{path}: not a regular file (a FIFO, device or socket); save the audio to a file first")
     if path.stat().st_size == 0:
         raise ValueError(f"{path}: the file is empty")
-    try:
-        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError, TypeError) as e:
-        raise ValueError(f"{path}: not a readable audio file ({e}); use WAV, FLAC or OGG") from e
-    if data.shape[0] == 0:
+
+
+class AudioFile:
+    """An audio file opened to be heard at 16 kHz mono in blocks, with memory bounded whatever its length.
+
+    ValueError naming the file and the fix when it cannot be heard (missing, not audio, a rate
+    outside MIN_RATE-MAX_RATE); RuntimeError when the disk fails under it. `warn`: as SampleGuard's.
+    """
+
+    def __init__(self, path: str | Path, warn: bool = True):
+        import soundfile as sf
+
+        self.path = Path(path)
+        _check_path(self.path)
+        try:
+            self._file = sf.SoundFile(str(self.path))
+        except (sf.SoundFileError, RuntimeError, TypeError) as e:
+            raise ValueError(f"{self.path}: not a readable audio file ({e}); use WAV, FLAC or OGG") from e
+        except OSError as e:
+            raise RuntimeError(f"{self.path}: could not be opened ({e})") from e
+        try:
+            self.guard = SampleGuard(self._file.samplerate, str(self.path), warn)
+        except ValueError:
+            self._file.close()
+            raise
+        self.rate, self.channels, self.frames = self.guard.rate, self._file.channels, max(self._file.frames, 0)
+
+    @property
+    def seconds(self) -> float:
+        """Length in seconds as the header gives it."""
+        return self.frames / self.rate
+
+    def __enter__(self) -> "AudioFile":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._file.close()
+
+    def blocks(self, block: int = BLOCK_SAMPLES) -> Iterator[np.ndarray]:
+        """(block,) float32 pieces of 16 kHz mono audio, the last shorter, read once through the file; the
+        decoder never reads more than READ_SAMPLES samples at a time, whether it lasts a minute or two hours."""
+        yield from _rechunk(self._resampled(), block)
+
+    def _resampled(self) -> Iterator[np.ndarray]:
+        resampler = Resampler(self.rate, SAMPLE_RATE)
+        # at most READ_SAMPLES into the decoder's buffer, and at most READ_SAMPLES out of the resampler
+        frames = max(1, min(READ_SAMPLES // self.channels, READ_SAMPLES * self.rate // SAMPLE_RATE))
+        for data in self._reads(frames):
+            yield resampler.push(self.guard(data.mean(axis=1)))
+        yield resampler.flush()
+
+    def _reads(self, frames: int) -> Iterator[np.ndarray]:
+        import soundfile as sf
+
+        done = 0
+        while True:
+            try:
+                data = self._file.read(frames, dtype="float32", always_2d=True)
+            except (sf.SoundFileError, RuntimeError) as e:
+                raise ValueError(f"{self.path}: damaged audio after {done / self.rate:.1f} s ({e})") from e
+            except OSError as e:
+                raise RuntimeError(f"{self.path}: reading failed after {done / self.rate:.1f} s ({e})") from e
+            if data.shape[0] == 0:
+                return
+            done += data.shape[0]
+            yield data
+
+
+def _rechunk(pieces: Iterator[np.ndarray], block: int) -> Iterator[np.ndarray]:
+    """The concatenation of `pieces` cut into (block,) arrays, the last shorter (none when empty)."""
+    held: list[np.ndarray] = []
+    size = 0
+    for piece in pieces:
+        held.append(piece)
+        size += piece.size
+        if size >= block:
+            joined = np.concatenate(held)
+            cut = size // block * block
+            yield from np.split(joined[:cut], cut // block)
+            held, size = [joined[cut:]], size - cut
+    if size:
+        yield np.concatenate(held)
+
+
+def load_audio(path: str | Path) -> Tensor:
+    """Any WAV/FLAC/OGG file -> (n,) float32 mono at 16 kHz; ValueError naming the file otherwise."""
+    with AudioFile(path) as f:
+        blocks = list(f.blocks())
+    if not blocks:
         raise ValueError(f"{path}: the file holds no audio samples")
-    mono = torch.from_numpy(np.ascontiguousarray(data.mean(axis=1)))
-    return resample(mono, rate)
+    return torch.from_numpy(np.concatenate(blocks))
 
 
 def resample(audio: Tensor, rate: int, target: int = SAMPLE_RATE) -> Tensor:

@@ -86,7 +86,8 @@ def read_config(directory: str | Path) -> SAMConfig:
     directory = Path(directory)
     path = directory / "config.json"
     if not path.is_file():
-        hint = " (a state-spaces LM? load it with model.state_spaces.load_mamba)" if (directory / "pytorch_model.bin").exists() else ""
+        pickled = (directory / "pytorch_model.bin").exists()
+        hint = " (a state-spaces LM? load it with model.state_spaces.load_mamba)" if pickled else ""
         raise ValueError(f"{directory}: not a SAM checkpoint, config.json is missing{hint}")
     try:
         return SAMConfig.from_dict(json.loads(path.read_text()))
@@ -94,25 +95,67 @@ def read_config(directory: str | Path) -> SAMConfig:
         raise ValueError(f"{path}: {e}") from e
 
 
+def _confined(directory: Path, name: str, index: Path) -> Path:
+    """The shard an index names, refused unless it lies inside the checkpoint folder (links followed)."""
+    path = directory / name
+    inside = not Path(name).is_absolute() and ".." not in Path(name).parts
+    if not inside or not path.resolve().is_relative_to(directory.resolve()):
+        raise ValueError(f"{index}: shard {name!r} lies outside the checkpoint folder; an index may only name "
+                         f"files inside {directory}")
+    return path
+
+
+def _shard_paths(directory: Path, index: Path) -> list[Path]:
+    """The shard files of a sharded checkpoint, each confined to its folder; ValueError for a malformed index."""
+    try:
+        weight_map = json.loads(index.read_text())["weight_map"]
+    except (ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"{index}: not a safetensors index ({type(e).__name__}: {e}); it needs a weight_map "
+                         f"object of tensor name -> shard file name") from e
+    if not isinstance(weight_map, dict) or not all(isinstance(v, str) and v for v in weight_map.values()):
+        raise ValueError(f"{index}: weight_map must map each tensor name to a shard file name")
+    return [_confined(directory, name, index) for name in sorted(set(weight_map.values()))]
+
+
 def _read_weights(directory: Path) -> dict[str, Tensor]:
     single, index = directory / "model.safetensors", directory / INDEX
     if single.is_file():
         return read_safetensors(single)[0]
     if index.is_file():
-        weight_map = json.loads(index.read_text())["weight_map"]
         tensors: dict[str, Tensor] = {}
-        for name in sorted(set(weight_map.values())):
-            tensors.update(read_safetensors(directory / name)[0])
+        for path in _shard_paths(directory, index):
+            tensors.update(read_safetensors(path)[0])
         return tensors
     pickles = sorted(p.name for p in directory.glob("*.bin")) + sorted(p.name for p in directory.glob("*.pt"))
     extra = f"; found {pickles[0]}, a pickle, which is never loaded implicitly" if pickles else ""
     raise ValueError(f"{directory}: no model.safetensors or {INDEX}{extra}")
 
 
+def check_device(device: str | torch.device) -> torch.device:
+    """`device` as a torch.device this machine has; ValueError saying what to use otherwise."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as e:
+        raise ValueError(f"unknown device {str(device)!r}; use cpu, cuda or cuda:N") from e
+    if dev.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise ValueError(f"device {str(device)!r}: no CUDA GPU is available here; use cpu")
+        if dev.index is not None and dev.index >= count:
+            raise ValueError(f"device {str(device)!r}: this machine has {count} CUDA GPU(s), "
+                             f"cuda:0 to cuda:{count - 1}")
+    elif dev.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device {str(device)!r}: Apple's MPS is not available here; use cpu")
+    elif dev.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"device {str(device)!r}: SAM runs on cpu, cuda or mps")
+    return dev
+
+
 def load_sam(directory: str | Path, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32,
              backend: str = "auto") -> SAM:
     """Rebuild a SAM from its checkpoint directory alone."""
     directory = Path(directory)
+    device = check_device(device)
     if not directory.is_dir():
         raise ValueError(f"{directory}: no such checkpoint directory")
     cfg = read_config(directory)

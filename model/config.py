@@ -6,8 +6,33 @@ Field names follow mamba_ssm (`d_model`, `n_layer`, `d_state`, `headdim`, `expan
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
+
+# Bounds a config must keep, checked before any module is built: a damaged or hostile config.json
+# (n_layer 10^9) would otherwise build modules until memory runs out, even on the meta device.
+MAX_LAYERS = 1024  # 16 times the deepest published Mamba-2 (2.7b, 64 layers)
+MAX_WIDTH = 1 << 16  # channels, heads, state size: 25 times the widest published Mamba-2 (2.7b, d_model 2560)
+MAX_VOCAB = 1 << 20  # token ids: four times the largest common vocabularies (256k)
+MAX_SMALL = 64  # expand, d_conv and mlp_ratio: published models use 2 to 4
+
+
+def _whole(owner: str, name: str, value: Any, low: int, high: int) -> None:
+    """ValueError unless `value` is an int (not a bool) within [low, high]."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{owner}.{name} must be a whole number, got {value!r}")
+    if not low <= value <= high:
+        raise ValueError(f"{owner}.{name} = {value} is outside {low}..{high}: a damaged config.json? "
+                         f"(the bounds are far beyond any published model)")
+
+
+def _positive(owner: str, name: str, value: Any, high: float) -> None:
+    """ValueError unless `value` is a finite number in (0, high]."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{owner}.{name} must be a finite number, got {value!r}")
+    if not 0 < value <= high:
+        raise ValueError(f"{owner}.{name} = {value} must be above 0 and at most {high:g}")
 
 
 @dataclass(frozen=True)
@@ -28,12 +53,18 @@ class MambaConfig:
     tie_embeddings: bool = True
 
     def __post_init__(self) -> None:
+        for name, low, high in (("d_model", 1, MAX_WIDTH), ("n_layer", 1, MAX_LAYERS), ("vocab_size", 1, MAX_VOCAB),
+                                ("pad_vocab_size_multiple", 1, MAX_WIDTH), ("d_state", 1, MAX_WIDTH),
+                                ("d_conv", 2, MAX_SMALL), ("expand", 1, MAX_SMALL), ("headdim", 1, MAX_WIDTH),
+                                ("ngroups", 1, MAX_WIDTH), ("chunk_size", 1, MAX_WIDTH)):
+            _whole("MambaConfig", name, getattr(self, name), low, high)
+        _positive("MambaConfig", "norm_eps", self.norm_eps, 1.0)
+        if not isinstance(self.tie_embeddings, bool):
+            raise ValueError(f"MambaConfig.tie_embeddings must be true or false, got {self.tie_embeddings!r}")
         if self.d_inner % self.headdim:
             raise ValueError(f"expand * d_model = {self.d_inner} is not a multiple of headdim {self.headdim}")
         if self.nheads % self.ngroups:
             raise ValueError(f"nheads {self.nheads} is not a multiple of ngroups {self.ngroups}")
-        if self.chunk_size < 1 or self.d_conv < 2:
-            raise ValueError(f"chunk_size must be >= 1 and d_conv >= 2, got {self.chunk_size}, {self.d_conv}")
 
     @property
     def d_inner(self) -> int:
@@ -63,6 +94,8 @@ class MambaConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "MambaConfig":
+        if not isinstance(d, dict):
+            raise ValueError(f"a MambaConfig must be a JSON object of its fields, got {type(d).__name__}")
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = set(d) - names
         if unknown:
@@ -141,10 +174,14 @@ class EncoderConfig:
     rope_theta: float = 10_000.0
 
     def __post_init__(self) -> None:
+        for name, low, high in (("dim", 1, MAX_WIDTH), ("depth", 1, MAX_LAYERS), ("heads", 1, MAX_WIDTH),
+                                ("block_columns", 1, MAX_LAYERS), ("context_blocks", 0, MAX_LAYERS)):
+            _whole("EncoderConfig", name, getattr(self, name), low, high)
+        _positive("EncoderConfig", "mlp_ratio", self.mlp_ratio, MAX_SMALL)
+        _positive("EncoderConfig", "norm_eps", self.norm_eps, 1.0)
+        _positive("EncoderConfig", "rope_theta", self.rope_theta, 1e12)
         if self.dim % self.heads or (self.dim // self.heads) % 2:
             raise ValueError(f"encoder dim {self.dim} must split into {self.heads} heads of even width")
-        if self.block_columns < 1 or self.context_blocks < 0:
-            raise ValueError("block_columns must be >= 1 and context_blocks >= 0")
 
 
 # How encoder patches become LM tokens (the paper's ablation): one token per 160 ms column
@@ -158,8 +195,9 @@ class ConnectorConfig:
     hidden: int = 0  # MLP hidden width; 0 means the LM's d_model
 
     def __post_init__(self) -> None:
-        if self.layout not in CONNECTOR_LAYOUTS:
+        if not isinstance(self.layout, str) or self.layout not in CONNECTOR_LAYOUTS:
             raise ValueError(f"connector layout {self.layout!r} is not one of {CONNECTOR_LAYOUTS}")
+        _whole("ConnectorConfig", "hidden", self.hidden, 0, MAX_WIDTH)
 
 
 @dataclass(frozen=True)
@@ -171,11 +209,19 @@ class SAMConfig:
     connector: ConnectorConfig
     lm: MambaConfig
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str):
+            raise ValueError(f"SAMConfig.name must be a string, got {self.name!r}")
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "SAMConfig":
+        parts = ("encoder", "connector", "lm")
+        if not isinstance(d, dict) or not all(isinstance(d.get(k), dict) for k in parts):
+            raise ValueError("not a SAM config: it must be a JSON object with a name and encoder, connector and "
+                             "lm objects")
         try:
             return cls(name=d["name"], encoder=EncoderConfig(**d["encoder"]),
                        connector=ConnectorConfig(**d["connector"]), lm=MambaConfig.from_dict(d["lm"]))

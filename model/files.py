@@ -17,6 +17,37 @@ def atomic_replace(tmp: Path, path: Path) -> None:
     tmp.replace(path)
 
 
+def write_bytes_atomic(path: str | Path, data: bytes) -> None:
+    """Write a small file whole through a new temporary file and a rename; OSError (a full disk) propagates.
+
+    The temporary file is created with O_EXCL | O_NOFOLLOW after any leftover one is removed, so a
+    planted link is replaced, never written through; on failure it is removed and `path` is untouched.
+    """
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+    except BaseException as e:
+        _discard(fd, tmp, e)
+        raise
+    os.close(fd)
+    os.replace(tmp, path)
+
+
+def _discard(fd: int, tmp: Path, error: BaseException) -> None:
+    """Close and remove a temporary file after `error`; a failure to remove it is noted on `error`."""
+    os.close(fd)
+    try:
+        tmp.unlink(missing_ok=True)
+    except OSError as e:
+        error.add_note(f"{tmp} could not be removed: {e}")
+
+
 def write_safetensors(path: str | Path, tensors: dict[str, Tensor], metadata: dict[str, str] | None = None) -> None:
     """save_file through a temporary file and a rename, so a crash never leaves half a file."""
     path = Path(path)
@@ -39,9 +70,13 @@ def read_safetensors(path: str | Path, device: str | torch.device = "cpu") -> tu
     return tensors, meta
 
 
+WEIGHT_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)  # what a checkpoint may store
+
+
 def check_tensors(model: torch.nn.Module, tensors: dict[str, Tensor], source: str,
                   optional: tuple[str, ...] = ()) -> None:
-    """ValueError naming the first key whose presence or shape differs from the model's.
+    """ValueError naming the first key whose presence, shape or dtype differs from the model's, or
+    that holds NaN or infinite values (a damaged checkpoint would answer nothing but noise).
 
     Keys in `optional` (a tied output layer, stored under the embedding's name) may be absent.
     """
@@ -51,9 +86,21 @@ def check_tensors(model: torch.nn.Module, tensors: dict[str, Tensor], source: st
             if key in optional:
                 continue
             raise ValueError(f"{source}: missing tensor {key} (expected shape {tuple(value.shape)})")
-        if tuple(tensors[key].shape) != tuple(value.shape):
-            raise ValueError(f"{source}: tensor {key} has shape {tuple(tensors[key].shape)} but its config "
-                             f"needs {tuple(value.shape)}")
+        _check_tensor(source, key, tensors[key], value)
     extra = sorted(set(tensors) - set(expected))
     if extra:
         raise ValueError(f"{source}: unexpected tensor {extra[0]} (and {len(extra) - 1} more)")
+
+
+def _check_tensor(source: str, key: str, got: Tensor, want: Tensor) -> None:
+    if tuple(got.shape) != tuple(want.shape):
+        raise ValueError(f"{source}: tensor {key} has shape {tuple(got.shape)} but its config needs "
+                         f"{tuple(want.shape)}")
+    allowed = WEIGHT_DTYPES if want.is_floating_point() else (want.dtype,)
+    if got.dtype not in allowed:
+        names = ", ".join(str(d).removeprefix("torch.") for d in allowed)
+        raise ValueError(f"{source}: tensor {key} is stored as {str(got.dtype).removeprefix('torch.')}, not one "
+                         f"of {names}; quantized or converted weights cannot be loaded, save the model in one of these")
+    if got.is_floating_point() and not bool(torch.isfinite(got).all()):
+        raise ValueError(f"{source}: tensor {key} holds NaN or infinite values; the checkpoint is damaged, "
+                         f"save it again from a healthy model")

@@ -11,15 +11,15 @@ import torch
 
 from live.capture import ENDED, LIVE, LOST, FileSource
 from live.microphone import InputDevice, MicrophoneSource, NoInputDevice, find_device
-from live.resample import StreamingResampler
 from model.audio import resample
+from model.resample import Resampler
 
 
 @pytest.mark.parametrize("rate", [44100, 48000, 22050, 8000])
 def test_streaming_resampler_equals_whole_signal_resampling(rate):
     rng = np.random.default_rng(rate)
     x = (rng.standard_normal(rate * 2 + 77) * 0.1).astype(np.float32)
-    r, parts, i = StreamingResampler(rate), [], 0
+    r, parts, i = Resampler(rate, 16_000), [], 0
     while i < x.size:
         n = int(rng.integers(1, 2000))
         parts.append(r.push(x[i:i + n]))
@@ -129,6 +129,27 @@ def test_microphone_resamples_the_device_rate_to_16k():
     assert 0.7 * 16000 < x.size < 1.2 * 16000
     spec = np.abs(np.fft.rfft(x[2000:2000 + 8000]))
     assert abs(np.argmax(spec) * 16000 / 8000 - 440) <= 2  # the tone keeps its pitch
+
+
+def test_damaged_device_samples_are_repaired_before_resampling_spreads_them():
+    src = MicrophoneSource(None, backend=FakeBackend(rate=48000))
+    deliver = src._callback
+
+    def damaged(indata, *rest):  # a broken driver: NaN, Inf and absurd values in every block
+        indata = indata.copy()
+        indata[100:110], indata[200], indata[300] = np.nan, np.inf, 1e30
+        deliver(indata, *rest)
+
+    src._callback = damaged
+    src.start()
+    x = read_for(src, 0.5)
+    src.stop()
+    assert x.size > 4000 and np.isfinite(x).all() and np.abs(x).max() <= 1000
+
+
+def test_a_device_rate_no_audio_has_is_refused_with_its_name():
+    with pytest.raises(ValueError, match="Fake USB Mic.*sample rate 1 Hz"):
+        MicrophoneSource(None, backend=FakeBackend(rate=1))
 
 
 def test_callback_never_blocks_and_counts_what_the_full_queue_refused(monkeypatch):

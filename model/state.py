@@ -10,10 +10,37 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from safetensors.torch import save as safetensors_bytes
 from torch import Tensor
 
 from .config import MambaConfig
-from .files import read_safetensors, write_safetensors
+from .files import read_safetensors, write_bytes_atomic
+
+
+def nonfinite(tensors: dict[str, Tensor]) -> list[str]:
+    """Names of the floating-point tensors that hold NaN or Inf."""
+    return [k for k, v in tensors.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+
+
+def save_state_file(path: str | Path, tensors: dict[str, Tensor], metadata: dict[str, str]) -> None:
+    """Write a state as one safetensors file, atomically and never through a link; OSError propagates.
+
+    ValueError when a tensor holds NaN or Inf: resumed, such a state would never answer again, so
+    it is refused and the file already at `path` (the last finite state) is left as it was.
+    """
+    bad = nonfinite(tensors)
+    if bad:
+        raise ValueError(f"{path}: not saved: the state holds NaN or Inf (in {', '.join(bad)}); "
+                         "the state saved there before, if any, is kept")
+    write_bytes_atomic(path, safetensors_bytes({k: v.detach().contiguous() for k, v in tensors.items()}, metadata))
+
+
+def check_finite(path: str | Path, tensors: dict[str, Tensor]) -> None:
+    """ValueError naming the file when a loaded state holds NaN or Inf."""
+    bad = nonfinite(tensors)
+    if bad:
+        raise ValueError(f"{path}: the saved state holds NaN or Inf (in {', '.join(bad)}) and would answer "
+                         "nothing; move the file away to start from the recorded audio instead")
 
 
 @dataclass
@@ -75,13 +102,22 @@ class MambaState:
         return cls(tensors[f"{prefix}conv"], tensors[f"{prefix}ssm"], seen)
 
     def save(self, path: str | Path, metadata: dict[str, str] | None = None) -> None:
-        """Write the state to a safetensors file, atomically."""
-        write_safetensors(path, self.tensors(), {"format": "sam-mamba-state", "seen": str(self.seen), **(metadata or {})})
+        """Write the state to a safetensors file, atomically; ValueError for a state with NaN or Inf."""
+        save_state_file(path, self.tensors(), {"format": "sam-mamba-state", "seen": str(self.seen), **(metadata or {})})
 
     @classmethod
     def load(cls, path: str | Path, device: torch.device | str = "cpu") -> "MambaState":
-        """Read a state written by `save`; ValueError naming the file when it is not one."""
+        """Read a state written by `save`; ValueError naming the file when it is not one or is not finite."""
         tensors, meta = read_safetensors(path, device)
         if meta.get("format") != "sam-mamba-state" or not {"conv", "ssm"} <= set(tensors):
             raise ValueError(f"{path}: not a SAM state file (metadata {json.dumps(meta)[:200]})")
-        return cls.from_tensors(tensors, int(meta.get("seen", 0)))
+        check_finite(path, tensors)
+        return cls.from_tensors(tensors, int_field(path, meta, "seen"))
+
+
+def int_field(path: str | Path, meta: dict[str, str], key: str) -> int:
+    """A count in a state file's metadata (0 when absent); ValueError naming the file when it is not one."""
+    value = meta.get(key, "0")
+    if not (value.isascii() and value.isdigit() and len(value) <= 18):
+        raise ValueError(f"{path}: damaged state: metadata {key}={value[:40]!r} is not a count of samples or tokens")
+    return int(value)

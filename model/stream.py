@@ -16,10 +16,11 @@ from torch import Tensor
 from .audio import SAMPLE_RATE
 from .config import SAMConfig
 from .encoder import EncoderCache
-from .files import read_safetensors, write_safetensors
-from .state import MambaState
+from .files import read_safetensors
+from .state import MambaState, check_finite, int_field, save_state_file
 
 FORMAT = "sam-stream-state"
+TENSORS = ("lm.conv", "lm.ssm", "encoder.keys", "encoder.values", "pending", "history")
 
 
 @dataclass
@@ -46,32 +47,52 @@ class StreamState:
                            self.samples_seen)
 
     def save(self, path: str | Path, config: SAMConfig | None = None) -> None:
-        """One safetensors file, written atomically; the model config goes in its metadata."""
+        """One safetensors file, written atomically; the model config goes in its metadata.
+
+        ValueError, and the file at `path` left as it was, when the state holds NaN or Inf.
+        """
         tensors = {**self.lm.tensors("lm."), "encoder.keys": self.encoder.keys, "encoder.values": self.encoder.values,
                    "pending": self.pending, "history": self.history}
         meta = {"format": FORMAT, "samples_seen": str(self.samples_seen), "lm_seen": str(self.lm.seen)}
         if config is not None:
             meta["config"] = json.dumps(config.to_dict())
-        write_safetensors(path, tensors, meta)
+        save_state_file(path, tensors, meta)
 
     @classmethod
     def load(cls, path: str | Path, model_config: SAMConfig | None = None,
              device: torch.device | str = "cpu") -> "StreamState":
-        """Read a saved state; ValueError naming the file if it is not one or belongs to another model."""
+        """Read a saved state; ValueError naming the file if it is not one, is damaged or belongs to another model."""
         tensors, meta = read_safetensors(path, device)
         if meta.get("format") != FORMAT:
             raise ValueError(f"{path}: not a SAM stream state (format {meta.get('format')!r})")
+        missing = [k for k in TENSORS if k not in tensors] + ([] if "samples_seen" in meta else ["samples_seen"])
+        if missing:
+            raise ValueError(f"{path}: damaged SAM stream state: no {', '.join(missing)}; "
+                             "move the file away to start from the recorded audio instead")
+        if tensors["pending"].dim() != 2 or tensors["history"].dim() != 2:
+            raise ValueError(f"{path}: damaged SAM stream state: pending {tuple(tensors['pending'].shape)} and "
+                             f"history {tuple(tensors['history'].shape)} must be (batch, samples)")
         if model_config is not None and "config" in meta:
-            saved = json.loads(meta["config"])
-            if saved != model_config.to_dict():
-                raise ValueError(f"{path}: the state was saved by model {saved.get('name')!r} with another "
-                                 f"config than the loaded model {model_config.name!r}; resume with that model")
-        state = cls(MambaState.from_tensors(tensors, int(meta.get("lm_seen", 0)), "lm."),
+            check_same_config(path, meta["config"], model_config)
+        check_finite(path, tensors)
+        state = cls(MambaState.from_tensors(tensors, int_field(path, meta, "lm_seen"), "lm."),
                     EncoderCache(tensors["encoder.keys"], tensors["encoder.values"]),
-                    tensors["pending"], tensors["history"], int(meta["samples_seen"]))
+                    tensors["pending"], tensors["history"], int_field(path, meta, "samples_seen"))
         if model_config is not None:
             try:
                 state.lm.check(model_config.lm)
             except ValueError as e:
                 raise ValueError(f"{path}: {e}") from e
         return state
+
+
+def check_same_config(path: str | Path, saved_json: str, model_config: SAMConfig) -> None:
+    """ValueError naming the file when the state was saved by a model of another config."""
+    try:
+        saved = json.loads(saved_json)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: damaged SAM stream state: its config is not JSON ({e})") from e
+    if saved != model_config.to_dict():
+        name = saved.get("name") if isinstance(saved, dict) else None
+        raise ValueError(f"{path}: the state was saved by model {name!r} with another "
+                         f"config than the loaded model {model_config.name!r}; resume with that model")

@@ -2,13 +2,15 @@
 
 The UI thread only draws and takes input: capture runs on PortAudio's thread, the model on the
 engine's threads, and the engine's events arrive here as messages (live/events.py). Failures
-are shown as notifications; their tracebacks go to the session's errors.log.
+are shown as notifications; their tracebacks go to the session's errors.log. SIGINT, SIGTERM and
+SIGHUP quit like Ctrl+Q; a second one leaves without waiting for the state to be saved.
 """
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Iterator
 
@@ -20,6 +22,8 @@ from textual.widgets import Footer, Input, Static
 
 from . import events as ev
 from .engine import Engine
+from .folder import open_append
+from .signals import stop_on_signals
 from .widgets import AnswersView, FeedView, LevelMeter, StatusLine
 
 QUIT_TIMEOUT = 15.0  # s to wait for the engine to save the state before leaving anyway
@@ -69,6 +73,8 @@ class SamLiveApp(App[int]):
         self.log_folder = log_folder
         self.notices = notices or []
         self._quitting = False
+        self.hurried = False  # left on a second signal, without waiting for the engine to save
+        self._signals = ExitStack()
         engine.on_event = self.post_message  # thread-safe: Textual queues it for the UI thread
 
     def compose(self) -> ComposeResult:
@@ -92,6 +98,10 @@ class SamLiveApp(App[int]):
         """Start the engine once the screen exists, so no event arrives before it."""
         status = self.query_one(StatusLine)
         status.log_path = self.log_folder or "(not logging)"
+        loop = asyncio.get_running_loop()  # a signal handler interrupts the loop: it may only wake it
+        quit_, leave = (lambda: loop.call_soon_threadsafe(self.call_later, self.action_quit),
+                        lambda: loop.call_soon_threadsafe(self._leave_unsaved))
+        self._signals.enter_context(stop_on_signals(quit_, leave))
         try:
             self.engine.start()
         except RuntimeError as e:
@@ -101,6 +111,14 @@ class SamLiveApp(App[int]):
             self.engine.warn(notice)
         self._show_state("listening")
         self.query_one(Input).focus()
+
+    def on_unmount(self) -> None:
+        """Give the signals back to whoever had them before the app."""
+        self._signals.close()
+
+    def _leave_unsaved(self) -> None:
+        self.hurried = True
+        self.exit(1, message="sam-live: left without waiting for the state to be saved")
 
     # --- engine events -----------------------------------------------------------------------
 
@@ -182,7 +200,10 @@ class SamLiveApp(App[int]):
         if self.engine.stopped.is_set():
             self.notify("The engine has stopped; the question cannot be answered.", severity="error")
             return
-        self.engine.ask(text)
+        try:
+            self.engine.ask(text)
+        except ValueError as e:  # too long, or too many waiting: the user can act on it
+            self.notify(f"Question not asked: {e}", severity="warning", timeout=8)
 
     def action_toggle_pause(self) -> None:
         """Pause or resume listening."""
@@ -218,7 +239,7 @@ def c_stderr_to(path: Path) -> Iterator[None]:
     sys.stderr.flush()
     terminal_fd = os.dup(2)
     terminal = os.fdopen(terminal_fd, "w", encoding=sys.__stderr__.encoding or "utf-8", errors="replace")
-    log_fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    log_fd = open_append(path)  # never through a link planted in the folder
     saved = sys.__stderr__
     os.dup2(log_fd, 2)
     os.close(log_fd)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 from typing import Any, Callable
 
@@ -12,7 +13,7 @@ from model.audio import QUIET_DB
 
 from .capture import AudioSource, FileSource
 from .engine import Engine, EngineConfig
-from .history import find_session, list_sessions, resume_state, show_session
+from .history import ResumeWarning, find_session, list_sessions, resume_state, show_session
 from .microphone import MicrophoneSource, NoInputDevice, PortAudioBackend, format_devices
 from .models import ModelUnavailable, find_checkpoint, load_model
 from .protocol import SamModel
@@ -23,13 +24,17 @@ DEMO = Path(__file__).resolve().parent.parent / "assets" / "demo.ogg"
 EPILOG = """\
 keys in the app:  Ctrl+P pause/resume listening   Ctrl+S save a snapshot of the state   Ctrl+Q quit
 headless:         stdout has one JSON event per line (the lines of events.jsonl); each stdin line is
-                  a question, "@12.5 what was that?" asks it at 12.5 s of stream.
+                  a question, "@12.5 what was that?" asks it at 12.5 s of stream. A replayed file ends
+                  the run once it is described and the questions read so far are answered (--stay:
+                  once stdin closes). SIGINT, SIGTERM and SIGHUP save the state and end the session;
+                  a second one ends at once.
 
 examples:
   sam-live                                 listen on the default microphone
   sam-live --list-devices                  show the input devices
   sam-live --device 3 --describe-every 5   microphone 3, a description every 5 s
   sam-live --input street.wav --fast --headless > events.jsonl
+  ask.sh | sam-live --input street.wav --headless --stay   answer ask.sh's questions until it ends
   sam-live --resume ~/.local/share/sam-live/sessions/2025-06-01_14-03-22
   sam-live --show 2025-06-01_14-03-22      print a past session (a name in the log directory)
 """
@@ -59,16 +64,30 @@ def build_parser() -> argparse.ArgumentParser:
     log.add_argument("--list-sessions", action="store_true", help="list past sessions and exit")
     log.add_argument("--show", metavar="FOLDER", help="print a past session's events and exit")
     p.add_argument("--headless", action="store_true", help="no UI: print events as JSON lines on stdout")
+    p.add_argument("--stay", action="store_true",
+                   help="with --headless --input: once the recording has ended, keep answering questions from "
+                        "stdin until it closes (default: end when the recording and the questions read so far "
+                        "are done)")
     return p
 
 
+TEXT_OPTIONS = ("input", "device", "checkpoint", "log_dir", "resume", "show")  # an empty one is a mistake
+
+
 def check_args(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    for name in TEXT_OPTIONS:
+        value = getattr(args, name)
+        if value is not None and not value.strip():
+            p.error(f"--{name.replace('_', '-')} is empty: give a value or leave the option out")
     if args.fast and not args.input:
         p.error("--fast replays a recording: give it with --input FILE")
     if args.device is not None and args.input:
         p.error("--device and --input both choose the audio: give one")
     if not args.describe_every > 0:
         p.error("--describe-every must be a positive number of seconds")
+    if args.stay and not (args.headless and args.input):
+        p.error("--stay keeps a headless replay open for questions: give it with --headless --input FILE "
+                "(the app always stays until Ctrl+Q)")
 
 
 def open_source(args: argparse.Namespace) -> tuple[AudioSource, list[str]]:
@@ -110,7 +129,14 @@ def open_session(args: argparse.Namespace, model: SamModel, path: Path, source: 
     if resumed is None:
         return SessionLog.create(log_dir, model=model.name, checkpoint=str(path.resolve()), source=source.name,
                                  record_audio=record), None, None
-    state, catch_up = resume_state(model, resumed)  # first: a state of another model stops here
+    with warnings.catch_warnings(record=True) as caught:  # shown as notices, on screen or as events
+        warnings.simplefilter("always", ResumeWarning)
+        state, catch_up = resume_state(model, resumed)  # first: a state of another model stops here
+    for w in caught:
+        if issubclass(w.category, ResumeWarning):
+            notices.append(str(w.message))
+        else:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     session = SessionLog.resume(resumed, source=source.name, record_audio=record)
     if state is None and catch_up is None:
         notices.append("This session saved no listening state and recorded no audio: listening starts afresh.")
@@ -127,25 +153,48 @@ def run_session(args: argparse.Namespace, load: Callable[[Path], SamModel], log_
     session, state, catch_up = open_session(args, model, path, source, log_dir, resumed, notices)
     config = EngineConfig(describe_every=args.describe_every, quiet_db=args.quiet_db, wait_for_descriptions=args.fast)
     engine = Engine(model, source, config=config, state=state, session=session, catch_up=catch_up)
+    wait = True
     try:
         if args.headless:
-            from .headless import HeadlessRun
-
-            for notice in notices:
-                print(f"sam-live: {notice}", file=sys.stderr)
-            return HeadlessRun(engine, notices=notices).run()
-        from .app import SamLiveApp, c_stderr_to
-
-        app = SamLiveApp(engine, model_name=model.name, source_name=source.name, log_folder=str(session.folder),
-                         notices=notices)
-        with c_stderr_to(session.folder / "stderr.log"):
-            code = app.run()
-        return code if code is not None else 1
+            return run_headless(engine, notices, stay=args.stay)
+        code, wait = run_app(engine, session, notices)
+        return code
     finally:
-        if not engine.stopped.is_set():
+        if wait and not engine.stopped.is_set():
             engine.stop()
+        close_session(session)
+        if engine.failure is not None:
+            print(f"sam-live: {type(engine.failure).__name__}: {engine.failure}", file=sys.stderr)
+        left = "" if engine.stopped.is_set() else " (left before its state was saved)"
+        print(f"sam-live: session saved in {session.folder}{left}", file=sys.stderr)
+
+
+def close_session(session: SessionLog) -> None:
+    """Close the session's files; a failing disk is reported, not raised, so the exit status stays the run's."""
+    try:
         session.close()
-        print(f"sam-live: session saved in {session.folder}", file=sys.stderr)
+    except (OSError, RuntimeError) as e:
+        print(f"sam-live: closing the session: {e}", file=sys.stderr)
+
+
+def run_headless(engine: Engine, notices: list[str], *, stay: bool) -> int:
+    """Events on stdout, questions from stdin; the exit status."""
+    from .headless import HeadlessRun
+
+    for notice in notices:
+        print(f"sam-live: {notice}", file=sys.stderr)
+    return HeadlessRun(engine, notices=notices, stay=stay).run()
+
+
+def run_app(engine: Engine, session: SessionLog, notices: list[str]) -> tuple[int, bool]:
+    """The Textual UI; (exit status, whether the engine may still be waited for)."""
+    from .app import SamLiveApp, c_stderr_to
+
+    app = SamLiveApp(engine, model_name=engine.model.name, source_name=engine.source.name,
+                     log_folder=str(session.folder), notices=notices)
+    with c_stderr_to(session.folder / "stderr.log"):
+        code = app.run()
+    return (code if code is not None else 1), not app.hurried
 
 
 def main(argv: list[str] | None = None, *, load: Callable[[Path], SamModel] = load_model) -> int:

@@ -12,15 +12,17 @@ Everything the engine has to say leaves through `on_event` as an `Event`, after 
 from __future__ import annotations
 
 import collections
+import math
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 import torch
 
-from model.audio import QUIET_DB, SAMPLE_RATE
+from model.audio import MAX_AMPLITUDE, QUIET_DB, SAMPLE_RATE, SampleGuard
 
 from . import events as ev
 from .capture import ENDED, LIVE, LOST, AudioSource, SourceCondition
@@ -31,6 +33,12 @@ from .speaker import Describe, Question, Speaker
 
 
 WARM_UP_WAIT_S = 30.0  # longest wait for the speaker's warm-up before listening starts
+MAX_QUESTION_CHARS = 2000  # a longer question is refused, not cut: a cut question could be answered wrongly
+MAX_PENDING_QUESTIONS = 32  # questions waiting for an answer; more are refused so the queue stays bounded
+MAX_STREAM_SECONDS = 366 * 24 * 3600.0  # s: the latest stream time a question can be asked for (a year)
+# What the session's writers raise when they cannot write: OSError from the disk (RuntimeError when wrapped),
+# ValueError for a state that holds NaN or Inf. The session goes on, or ends, with an error event.
+WRITE_ERRORS = (OSError, RuntimeError, ValueError)
 
 
 @dataclass
@@ -50,6 +58,17 @@ class EngineConfig:
     @property
     def hop_samples(self) -> int:
         return int(round(self.hop_seconds * SAMPLE_RATE))
+
+
+def check_question(question: str, at: float | None = None) -> None:
+    """ValueError with a message for the user when `question` (at stream time `at`) cannot be asked."""
+    if not question:
+        raise ValueError("the question is empty")
+    if len(question) > MAX_QUESTION_CHARS:
+        raise ValueError(f"the question is {len(question):,} characters long, more than the {MAX_QUESTION_CHARS:,} "
+                         "a question may have: ask a shorter one")
+    if at is not None and not (math.isfinite(at) and 0 <= at <= MAX_STREAM_SECONDS):
+        raise ValueError(f"{at!r} is not a stream time: give seconds from 0 to {MAX_STREAM_SECONDS:.0f}")
 
 
 class Engine:
@@ -77,10 +96,11 @@ class Engine:
         self._speaker = Speaker(model, self._speaker_emit, lambda: self.stream_time, quiet_db=self.config.quiet_db,
                                 description_tokens=self.config.description_tokens,
                                 answer_tokens=self.config.answer_tokens,
-                                on_error=lambda e: self._fail("decoding failed", e))
-        self._lock = threading.Lock()  # question ids and scheduled questions
+                                on_error=self._decode_failed)
+        self._lock = threading.Lock()  # question ids, scheduled and unanswered questions
         self._question_ids = 0
         self._scheduled: list[tuple[float, int, str]] = []  # (stream s, id, question) asked later
+        self._unanswered: collections.deque[int] = collections.deque()  # ids handed to the speaker, in order
         self._source_done = False  # the source has ended: nothing more to wait for
         # Control, set from any thread.
         self._paused = threading.Event()
@@ -94,6 +114,9 @@ class Engine:
         self._listen_busy = 0.0  # s spent in listen
         self.hop_times: collections.deque[float] = collections.deque(maxlen=4096)  # s per listen call
         self._last_drop_warning = (0.0, 0.0)  # (wall, dropped s) when last warned
+        self._recording = session is not None  # until writing the audio fails
+        self._guard = SampleGuard(SAMPLE_RATE, source.name, warn=False)  # damaged samples never reach the state
+        self._log_failure: BaseException | None = None  # the last failed write to events.jsonl
         self._condition = SourceCondition(LIVE)
         self._listener = threading.Thread(target=self._listen_loop, name="sam-listener", daemon=True)
 
@@ -122,24 +145,36 @@ class Engine:
         self._speaker.start()
         self._listener.start()
 
+    @property
+    def questions_pending(self) -> int:
+        """Questions asked and not yet answered, those waiting for their stream time included."""
+        with self._lock:
+            return len(self._scheduled) + len(self._unanswered)
+
     def ask(self, question: str, at: float | None = None) -> int:
         """Queue a question about the sound so far; it is answered on the state of this moment.
 
         With `at`, the question is asked once the stream reaches `at` seconds (or the source ends).
+        ValueError, with a message for the user, for an empty or too long question, a time that is
+        not a stream time, or when MAX_PENDING_QUESTIONS are already waiting.
         """
         question = question.strip()
-        if not question:
-            raise ValueError("the question is empty")
+        check_question(question, at)
         with self._lock:
+            waiting = len(self._scheduled) + len(self._unanswered)
+            if waiting >= MAX_PENDING_QUESTIONS:
+                raise ValueError(f"busy: {waiting} questions are waiting for an answer; ask again once one is answered")
             self._question_ids += 1
             qid = self._question_ids
             if at is not None and at > self.stream_time and not self._source_done:
                 self._scheduled.append((at, qid, question))
-                return qid
-        self._put_question(qid, question)
+            else:
+                self._hand_over(qid, question)
         return qid
 
-    def _put_question(self, qid: int, question: str) -> None:
+    def _hand_over(self, qid: int, question: str) -> None:
+        """Give the speaker a question (holding `_lock`, so that `_unanswered` has the speaker's order)."""
+        self._unanswered.append(qid)
         job = Question(qid, question, self._state, self.stream_time, time.monotonic())
         self._emit(ev.QuestionAsked(stream_time=job.stream_time, question_id=qid, question=question))
         self._speaker.ask(job)
@@ -181,20 +216,47 @@ class Engine:
     def _emit(self, event: ev.Event) -> None:
         with self._emit_lock:  # one order for the log and the screen
             if self.session is not None and event.logged:
-                self.session.write_event(event)
+                self._log(event)
             if self.on_event is not None:
                 self.on_event(event)
+
+    def _log(self, event: ev.Event) -> None:
+        """Append to events.jsonl; when that fails, the event is still shown, with a warning once."""
+        try:
+            self.session.write_event(event)
+            self._log_failure = None
+        except WRITE_ERRORS as e:
+            if self._log_failure is None and self.on_event is not None:
+                self.on_event(ev.WarningRaised(stream_time=self.stream_time, severity="error",
+                                               message=f"events are not being logged: {type(e).__name__}: {e}"))
+            self._log_failure = e
 
     def _speaker_emit(self, event: ev.Event) -> None:
         self._emit(event)
         if isinstance(event, ev.QuestionAnswered):
+            with self._lock:
+                if event.question_id in self._unanswered:  # the speaker answers in order: those before are done
+                    while self._unanswered.popleft() != event.question_id:
+                        pass
             self._emit_figures()  # its time to first token
 
+    def _decode_failed(self, error: BaseException) -> None:
+        # Questions go before descriptions and pre-empt one at its next token, so a decode that fails
+        # after the warm-up while questions wait is the oldest question's: it will get no answer.
+        if self._speaker.warmed_up.is_set():
+            with self._lock:
+                if self._unanswered:
+                    self._unanswered.popleft()
+        self._fail("decoding failed", error)
+
     def _fail(self, where: str, error: BaseException) -> None:
+        message = f"{where}: {type(error).__name__}: {error}"
         if self.session is not None:
-            self.session.write_error(error)
-        self._emit(ev.WarningRaised(stream_time=self.stream_time, severity="error",
-                                    message=f"{where}: {type(error).__name__}: {error}"))
+            try:
+                self.session.write_error(error)
+            except WRITE_ERRORS as e:
+                message += f" (errors.log could not be written: {e})"
+        self._emit(ev.WarningRaised(stream_time=self.stream_time, severity="error", message=message))
 
     @property
     def busy_seconds(self) -> tuple[float, float]:
@@ -232,10 +294,12 @@ class Engine:
                 while not self._stopping.is_set():
                     self._listen_step()
                 self._finish()
-        except Exception as e:  # a model or device failure: report it on screen and in the log
+        except Exception as e:  # a model, device or disk failure: report it on screen and in the log
             self.failure = e
             self._fail("listening stopped", e)
             self._finish_after_failure()
+        finally:  # whatever happened, whoever waits for the end is not left waiting
+            self.stopped.set()
 
     def _hear_recorded(self, samples: np.ndarray) -> None:
         hop = self.config.hop_samples
@@ -258,8 +322,8 @@ class Engine:
             self._end_of_source()
 
     def _hear(self, samples: np.ndarray) -> None:
-        if self.session is not None:
-            self.session.write_audio(samples)
+        samples = self._finite(samples)
+        self._record(samples)
         self._taken += samples.size
         self._measure(samples)
         self._pending.append(samples)
@@ -270,6 +334,27 @@ class Engine:
             self._pending, self._pending_n = [buf[hop:]], buf.size - hop
             self._listen(buf[:hop])
             self._after_hop()
+
+    def _finite(self, samples: np.ndarray) -> np.ndarray:
+        """The samples with NaN and Inf heard as silence and absurd values clipped, so they never reach the state."""
+        before = self._guard.repaired
+        samples = self._guard(samples)
+        if self._guard.repaired and not before:  # one warning a session
+            self._emit(ev.WarningRaised(
+                stream_time=self.stream_time,
+                message=f"the audio has damaged samples (NaN, Inf or beyond +-{MAX_AMPLITUDE:g}): heard as silence "
+                        "or clipped; later ones are repaired without a warning"))
+        return samples
+
+    def _record(self, samples: np.ndarray) -> None:
+        """Write the audio to the session; when that fails, listening goes on without recording."""
+        if not self._recording:
+            return
+        try:
+            self.session.write_audio(samples)
+        except WRITE_ERRORS as e:
+            self._recording = False
+            self._fail("recording the audio stopped; listening goes on", e)
 
     def _listen(self, samples: np.ndarray) -> None:
         t0 = time.perf_counter()
@@ -287,8 +372,8 @@ class Engine:
         if now >= self._next_describe:
             self._schedule_describe(now)
         if self.session is not None and self.config.autosave_every and now >= self._next_autosave:
-            self.session.save_state(self._state)
             self._next_autosave = now + self.config.autosave_every
+            self._autosave()
         self._emit_figures()
         self._warn_if_dropping()
 
@@ -297,8 +382,8 @@ class Engine:
             self._source_done = self._source_done or final
             due = [q for q in self._scheduled if q[0] <= now]
             self._scheduled = [q for q in self._scheduled if q[0] > now]
-        for _, qid, question in sorted(due):
-            self._put_question(qid, question)
+            for _, qid, question in sorted(due):
+                self._hand_over(qid, question)
 
     def _schedule_describe(self, now: float) -> None:
         self._next_describe = now + self.config.describe_every
@@ -339,12 +424,22 @@ class Engine:
             self._emit(ev.WarningRaised(stream_time=self.stream_time,
                                         message=f"{dropped:.1f} s of audio dropped: the engine is falling behind"))
 
+    def _autosave(self) -> None:
+        try:
+            self.session.save_state(self._state)
+        except WRITE_ERRORS as e:  # the state on disk is older; the next autosave tries again
+            self._fail("saving the state failed; listening goes on", e)
+
     def _save_snapshot(self) -> None:
         state, self._snapshot_of = self._snapshot_of, None
         if self.session is None:
             self._emit(ev.WarningRaised(stream_time=self.stream_time, message="no session folder to save a snapshot in"))
             return
-        path = self.session.save_snapshot(state)
+        try:
+            path = self.session.save_snapshot(state)
+        except WRITE_ERRORS as e:
+            self._fail("saving the snapshot failed", e)
+            return
         self._emit(ev.SnapshotSaved(stream_time=state.seconds, path=str(path)))
 
     def _hear_pending(self) -> None:
@@ -361,20 +456,29 @@ class Engine:
         self._emit(ev.SourceEnded(stream_time=self.stream_time, source=self.source.name))
         self.ended.set()
 
+    def _save_state(self, where: str) -> Path | None:
+        """Save the listening state to the session; None (with an error event) when that fails."""
+        try:
+            return self.session.save_state(self._state)
+        except WRITE_ERRORS as e:
+            self.failure = self.failure or e
+            self._fail(where, e)
+            return None
+
     def _finish(self) -> None:
         self._speaker.stop()  # first, so that SessionEnded is the last event
         self._hear_pending()
         self.source.stop()
-        path = self.session.save_state(self._state) if self.session is not None else None
-        self._emit(ev.SessionEnded(stream_time=self.stream_time, state_path=str(path) if path else None,
-                                   real_time_factor=self.real_time_factor, dropped_seconds=self.source.dropped_seconds,
-                                   overflows=self.source.overflows))
-        self.stopped.set()
+        self._end_session()
 
     def _finish_after_failure(self) -> None:
         self._speaker.stop()
         self.source.stop()
-        self._emit(ev.SessionEnded(stream_time=self.stream_time, state_path=None,
+        self._end_session()
+
+    def _end_session(self) -> None:
+        """Save the state as of the last good hop (what can be saved) and say that the session ended."""
+        path = self._save_state("the state could not be saved") if self.session is not None else None
+        self._emit(ev.SessionEnded(stream_time=self.stream_time, state_path=str(path) if path else None,
                                    real_time_factor=self.real_time_factor, dropped_seconds=self.source.dropped_seconds,
                                    overflows=self.source.overflows))
-        self.stopped.set()

@@ -28,7 +28,7 @@ from . import events as ev
 from .capture import ENDED, LIVE, LOST, AudioSource, SourceCondition
 from .levels import LevelTracker, Window
 from .protocol import SamModel
-from .session import SessionLog
+from .session import SessionLog, SessionWriteError
 from .speaker import Describe, Question, Speaker
 
 
@@ -36,9 +36,9 @@ WARM_UP_WAIT_S = 30.0  # longest wait for the speaker's warm-up before listening
 MAX_QUESTION_CHARS = 2000  # a longer question is refused, not cut: a cut question could be answered wrongly
 MAX_PENDING_QUESTIONS = 32  # questions waiting for an answer; more are refused so the queue stays bounded
 MAX_STREAM_SECONDS = 366 * 24 * 3600.0  # s: the latest stream time a question can be asked for (a year)
-# What the session's writers raise when they cannot write: OSError from the disk (RuntimeError when wrapped),
-# ValueError for a state that holds NaN or Inf. The session goes on, or ends, with an error event.
-WRITE_ERRORS = (OSError, RuntimeError, ValueError)
+# What the session's writers raise when they cannot write (a full disk, a NaN state refused), and OSError
+# from a writer that lets the disk's error through. The session goes on, or ends, with an error event.
+WRITE_ERRORS = (SessionWriteError, OSError)
 
 
 @dataclass

@@ -22,6 +22,7 @@ from .session import SESSION_FILE, STATE_FILE, read_session_meta
 from .timeline import AUDIO_DIR, EVENTS_FILE, read_plan, silence_in, unheard
 from .wavlog import recorded_samples
 
+
 class ResumeWarning(UserWarning):
     """Resuming goes on, but not all of the session's past could be heard again."""
 

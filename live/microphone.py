@@ -136,9 +136,7 @@ class MicrophoneSource:
         self._queue: queue.Queue[np.ndarray] = queue.Queue()
         self._stream: Any = None
         self._condition = SourceCondition(LIVE)
-        self._rate = self.device.default_rate
-        self._guard = SampleGuard(self._rate, self.name, warn=False)  # ValueError for a rate no audio has
-        self._resampler = Resampler(self._rate, SAMPLE_RATE)
+        self._use_rate(self.device)
         self._dropped = 0.0  # s, at the device rate: blocks the full queue refused
         self._overflows = 0  # blocks PortAudio flagged as overflowed
         self._last_block: float | None = None  # monotonic time of the last callback
@@ -204,12 +202,17 @@ class MicrophoneSource:
             return np.zeros(0, np.float32)
         return self._resampler.push(self._guard(np.concatenate(blocks)))  # repaired before resampling spreads it
 
+    def _use_rate(self, device: InputDevice) -> None:
+        """Check, repair and resample at `device`'s rate; ValueError for a rate no audio has."""
+        self._rate = device.default_rate
+        self._guard = SampleGuard(self._rate, device.label, warn=False)
+        self._resampler = Resampler(self._rate, SAMPLE_RATE)
+
     def _open(self, device: InputDevice) -> None:
         rate = device.default_rate
         blocksize = int(rate * self.BLOCK_SECONDS)
         self._queue = queue.Queue(maxsize=int(self.QUEUE_SECONDS / self.BLOCK_SECONDS))
-        self._guard = SampleGuard(rate, device.label, warn=False)
-        self._rate, self._resampler = rate, Resampler(rate, SAMPLE_RATE)
+        self._use_rate(device)
         self._failure = None
         stream = self.backend.open(device, rate, blocksize, self._callback, self._finished)
         try:

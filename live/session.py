@@ -29,8 +29,9 @@ from typing import Any
 import numpy as np
 
 from model.audio import SAMPLE_RATE
+from model.files import write_all
 
-from .events import Event, SessionEnded, SessionStarted
+from .events import Event, SessionStarted
 from .folder import check_no_links, ends_mid_line, open_append, read_json, real_dir, write_json_atomic
 from .protocol import StreamStateLike
 from .timeline import AUDIO_DIR, EVENTS_FILE, unheard
@@ -88,7 +89,7 @@ class SessionLog:
         self.folder = folder
         self.meta = meta
         self.events_dropped = 0
-        self._lock = threading.RLock()  # the listener, and a signal handler on the main thread
+        self._lock = threading.RLock()  # writes come from the engine's listener and speaker threads
         self._events_fd = open_append(folder / EVENTS_FILE)
         self._line_open = ends_mid_line(self._events_fd)  # a line cut short: the next event starts a new one
         self._last_sync = time.monotonic()
@@ -178,10 +179,8 @@ class SessionLog:
         if self._line_open:
             line = b"\n" + line
         size = os.fstat(self._events_fd).st_size
-        view = memoryview(line)
         try:
-            while view:  # more than one write only when the disk fills mid-line
-                view = view[os.write(self._events_fd, view):]
+            write_all(self._events_fd, line)  # more than one write only when the disk fills mid-line
         except OSError as e:
             self._cut_back(size, e)
             raise

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from model.audio import SAMPLE_RATE
+from model.files import create_fresh, write_all
 
 from .folder import real_dir
 
@@ -94,10 +95,9 @@ class SegmentWriter:
         self.close()
         path = self.folder / f"{self._next_index:06d}.wav"
         tmp = path.with_suffix(".tmp")
-        tmp.unlink(missing_ok=True)  # a leftover of a kill, or a planted link: removed, never followed
-        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+        fd = create_fresh(tmp, os.O_RDWR)  # a leftover of a kill, or a planted link: removed, never followed
         try:
-            _pwrite_all(fd, wav_header(0), 0)
+            write_all(fd, wav_header(0), 0)
             os.replace(tmp, path)  # the segment appears with a valid header, or not at all
         except OSError:
             os.close(fd)
@@ -109,17 +109,10 @@ class SegmentWriter:
     def _append(self, data: bytes) -> None:
         assert self._fd is not None
         data_bytes = self._samples * BYTES_PER_SAMPLE
-        _pwrite_all(self._fd, data, HEADER_BYTES + data_bytes)  # a failure here leaves the header as it was
+        write_all(self._fd, data, HEADER_BYTES + data_bytes)  # a failure here leaves the header as it was
         data_bytes += len(data)
-        _pwrite_all(self._fd, struct.pack("<I", data_bytes), 40)  # the data chunk's size first: readers use it
-        _pwrite_all(self._fd, struct.pack("<I", 36 + data_bytes), 4)
-
-
-def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
-    view = memoryview(data)
-    while view:
-        n = os.pwrite(fd, view, offset)
-        view, offset = view[n:], offset + n
+        write_all(self._fd, struct.pack("<I", data_bytes), 40)  # the data chunk's size first: readers use it
+        write_all(self._fd, struct.pack("<I", 36 + data_bytes), 4)
 
 
 def segment_frames(path: Path) -> int:

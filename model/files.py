@@ -17,20 +17,37 @@ def atomic_replace(tmp: Path, path: Path) -> None:
     tmp.replace(path)
 
 
+def create_fresh(path: Path, flags: int = os.O_WRONLY) -> int:
+    """A descriptor of a new, empty file at `path`: any leftover there (a kill's, or a planted link) is
+    removed first and the file created with O_EXCL | O_NOFOLLOW, so nothing is ever written through a link."""
+    path.unlink(missing_ok=True)
+    return os.open(path, flags | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+
+
+def write_all(fd: int, data: bytes, offset: int | None = None) -> None:
+    """Write every byte of `data` (at `offset` with pwrite, else at the file position); OSError when it fails.
+
+    More than one call only when the disk fills part-way; what was written before the error stays.
+    """
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view) if offset is None else os.pwrite(fd, view, offset)
+        view = view[n:]
+        if offset is not None:
+            offset += n
+
+
 def write_bytes_atomic(path: str | Path, data: bytes) -> None:
     """Write a small file whole through a new temporary file and a rename; OSError (a full disk) propagates.
 
-    The temporary file is created with O_EXCL | O_NOFOLLOW after any leftover one is removed, so a
-    planted link is replaced, never written through; on failure it is removed and `path` is untouched.
+    The temporary file is made by `create_fresh`, so a planted link is replaced, never written through;
+    on failure it is removed and `path` is untouched.
     """
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.unlink(missing_ok=True)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    fd = create_fresh(tmp)
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
+        write_all(fd, data)
         os.fsync(fd)
     except BaseException as e:
         _discard(fd, tmp, e)

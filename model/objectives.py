@@ -69,7 +69,8 @@ class AnswerObjective(nn.Module):
         return batch.audio.to(device, non_blocking=True), ids.to(device), mask.to(device)
 
     def forward(self, audio: Tensor, ids: Tensor, mask: Tensor) -> Tensor:
-        audio_tok = self.sam.connector(self.sam.encoder(training_features(self, audio)))
+        masking = self.training and bool(self.masks)
+        audio_tok = self.sam.audio_tokens(audio, (lambda f: mask_features(f, self.masks)) if masking else None)
         return self.sam.answer_loss(audio_tok, ids, mask)
 
 

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .audio import FRAME_SHIFT, LEFT_PAD, features, pad_tail, with_floor
+from .branch import build_branch
 from .config import SAMConfig
 from .connector import build_connector
 from .encoder import AudioEncoder
@@ -36,6 +37,7 @@ class SAM(nn.Module):
         self.encoder = AudioEncoder(cfg.encoder)
         self.connector = build_connector(cfg.connector, cfg.encoder.dim, cfg.lm.d_model, cfg.encoder.block_columns)
         self.lm = MambaLM(cfg.lm, backend)
+        self.branch = build_branch(cfg.branch, cfg.lm.d_model)  # None: the encoder alone hears
 
     # -- sizes -------------------------------------------------------------------------------
     @property
@@ -50,6 +52,8 @@ class SAM(nn.Module):
     def num_parameters(self) -> dict[str, int]:
         count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
         parts = {"encoder": count(self.encoder), "connector": count(self.connector), "lm": count(self.lm)}
+        if self.branch is not None:
+            parts["branch"] = count(self.branch)
         return {**parts, "total": sum(parts.values())}
 
     def _tok(self) -> Tokenizer:
@@ -68,9 +72,27 @@ class SAM(nn.Module):
         floored, before = with_floor(audio, self.block_samples, history)
         return features(floored, history=before)
 
-    def audio_tokens(self, audio: Tensor) -> Tensor:
-        """(b, n) samples at 16 kHz, n a multiple of block_samples -> LM input tokens (b, n_tokens, d_model)."""
-        return self.connector(self.encoder(self.hearing_features(audio)))
+    def audio_tokens(self, audio: Tensor, masked: Callable[[Tensor], Tensor] | None = None) -> Tensor:
+        """(b, n) samples at 16 kHz, n a multiple of block_samples -> LM input tokens (b, n_tokens, d_model).
+
+        `masked`: applied to the encoder's features first (training's SpecAugment); never to the branch's.
+        """
+        floored, before = with_floor(audio, self.block_samples)
+        feats = features(floored, history=before)
+        tokens = self.connector(self.encoder(masked(feats) if masked else feats))
+        if self.branch is None:
+            return tokens
+        added, _ = self.branch(self.branch.frames(floored, before), self.branch.zero_context(audio.shape[0], audio.device))
+        return tokens + added.to(tokens.dtype)
+
+    def _heard_tokens(self, patches: Tensor, floored: Tensor, before: Tensor,
+                      context: Tensor) -> tuple[Tensor, Tensor]:
+        """The LM tokens of encoder patches and, with a branch, of the same audio's branch frames; the branch context after."""
+        tokens = self.connector(patches)
+        if self.branch is None:
+            return tokens, context
+        added, context = self.branch(self.branch.frames(floored, before), context)
+        return tokens + added.to(tokens.dtype), context
 
     def forward(self, audio: Tensor, text_ids: Tensor, target_mask: Tensor) -> Tensor:
         """Mean cross-entropy over the answer tokens of a batch: audio (b, n), text_ids and target_mask (b, L)."""
@@ -92,7 +114,13 @@ class SAM(nn.Module):
         p = self.lm.backbone.embedding.weight
         zeros = torch.zeros(batch_size, 0, device=p.device)
         return StreamState(self.lm.zero_state(batch_size), self.encoder.zero_cache(batch_size, p.device, p.dtype),
-                           zeros, torch.zeros(batch_size, LEFT_PAD, device=p.device), 0)
+                           zeros, torch.zeros(batch_size, LEFT_PAD, device=p.device), 0, self._zero_context(batch_size))
+
+    def _zero_context(self, batch_size: int) -> Tensor:
+        """The branch's context before a stream begins; (b, 0) without a branch."""
+        if self.branch is None:
+            return torch.zeros(batch_size, 0, device=self.device)
+        return self.branch.zero_context(batch_size, self.device)
 
     @torch.inference_mode()
     def hear(self, audio: Tensor) -> StreamState:
@@ -103,10 +131,12 @@ class SAM(nn.Module):
         audio = audio.to(self.device, torch.float32)
         audio = audio.reshape(1, -1) if audio.dim() == 1 else audio
         padded = self.pad_to_blocks(audio)
-        patches, enc_cache = self.encoder(self.hearing_features(padded), return_cache=True)
-        _, lm_state = self.lm.hidden(inputs_embeds=self.connector(patches))
+        floored, before = with_floor(padded, self.block_samples)
+        patches, enc_cache = self.encoder(features(floored, history=before), return_cache=True)
+        tokens, context = self._heard_tokens(patches, floored, before, self._zero_context(audio.shape[0]))
+        _, lm_state = self.lm.hidden(inputs_embeds=tokens)
         history = F.pad(padded, (LEFT_PAD, 0))[:, -LEFT_PAD:]
-        return StreamState(lm_state, enc_cache, padded[:, :0], history, audio.shape[-1])
+        return StreamState(lm_state, enc_cache, padded[:, :0], history, audio.shape[-1], context)
 
     @torch.inference_mode()
     def listen(self, audio: Tensor, state: StreamState, flush: bool = False) -> StreamState:
@@ -121,14 +151,15 @@ class SAM(nn.Module):
             encoded = state.samples_seen - state.pending.shape[-1]  # history is zeros before the stream began
             buf = self.pad_to_blocks(buf, state.history[:, LEFT_PAD - min(LEFT_PAD, encoded):])
         take = buf.shape[-1] // self.block_samples * self.block_samples
-        lm_state, enc_cache, history = state.lm, state.encoder, state.history
+        lm_state, enc_cache, history, context = state.lm, state.encoder, state.history, state.branch
         if take:
-            feats = self.hearing_features(buf[:, :take], state.history)
-            patches, enc_cache = self.encoder.stream(feats, state.encoder)
-            _, lm_state = self.lm.hidden(inputs_embeds=self.connector(patches), state=state.lm)
+            floored, before = with_floor(buf[:, :take], self.block_samples, state.history)
+            patches, enc_cache = self.encoder.stream(features(floored, history=before), state.encoder)
+            tokens, context = self._heard_tokens(patches, floored, before, state.branch)
+            _, lm_state = self.lm.hidden(inputs_embeds=tokens, state=state.lm)
             history = torch.cat([state.history, buf[:, :take]], dim=-1)[:, -LEFT_PAD:]
         heard = state.samples_seen + audio.shape[-1]
-        return StreamState(lm_state, enc_cache, buf[:, take:].clone(), history, heard)
+        return StreamState(lm_state, enc_cache, buf[:, take:].clone(), history, heard, context)
 
     def ask(self, state: StreamState, question: str, *, max_new_tokens: int = 48, temperature: float = 0.0,
             top_p: float = 1.0, on_token: Callable[[str], None] | None = None) -> Answer:

@@ -1,7 +1,8 @@
 """StreamState: everything a SAM session carries from one chunk of audio to the next.
 
 The LM's Mamba-2 state, the encoder's cached keys and values of its last blocks, the samples
-that do not yet fill a block, and the fbank history before them. Its size is bounded by the
+that do not yet fill a block, the fbank history before them and, for a model with a second
+hearing branch (model/branch.py), that branch's last frames. Its size is bounded by the
 config, never by how long the session has listened.
 """
 from __future__ import annotations
@@ -15,6 +16,7 @@ from torch import Tensor
 
 from .audio import SAMPLE_RATE
 from .config import SAMConfig
+from .branch import branch_context_shape
 from .encoder import EncoderCache
 from .files import read_safetensors
 from .state import MambaState, check_finite, int_field, save_state_file
@@ -30,6 +32,11 @@ class StreamState:
     pending: Tensor  # (b, m) samples at 16 kHz waiting for a whole encoder block
     history: Tensor  # (b, LEFT_PAD) samples just before `pending`: the fbank's left context
     samples_seen: int = 0  # 16 kHz samples heard, buffered ones included
+    branch: Tensor | None = None  # (b, 80, 64) the branch's frames before `pending`; None or (b, 0): no branch
+
+    def __post_init__(self) -> None:
+        if self.branch is None:
+            self.branch = self.history.new_zeros(self.history.shape[0], 0)
 
     @property
     def seconds(self) -> float:
@@ -39,12 +46,12 @@ class StreamState:
     @property
     def nbytes(self) -> int:
         return (self.lm.nbytes + self.encoder.keys.nbytes + self.encoder.values.nbytes
-                + self.pending.nbytes + self.history.nbytes)
+                + self.pending.nbytes + self.history.nbytes + self.branch.nbytes)
 
     def fork(self) -> "StreamState":
         """An independent copy."""
         return StreamState(self.lm.fork(), self.encoder.fork(), self.pending.clone(), self.history.clone(),
-                           self.samples_seen)
+                           self.samples_seen, self.branch.clone())
 
     def save(self, path: str | Path, config: SAMConfig | None = None) -> None:
         """One safetensors file, written atomically; the model config goes in its metadata.
@@ -53,6 +60,8 @@ class StreamState:
         """
         tensors = {**self.lm.tensors("lm."), "encoder.keys": self.encoder.keys, "encoder.values": self.encoder.values,
                    "pending": self.pending, "history": self.history}
+        if self.branch.numel():
+            tensors["branch"] = self.branch
         meta = {"format": FORMAT, "samples_seen": str(self.samples_seen), "lm_seen": str(self.lm.seen)}
         if config is not None:
             meta["config"] = json.dumps(config.to_dict())
@@ -77,12 +86,16 @@ class StreamState:
         check_finite(path, tensors)
         state = cls(MambaState.from_tensors(tensors, int_field(path, meta, "lm_seen"), "lm."),
                     EncoderCache(tensors["encoder.keys"], tensors["encoder.values"]),
-                    tensors["pending"], tensors["history"], int_field(path, meta, "samples_seen"))
+                    tensors["pending"], tensors["history"], int_field(path, meta, "samples_seen"), tensors.get("branch"))
         if model_config is not None:
             try:
                 state.lm.check(model_config.lm)
             except ValueError as e:
                 raise ValueError(f"{path}: {e}") from e
+            want = (state.history.shape[0], *branch_context_shape(model_config.branch))
+            if model_config.branch and tuple(state.branch.shape) != want:
+                raise ValueError(f"{path}: damaged SAM stream state: its branch frames are {tuple(state.branch.shape)}, "
+                                 f"not {want}; move the file away to start from the recorded audio instead")
         return state
 
 

@@ -43,6 +43,7 @@ from .objectives import objective_for
 from .plots import pyplot
 from .sam import SAM
 from .tokenizer import Tokenizer
+from .yamnet import load_yamnet
 
 LARGE = ("sam-780m", "sam-2.7b")  # presets sharded with FSDP under torchrun
 
@@ -77,7 +78,9 @@ class TrainConfig:
     wording: str = "varied"  # questions in people's many wordings (stems.txt), or "classic": tasks.py's fixed ones
     bank: str = ""  # a heard-scene bank (python -m model.bank): train the language side on its audio tokens
     hold_out: tuple[str, ...] = ()  # source packages kept out of training
-    freeze: tuple[str, ...] = ()  # modules held fixed: any of encoder, connector, lm
+    freeze: tuple[str, ...] = ()  # modules held fixed: any of encoder, connector, lm, branch, branch.yamnet
+    branch: str = ""  # give the model a second hearing branch: "yamnet" (AudioSet's tagger, model/branch.py)
+    yamnet: str = "data/yamnet"  # the folder `make yamnet` writes YAMNet's weights to, for --branch yamnet
     freq_masks: tuple[int, int] = (0, 0)  # SpecAugment: bands of mel bins masked per scene, and the widest (0 0: none)
     time_masks: tuple[int, int] = (0, 0)  # SpecAugment: stretches masked per 10.24 s, and the longest in 10 ms frames
     layout: str = ""  # a fresh connector of this layout (ablations), even with --init; "" keeps the model's connector
@@ -108,14 +111,29 @@ def build_model(cfg: TrainConfig, corpus) -> SAM:
     if cfg.init:
         model = load_sam(cfg.init)
         if cfg.layout:  # the checkpoint's encoder and LM, a connector learnt afresh (its own layout or another)
-            return with_new_connector(model, cfg.layout)
-        return model
-    sam_cfg = SAMConfig.from_name(cfg.model)
-    if cfg.layout:
-        sam_cfg = sam_cfg.replace(connector=ConnectorConfig(layout=cfg.layout))
-    vocab = cfg.vocab_size or sam_cfg.lm.vocab_size
-    tok = Tokenizer.train(corpus_text(corpus, cfg.seed, cfg.tokenizer_texts), vocab_size=vocab)
-    return SAM(sam_cfg, tok)
+            model = with_new_connector(model, cfg.layout)
+    else:
+        sam_cfg = SAMConfig.from_name(cfg.model)
+        if cfg.layout:
+            sam_cfg = sam_cfg.replace(connector=ConnectorConfig(layout=cfg.layout))
+        vocab = cfg.vocab_size or sam_cfg.lm.vocab_size
+        tok = Tokenizer.train(corpus_text(corpus, cfg.seed, cfg.tokenizer_texts), vocab_size=vocab)
+        model = SAM(sam_cfg, tok)
+    return with_branch(model, cfg.branch, cfg.yamnet) if cfg.branch and cfg.branch != model.cfg.branch else model
+
+
+def with_branch(model: SAM, kind: str, yamnet: str) -> SAM:
+    """The same encoder, connector and LM with a new hearing branch (YAMNet's weights from `yamnet`).
+
+    The branch's projection starts at zero, so the model answers as before until it learns to use it.
+    """
+    if model.branch is not None:
+        raise ValueError(f"the model already has a {model.cfg.branch!r} branch; start from one without to add {kind!r}")
+    fresh = SAM(model.cfg.replace(branch=kind), model.tokenizer)
+    for name in ("encoder", "connector", "lm"):
+        getattr(fresh, name).load_state_dict(getattr(model, name).state_dict())
+    fresh.branch.yamnet.load_state_dict(load_yamnet(yamnet).state_dict())
+    return fresh
 
 
 def with_new_connector(model: SAM, layout: str) -> SAM:
@@ -183,14 +201,27 @@ class Run:
     rank: int
 
 
+FREEZABLE = ("encoder", "connector", "lm", "branch", "branch.yamnet")
+
+
+def frozen(model: SAM, name: str) -> nn.Module:
+    """The part of the model that --freeze names; ValueError for a name it does not know or a part the model lacks."""
+    if name not in FREEZABLE:
+        raise ValueError(f"--freeze {name}: not one of {', '.join(FREEZABLE)}")
+    if name.startswith("branch") and model.branch is None:
+        raise ValueError(f"--freeze {name}: the model has no branch (add one with --branch yamnet)")
+    return model.get_submodule(name)
+
+
 def prepare(cfg: TrainConfig, corpus, rank: int, world: int, device: torch.device, out: Path) -> tuple[Run, dict]:
     """Model (fresh, from --init, or resumed), objective, parallel wrapping, optimizer, and progress so far."""
     ckpt = out / "checkpoint"
     resuming = cfg.resume and (ckpt / "config.json").is_file()
     model = load_sam(ckpt) if resuming else build_model(cfg, corpus)
     model.lm.set_backend(cfg.backend)
-    for name in cfg.freeze + (("encoder", "connector") if cfg.bank else ()):  # a bank's tokens fix the hearing
-        getattr(model, name).requires_grad_(False)
+    hearing = ("encoder", "connector") + (("branch",) if model.branch is not None else ())
+    for name in cfg.freeze + (hearing if cfg.bank else ()):  # a bank's tokens fix the hearing
+        frozen(model, name).requires_grad_(False)
     masks = FeatureMasks(*cfg.freq_masks, *cfg.time_masks)
     objective = objective_for(cfg.stage, model, len(corpus.classes), masks, heard=bool(cfg.bank)).to(device).train()
     sharded = world > 1 and (cfg.fsdp == "yes" or (cfg.fsdp == "auto" and model.cfg.name in LARGE))

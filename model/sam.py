@@ -72,14 +72,20 @@ class SAM(nn.Module):
         floored, before = with_floor(audio, self.block_samples, history)
         return features(floored, history=before)
 
-    def audio_tokens(self, audio: Tensor, masked: Callable[[Tensor], Tensor] | None = None) -> Tensor:
+    def audio_tokens(self, audio: Tensor, masked: Callable[[Tensor], Tensor] | None = None,
+                     absent: tuple[Tensor, Tensor] | None = None) -> Tensor:
         """(b, n) samples at 16 kHz, n a multiple of block_samples -> LM input tokens (b, n_tokens, d_model).
 
-        `masked`: applied to the encoder's features first (training's SpecAugment); never to the branch's.
+        Training's options: `masked` is applied to the encoder's features first (SpecAugment; never to the
+        branch's); `absent` = (dropped (b,) bool, vector (d_model,)): the dropped scenes' encoder tokens are
+        that vector, so the branch alone hears them.
         """
         floored, before = with_floor(audio, self.block_samples)
         feats = features(floored, history=before)
         tokens = self.connector(self.encoder(masked(feats) if masked else feats))
+        if absent is not None:
+            dropped, vector = absent
+            tokens = torch.where(dropped[:, None, None], vector.to(tokens.dtype), tokens)
         if self.branch is None:
             return tokens
         added, _ = self.branch(self.branch.frames(floored, before), self.branch.zero_context(audio.shape[0], audio.device))

@@ -159,3 +159,31 @@ def test_freeze_names_parts_of_the_branch(model, tok):
         frozen(SAM(SAMConfig.from_name("sam-tiny"), tok), "branch")
     with pytest.raises(ValueError, match="not one of"):
         frozen(model, "yamnet")
+
+
+def test_encoder_dropout_trains_the_branch_with_finite_gradients(tok, audio, yamnet_dir):
+    """Left-out scenes hear the branch alone; a new branch's zero tokens must not poison the gradient.
+
+    The shipped model's LM has no finite gradient for all-zero input (the gated RMSNorm of its first
+    layer), which a left-out scene of a new branch would be if its encoder tokens were zeros."""
+    from model.checkpoint import default_checkpoint
+    from model.objectives import AnswerObjective
+    from model.prompt import training_batch
+
+    m = with_branch(load_sam(default_checkpoint()), "yamnet", str(yamnet_dir))  # projection at zero, as when added
+    objective = AnswerObjective(m, encoder_dropout=0.5).train()
+    ids, mask = training_batch(m.tokenizer, ["is there a dog?"] * 2, ["yes", "no"])
+    padded = m.pad_to_blocks(audio)
+    torch.manual_seed(0)  # the first of the two scenes dropped, the second kept, with this seed
+    dropped = torch.rand(2) < 0.5
+    assert dropped.tolist() == [True, False]
+    torch.manual_seed(0)
+    objective(padded, ids, mask).backward()
+    grads = [p.grad for p in objective.parameters() if p.grad is not None]
+    assert grads and all(torch.isfinite(g).all() for g in grads)
+    assert m.branch.proj.fc2.weight.grad.abs().sum() > 0  # the branch learns from the first step
+    assert objective.absent.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="branch"):
+        AnswerObjective(SAM(SAMConfig.from_name("sam-tiny"), tok), encoder_dropout=0.5)
+    with pytest.raises(ValueError, match="share"):
+        AnswerObjective(m, encoder_dropout=1.0)

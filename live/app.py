@@ -4,15 +4,20 @@ The UI thread only draws and takes input: capture runs on PortAudio's thread, th
 engine's threads, and the engine's events arrive here as messages (live/events.py). Failures
 are shown as notifications; their tracebacks go to the session's errors.log. SIGINT, SIGTERM and
 SIGHUP quit like Ctrl+Q; a second one leaves without waiting for the state to be saved.
+
+Watches are typed in the question box ("/watch a dog barking", "tell me when the dog barks",
+"/unwatch a dog barking"; Ctrl+N starts the line). An alert rings the terminal bell, shows in red in
+the feed and as a notification, and goes to the desktop through notify-send where there is one.
 """
 from __future__ import annotations
 
 import asyncio
 import os
 import sys
+import threading
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from rich.text import Text
 from textual.app import App, ComposeResult
@@ -23,8 +28,10 @@ from textual.widgets import Footer, Input, Static
 from . import events as ev
 from .engine import Engine
 from .folder import open_append
+from .history import clock
 from .signals import stop_on_signals
-from .widgets import AnswersView, FeedView, LevelMeter, StatusLine
+from .watches import parse_command
+from .widgets import AnswersView, FeedView, LevelMeter, StatusLine, WatchesView
 
 QUIT_TIMEOUT = 15.0  # s to wait for the engine to save the state before leaving anyway
 
@@ -38,6 +45,7 @@ class SamLiveApp(App[int]):
     BINDINGS = [
         Binding("ctrl+p", "toggle_pause", "Pause/Resume", priority=True),
         Binding("ctrl+s", "snapshot", "Snapshot", priority=True),
+        Binding("ctrl+n", "watch", "Watch for…", priority=True),
         Binding("ctrl+q", "quit", "Quit", priority=True),
     ]
     CSS = """
@@ -59,14 +67,17 @@ class SamLiveApp(App[int]):
     .question, .answer { height: auto; }
     .answer { color: $text-muted; }
     QuestionBlock.done .answer { color: $text; }
+    WatchesView { height: auto; max-height: 10; border: round $warning 60%; padding: 0 1; }
+    AlertLine { height: auto; color: $error; background: $error 15%; }
     #ask { margin: 0; }
     Screen.-wide #ask { margin: 1 0 0 0; }
     StatusLine { height: 1; padding: 0 1; background: $panel; }
     """
 
     def __init__(self, engine: Engine, *, model_name: str, source_name: str, log_folder: str | None,
-                 notices: list[str] | None = None):
+                 notices: list[str] | None = None, notify_desktop: Callable[[str, str], None] | None = None):
         super().__init__()
+        self.notify_desktop = notify_desktop  # alerts also go to the desktop (live/alerts.py); called on a thread
         self.engine = engine
         self.model_name = model_name
         self.source_name = source_name
@@ -87,7 +98,8 @@ class SamLiveApp(App[int]):
             answers = AnswersView(id="answers")
             answers.border_title = "Questions"
             yield answers
-        yield Input(placeholder="› Ask about what you hear, then Enter", id="ask", compact=True)
+        yield WatchesView()
+        yield Input(placeholder="› Ask about what you hear, or /watch a sound, then Enter", id="ask", compact=True)
         yield StatusLine()
         yield Footer()
 
@@ -142,6 +154,38 @@ class SamLiveApp(App[int]):
         note = f"{event.time_to_first_token * 1000:.0f} ms"
         self.query_one(AnswersView).set_answer(event.question_id, event.text, done=True, note=note)
 
+    def on_watch_added(self, event: ev.WatchAdded) -> None:
+        self.query_one(WatchesView).add(event.phrase)
+
+    def on_watch_removed(self, event: ev.WatchRemoved) -> None:
+        self.query_one(WatchesView).remove(event.phrase)
+
+    def on_watches_scored(self, event: ev.WatchesScored) -> None:
+        self.query_one(WatchesView).show_scores(event.scores)
+
+    def on_alert_raised(self, event: ev.AlertRaised) -> None:
+        """A watched sound: the bell, a red line in the feed, a notification, and the desktop's own."""
+        self.bell()
+        self.query_one(FeedView).add_alert(event.stream_time, event.phrase, event.confidence)
+        self.query_one(WatchesView).alerted(event.phrase, event.stream_time)
+        self.notify(f"{event.phrase}  ({event.confidence:.0%}, at {clock(event.stream_time)})", title="Heard",
+                    severity="error", timeout=10)
+        if self.notify_desktop is not None:
+            threading.Thread(target=self._to_desktop, args=(self.notify_desktop, event.phrase, event.confidence),
+                             name="sam-notify", daemon=True).start()
+
+    def _to_desktop(self, send: Callable[[str, str], None], phrase: str, confidence: float) -> None:
+        """On its own thread, so that a slow notification daemon never holds the screen."""
+        try:
+            send(f"SAM Live heard: {phrase}", f"confidence {confidence:.0%}")
+        except RuntimeError as e:
+            self.call_from_thread(self._desktop_failed, e)
+
+    def _desktop_failed(self, error: RuntimeError) -> None:
+        if self.notify_desktop is not None:  # said once: later alerts stay on screen only
+            self.notify_desktop = None
+            self.notify(f"Desktop notifications stopped: {error}", severity="warning", timeout=8)
+
     def on_figures_updated(self, event: ev.FiguresUpdated) -> None:
         status = self.query_one(StatusLine)
         status.rtf, status.ttft = event.real_time_factor, event.last_time_to_first_token
@@ -192,7 +236,7 @@ class SamLiveApp(App[int]):
     # --- the user ----------------------------------------------------------------------------
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        """Ask the typed question; the answer appears beneath it."""
+        """Ask the typed question (the answer appears beneath it), or start or stop a watch."""
         text = event.value.strip()
         event.input.clear()
         if not text:
@@ -201,9 +245,35 @@ class SamLiveApp(App[int]):
             self.notify("The engine has stopped; the question cannot be answered.", severity="error")
             return
         try:
+            command = parse_command(text, natural=True)
+        except ValueError as e:
+            self.notify(str(e), severity="warning", timeout=8)
+            return
+        if command is not None:
+            self._watch_command(*command)
+            return
+        try:
             self.engine.ask(text)
         except ValueError as e:  # too long, or too many waiting: the user can act on it
             self.notify(f"Question not asked: {e}", severity="warning", timeout=8)
+
+    def _watch_command(self, command: str, phrase: str) -> None:
+        try:
+            if command == "watch":
+                phrase = self.engine.watch(phrase)
+                self.notify(f"Watching for {phrase!r}: an alert rings when it is heard", timeout=5)
+            else:
+                self.notify(f"No longer watching for {self.engine.unwatch(phrase)!r}", timeout=5)
+        except ValueError as e:  # already watched, not watched, too many: the user can act on it
+            self.notify(f"/{command}: {e}", severity="warning", timeout=8)
+
+    def action_watch(self) -> None:
+        """Start a /watch line in the question box."""
+        box = self.query_one("#ask", Input)
+        if not box.value.startswith("/watch"):
+            box.value = "/watch "
+        box.cursor_position = len(box.value)
+        box.focus()
 
     def action_toggle_pause(self) -> None:
         """Pause or resume listening."""

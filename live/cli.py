@@ -17,14 +17,18 @@ from .history import ResumeWarning, find_session, list_sessions, resume_state, s
 from .microphone import MicrophoneSource, NoInputDevice, PortAudioBackend, format_devices
 from .models import ModelUnavailable, find_checkpoint, load_model
 from .protocol import SamModel
-from .session import SessionLog, default_log_dir, read_session_meta
+from .session import SessionLog, default_log_dir, read_session_meta, session_watches
+from .watches import PRESETS, WatchConfig, scorer_for, unique_phrases
 
 DEMO = Path(__file__).resolve().parent.parent / "assets" / "demo.ogg"
 
 EPILOG = """\
 keys in the app:  Ctrl+P pause/resume listening   Ctrl+S save a snapshot of the state   Ctrl+Q quit
+                  Ctrl+N watch for a sound ("/watch a dog barking", or type "tell me when the dog barks";
+                  "/unwatch a dog barking" stops)
 headless:         stdout has one JSON event per line (the lines of events.jsonl); each stdin line is
-                  a question, "@12.5 what was that?" asks it at 12.5 s of stream. A replayed file ends
+                  a question, "@12.5 what was that?" asks it at 12.5 s of stream; "/watch PHRASE" and
+                  "/unwatch PHRASE" (also after @SECONDS) start and stop a watch. A replayed file ends
                   the run once it is described and the questions read so far are answered (--stay:
                   once stdin closes). SIGINT, SIGTERM and SIGHUP save the state and end the session;
                   a second one ends at once.
@@ -34,6 +38,7 @@ examples:
   sam-live --list-devices                  show the input devices
   sam-live --device 3 --describe-every 5   microphone 3, a description every 5 s
   sam-live --input street.wav --fast --headless > events.jsonl
+  sam-live --watch "a dog barking" --watch-preset safety   alert on a dog and on the safety sounds
   ask.sh | sam-live --input street.wav --headless --stay   answer ask.sh's questions until it ends
   sam-live --resume ~/.local/share/sam-live/sessions/2025-06-01_14-03-22
   sam-live --show 2025-06-01_14-03-22      print a past session (a name in the log directory)
@@ -57,6 +62,19 @@ def build_parser() -> argparse.ArgumentParser:
     mdl.add_argument("--quiet-db", metavar="DB", type=float, default=QUIET_DB,
                      help="dBFS below which a stretch is reported as quiet without asking the model "
                           "(default: %(default)s)")
+    wat = p.add_argument_group("watches (alerts when a sound is heard)")
+    wat.add_argument("--watch", metavar="PHRASE", action="append", default=[],
+                     help="alert when this sound is heard, e.g. \"a dog barking\" (repeatable)")
+    wat.add_argument("--watch-preset", metavar="NAME", choices=sorted(PRESETS), action="append", default=[],
+                     help=f"watch for a list of sounds: {', '.join(sorted(PRESETS))} (smoke alarm, siren, car horn, "
+                          "doorbell, knock, phone, shouting, dog, cat, beeping, running water, glass breaking)")
+    default = WatchConfig()
+    wat.add_argument("--watch-threshold", metavar="P", type=float, default=default.on,
+                     help="confidence (0-1) at which a watch alerts (default: %(default)s)")
+    wat.add_argument("--watch-release", metavar="P", type=float, default=default.off,
+                     help="confidence under which it may alert again (default: %(default)s)")
+    wat.add_argument("--watch-gap", metavar="S", type=float, default=default.min_gap,
+                     help="least seconds of audio between two alerts of one watch (default: %(default)s)")
     log = p.add_argument_group("session log")
     log.add_argument("--log-dir", metavar="DIR", help=f"where session folders go (default: {default_log_dir()})")
     log.add_argument("--no-audio", action="store_true", help="do not record the audio")
@@ -85,6 +103,10 @@ def check_args(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         p.error("--device and --input both choose the audio: give one")
     if not args.describe_every > 0:
         p.error("--describe-every must be a positive number of seconds")
+    try:
+        args.watch_config = WatchConfig(on=args.watch_threshold, off=args.watch_release, min_gap=args.watch_gap)
+    except ValueError as e:
+        p.error(f"{e} (--watch-threshold, --watch-release, --watch-gap)")
     if args.stay and not (args.headless and args.input):
         p.error("--stay keeps a headless replay open for questions: give it with --headless --input FILE "
                 "(the app always stays until Ctrl+Q)")
@@ -147,12 +169,16 @@ def run_session(args: argparse.Namespace, load: Callable[[Path], SamModel], log_
     """Load the model, open the source and the session folder, and run the UI or headless."""
     resumed = find_session(args.resume, log_dir) if args.resume else None
     path = find_checkpoint(args.checkpoint or (read_session_meta(resumed).get("checkpoint") if resumed else None))
+    watches = watch_phrases(args, read_session_meta(resumed) if resumed else {})
     source, notices = open_source(args)
     print(f"sam-live: loading {path} ...", file=sys.stderr)
     model = load(path)
+    if watches:
+        scorer_for(model)  # a model that cannot watch is told before a session folder is made
     session, state, catch_up = open_session(args, model, path, source, log_dir, resumed, notices)
-    config = EngineConfig(describe_every=args.describe_every, quiet_db=args.quiet_db, wait_for_descriptions=args.fast)
-    engine = Engine(model, source, config=config, state=state, session=session, catch_up=catch_up)
+    config = EngineConfig(describe_every=args.describe_every, quiet_db=args.quiet_db, wait_for_descriptions=args.fast,
+                          watch=args.watch_config)
+    engine = Engine(model, source, config=config, state=state, session=session, catch_up=catch_up, watches=watches)
     wait = True
     try:
         if args.headless:
@@ -167,6 +193,15 @@ def run_session(args: argparse.Namespace, load: Callable[[Path], SamModel], log_
             print(f"sam-live: {type(engine.failure).__name__}: {engine.failure}", file=sys.stderr)
         left = "" if engine.stopped.is_set() else " (left before its state was saved)"
         print(f"sam-live: session saved in {session.folder}{left}", file=sys.stderr)
+
+
+def watch_phrases(args: argparse.Namespace, resumed_meta: dict[str, Any]) -> list[str]:
+    """What to watch for: a resumed session's watches, then the presets', then each --watch, each once.
+
+    ValueError for a bad phrase or more than MAX_WATCHES.
+    """
+    presets = [p.phrase for name in args.watch_preset for p in PRESETS[name]]
+    return unique_phrases(session_watches(resumed_meta) + presets + args.watch)
 
 
 def close_session(session: SessionLog) -> None:
@@ -190,8 +225,10 @@ def run_app(engine: Engine, session: SessionLog, notices: list[str]) -> tuple[in
     """The Textual UI; (exit status, whether the engine may still be waited for)."""
     from .app import SamLiveApp, c_stderr_to
 
+    from .alerts import desktop_notifier
+
     app = SamLiveApp(engine, model_name=engine.model.name, source_name=engine.source.name,
-                     log_folder=str(session.folder), notices=notices)
+                     log_folder=str(session.folder), notices=notices, notify_desktop=desktop_notifier())
     with c_stderr_to(session.folder / "stderr.log"):
         code = app.run()
     return (code if code is not None else 1), not app.hurried

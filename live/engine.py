@@ -7,6 +7,9 @@ typed question, with the state of that moment. `listen` returns a new state and 
 its argument, so holding a reference to the state of a moment is its fork; the model copies it
 to decode, and the listening state never holds the model's own words.
 
+After each hop the listener also asks the session's watches (live/watches.py) of the new state,
+all in one batched forward, and raises an alert when one fires.
+
 Everything the engine has to say leaves through `on_event` as an `Event`, after it is logged.
 """
 from __future__ import annotations
@@ -15,7 +18,7 @@ import collections
 import math
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -30,6 +33,7 @@ from .levels import LevelTracker, Window
 from .protocol import SamModel
 from .session import SessionLog, SessionWriteError
 from .speaker import Describe, Question, Speaker
+from .watches import WatchConfig, WatchList, clean_phrase, scorer_for, unique_phrases
 
 
 WARM_UP_WAIT_S = 30.0  # longest wait for the speaker's warm-up before listening starts
@@ -54,6 +58,7 @@ class EngineConfig:
     autosave_every: float = 60.0  # s of stream between state saves (0: only on exit)
     figures_window: float = 30.0  # s of stream the real-time factor is measured over
     read_timeout: float = 0.05  # s
+    watch: WatchConfig = field(default_factory=WatchConfig)  # when a watch alerts
 
     @property
     def hop_samples(self) -> int:
@@ -76,7 +81,7 @@ class Engine:
 
     def __init__(self, model: SamModel, source: AudioSource, on_event: Callable[[ev.Event], None] | None = None, *,
                  config: EngineConfig | None = None, state: Any = None, session: SessionLog | None = None,
-                 catch_up: np.ndarray | None = None):
+                 catch_up: np.ndarray | None = None, watches: list[str] | None = None):
         self.model = model
         self.source = source
         self.config = config or EngineConfig()
@@ -118,6 +123,16 @@ class Engine:
         self._guard = SampleGuard(SAMPLE_RATE, source.name, warn=False)  # damaged samples never reach the state
         self._log_failure: BaseException | None = None  # the last failed write to events.jsonl
         self._condition = SourceCondition(LIVE)
+        # Watches: changed from any thread under `_watch_lock`, scored on the listener thread.
+        self._watch_lock = threading.Lock()
+        self._watches = WatchList(self.config.watch)
+        self._scheduled_watches: list[tuple[float, int, str, str]] = []  # (stream s, order typed, command, phrase)
+        self._commands_typed = 0
+        self._score = scorer_for(model) if watches else None  # found at the first watch: a model may have none
+        self._watching = True  # until scoring fails
+        self.watch_busy = 0.0  # s spent scoring watches
+        for phrase in unique_phrases(watches or []):  # a resumed session's and the command line's
+            self._watches.add(phrase)
         self._listener = threading.Thread(target=self._listen_loop, name="sam-listener", daemon=True)
 
     # --- the API (any thread) ---------------------------------------------------------------------
@@ -142,6 +157,10 @@ class Engine:
         self._emit(ev.SessionStarted(stream_time=self.stream_time, folder=str(self.session.folder) if self.session else "",
                                      model=self.model.name, source=self.source.name,
                                      resumed=self._state.samples_seen > 0 or self._catch_up is not None))
+        for phrase in self.watches:
+            self._emit(ev.WatchAdded(stream_time=self.stream_time, phrase=phrase))
+        if self.watches:
+            self._save_watches()
         self._speaker.start()
         self._listener.start()
 
@@ -178,6 +197,52 @@ class Engine:
         job = Question(qid, question, self._state, self.stream_time, time.monotonic())
         self._emit(ev.QuestionAsked(stream_time=job.stream_time, question_id=qid, question=question))
         self._speaker.ask(job)
+
+    @property
+    def watches(self) -> list[str]:
+        """The phrases watched for, in the order they were added."""
+        with self._watch_lock:
+            return self._watches.phrases
+
+    def watch(self, phrase: str, at: float | None = None) -> str:
+        """Watch for `phrase` from now on (with `at`, once the stream reaches `at` s); the phrase as watched.
+
+        ValueError, with a message for the user, for an empty or too long phrase, one already watched,
+        a full list (MAX_WATCHES), a time that is not a stream time, or a model that cannot watch.
+        A watch scheduled for later is checked again then; a refusal is a warning event.
+        """
+        phrase = clean_phrase(phrase)
+        check_question(phrase, at)
+        if self._score is None:
+            self._score = scorer_for(self.model)
+        return self._command("watch", phrase, at)
+
+    def unwatch(self, phrase: str, at: float | None = None) -> str:
+        """Stop watching for `phrase` (with `at`, once the stream reaches it); ValueError when it is not watched."""
+        phrase = clean_phrase(phrase)
+        check_question(phrase, at)
+        return self._command("unwatch", phrase, at)
+
+    def _command(self, command: str, phrase: str, at: float | None) -> str:
+        with self._watch_lock:
+            if at is not None and at > self.stream_time and not self._source_done:
+                self._commands_typed += 1
+                self._scheduled_watches.append((at, self._commands_typed, command, phrase))
+                return phrase
+            watch = self._watches.add(phrase) if command == "watch" else self._watches.remove(phrase)
+        event = ev.WatchAdded if command == "watch" else ev.WatchRemoved
+        self._emit(event(stream_time=self.stream_time, phrase=watch.phrase))
+        self._save_watches()
+        return watch.phrase
+
+    def _save_watches(self) -> None:
+        """Keep the watches in session.json, so that --resume watches for them too."""
+        if self.session is None:
+            return
+        try:
+            self.session.set_watches(self.watches)
+        except WRITE_ERRORS as e:  # they still apply to this run
+            self._fail("the watches could not be saved in the session; this run still watches for them", e)
 
     def warn(self, message: str) -> None:
         """Tell the user (and the log) something about the session, e.g. a fallback taken."""
@@ -365,7 +430,9 @@ class Engine:
 
     def _after_hop(self) -> None:
         now = self._state.seconds
-        self._compute.append((now, self._listen_busy + self._speaker.busy))
+        self._run_scheduled_watches(now)
+        self._score_watches(now)
+        self._compute.append((now, self._listen_busy + self._speaker.busy + self.watch_busy))
         while len(self._compute) > 2 and now - self._compute[0][0] > self.config.figures_window:
             self._compute.popleft()
         self._ask_scheduled(now)
@@ -384,6 +451,38 @@ class Engine:
             self._scheduled = [q for q in self._scheduled if q[0] > now]
             for _, qid, question in sorted(due):
                 self._hand_over(qid, question)
+
+    def _run_scheduled_watches(self, now: float) -> None:
+        """/watch and /unwatch typed for a stream time now reached; a refusal is a warning."""
+        with self._watch_lock:
+            due = sorted(c for c in self._scheduled_watches if c[0] <= now)
+            self._scheduled_watches = [c for c in self._scheduled_watches if c[0] > now]
+        for _, _, command, phrase in due:
+            try:
+                self._command(command, phrase, None)
+            except ValueError as e:
+                self.warn(f"/{command} refused: {e}")
+
+    def _score_watches(self, now: float) -> None:
+        """Ask every watch of this hop's state (one batched call) and raise the alerts that fire."""
+        with self._watch_lock:
+            watches = list(self._watches.watches)
+        if not watches or not self._watching:
+            return
+        t0 = time.perf_counter()
+        try:
+            confidences = [float(c) for c in self._score(self._state, [w.question for w in watches])]
+        except Exception as e:  # a model that cannot score: the session goes on without watches
+            self._watching = False
+            self._fail("watching stopped (listening goes on)", e)
+            return
+        finally:
+            self.watch_busy += time.perf_counter() - t0
+        with self._watch_lock:
+            fired = self._watches.update(watches, confidences, now)
+        for w in fired:
+            self._emit(ev.AlertRaised(stream_time=now, phrase=w.phrase, confidence=w.confidence))
+        self._emit(ev.WatchesScored(stream_time=now, scores=tuple((w.phrase, w.confidence, w.active) for w in watches)))
 
     def _schedule_describe(self, now: float) -> None:
         self._next_describe = now + self.config.describe_every
@@ -451,6 +550,7 @@ class Engine:
     def _end_of_source(self) -> None:
         self._hear_pending()
         self._ask_scheduled(float("inf"), final=True)
+        self._run_scheduled_watches(float("inf"))
         self._schedule_describe(self._state.seconds)
         self._speaker.wait_idle(self._stopping)
         self._emit(ev.SourceEnded(stream_time=self.stream_time, source=self.source.name))

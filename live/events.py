@@ -116,6 +116,38 @@ class QuestionAnswered(Event):
 
 
 @dataclass(kw_only=True)
+class WatchAdded(Event):
+    """A phrase is being watched for from now on (typed, on the command line, or kept from a resumed run)."""
+
+    type: ClassVar[str] = "watch_added"
+    phrase: str
+
+
+@dataclass(kw_only=True)
+class WatchRemoved(Event):
+    type: ClassVar[str] = "watch_removed"
+    phrase: str
+
+
+@dataclass(kw_only=True)
+class AlertRaised(Event):
+    """A watched sound was heard by `stream_time`: the watch's phrase and the model's confidence (0-1) in it."""
+
+    type: ClassVar[str] = "alert"
+    phrase: str
+    confidence: float
+
+
+@dataclass(kw_only=True)
+class WatchesScored(Event):
+    """Every watch's confidence after a hop, for the watches panel: (phrase, confidence, active) each."""
+
+    type: ClassVar[str] = "watches"
+    logged: ClassVar[bool] = False
+    scores: tuple[tuple[str, float, bool], ...]
+
+
+@dataclass(kw_only=True)
 class WarningRaised(Event):
     type: ClassVar[str] = "warning"
     message: str

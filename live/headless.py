@@ -1,10 +1,11 @@
-"""`sam-live --headless`: events as JSON lines on stdout, questions as lines on stdin.
+"""`sam-live --headless`: events as JSON lines on stdout, questions and watches as lines on stdin.
 
 Each stdout line is an event of events.jsonl, written in ASCII (other characters as JSON escapes),
 so no terminal or pipe encoding can refuse it. A stdin line is a question, asked at once;
 `@SECONDS question` asks it once the stream reaches that time (scripts use this to ask about a
-moment of a replayed file). Stdin is read as bytes: invalid UTF-8 becomes U+FFFD, a line too long
-to be a question is refused unread. A replayed file ends the run once its last description and
+moment of a replayed file). `/watch PHRASE` and `/unwatch PHRASE` (also after `@SECONDS`) start
+and stop watching for a sound; an alert is an `alert` event. Stdin is read as bytes: invalid UTF-8
+becomes U+FFFD, a line too long to be a question is refused unread. A replayed file ends the run once its last description and
 the questions read so far are answered (with `stay`, once stdin closes too); a microphone runs
 until SIGINT, SIGTERM or SIGHUP.
 """
@@ -21,6 +22,7 @@ from typing import IO
 from . import events as ev
 from .engine import MAX_QUESTION_CHARS, Engine
 from .signals import stop_on_signals
+from .watches import parse_command
 
 MAX_LINE_BYTES = 4 * MAX_QUESTION_CHARS + 64  # a question in UTF-8 (up to 4 bytes a character) and its @SECONDS
 READ_BYTES = 65536
@@ -132,18 +134,28 @@ class HeadlessRun:
             self._lines.open = False
 
     def _ask(self, line: str | None) -> None:
-        """Ask one stdin line; a line that cannot be asked is a warning event and reading goes on."""
+        """Ask one stdin line (or run its /command); one that cannot be is a warning event and reading goes on."""
         if line is None:
             self.engine.warn(f"question refused: a stdin line longer than {MAX_LINE_BYTES:,} bytes")
             return
         line = line.strip()
         if not line or self.engine.stopped.is_set():
             return
+        what = "question"
         try:
-            at, question = parse_question(line)
-            self.engine.ask(question, at=at)
+            at, text = parse_question(line)
+            if text.startswith("/"):
+                what = text.split(maxsplit=1)[0].lower()
+                what = what if what in ("/watch", "/unwatch") else "command"
+            command = parse_command(text)
+            if command is None:
+                self.engine.ask(text, at=at)
+            elif command[0] == "watch":
+                self.engine.watch(command[1], at=at)
+            else:
+                self.engine.unwatch(command[1], at=at)
         except ValueError as e:
-            self.engine.warn(f"question refused: {e}")
+            self.engine.warn(f"{what} refused: {e}")
 
     def _done(self) -> bool:
         """A replayed file has ended and every question read so far (or, with `stay`, ever) is answered."""

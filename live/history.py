@@ -60,7 +60,7 @@ def summarize(folder: Path) -> dict[str, Any]:
     """What `--list-sessions` shows of one session; `damaged` counts the log lines skipped."""
     meta = read_session_meta(folder)
     damage = Damage()
-    heard, counts = 0.0, {"description": 0, "question": 0, "warning": 0}
+    heard, counts = 0.0, {"description": 0, "question": 0, "warning": 0, "alert": 0}
     for e in read_events(folder, damage):
         heard = max(heard, e["stream_time"])
         if e["type"] == "description" and not e["is_new"]:
@@ -81,7 +81,7 @@ def list_sessions(log_dir: Path) -> str:
     if not folders:
         return f"No sessions in {log_dir}."
     lines = [f"Sessions in {log_dir}:",
-             f"  {'name':<22} {'heard':>9} {'runs':>4} {'lines':>5} {'asked':>5}  {'model':<14} resumable"]
+             f"  {'name':<22} {'heard':>9} {'runs':>4} {'lines':>5} {'asked':>5} {'alerts':>6}  {'model':<14} resumable"]
     for folder in folders:
         try:
             s = summarize(folder)
@@ -90,7 +90,8 @@ def list_sessions(log_dir: Path) -> str:
             continue
         damaged = f"  ({s['damaged']} damaged log lines skipped)" if s["damaged"] else ""
         lines.append(f"  {s['name']:<22} {clock(s['heard']):>9} {s['runs']:>4} {s['description']:>5} "
-                     f"{s['question']:>5}  {s['model'][:14]:<14} {'yes' if s['state'] else 'no state'}{damaged}")
+                     f"{s['question']:>5} {s['alert']:>6}  {s['model'][:14]:<14} "
+                     f"{'yes' if s['state'] else 'no state'}{damaged}")
     return "\n".join(lines)
 
 
@@ -105,6 +106,9 @@ def format_event(e: dict[str, Any]) -> str | None:
         "question": lambda: f"Q{e['question_id']}: {e['question']}",
         "answer": lambda: f"A{e['question_id']}: {e['text']}  "
                           f"({e['time_to_first_token'] * 1000:.0f} ms to first token)",
+        "alert": lambda: f"ALERT {e['phrase']}  (confidence {e['confidence']:.2f})",
+        "watch_added": lambda: f"watching for: {e['phrase']}",
+        "watch_removed": lambda: f"no longer watching for: {e['phrase']}",
         "warning": lambda: f"! {e['message']}",
         "device_lost": lambda: f"! lost {e['device']}: {e['reason']}",
         "device_restored": lambda: f"! back: {e['device']}",
@@ -129,8 +133,21 @@ def show_session(folder: Path) -> str:
             _audio_line(folder, meta, damage),
             f"  listening state: {'saved' if saved else 'not saved (the session did not exit)'}",
             ""]
-    body = [line for e in read_events(folder, damage) if (line := format_event(e)) is not None]
-    return "\n".join(head + (body or ["  (no events)"]) + _damage_lines(damage))
+    body, alerts = [], []
+    for e in read_events(folder, damage):
+        if (line := format_event(e)) is not None:
+            body.append(line)
+        if e["type"] == "alert":
+            alerts.append(e)
+    return "\n".join(head + (body or ["  (no events)"]) + _alert_lines(alerts) + _damage_lines(damage))
+
+
+def _alert_lines(alerts: list[dict[str, Any]]) -> list[str]:
+    """The session's alerts again, gathered at the end: what a person who cannot hear looks for first."""
+    if not alerts:
+        return []
+    return ["", f"  alerts ({len(alerts)}):",
+            *(f"  {clock(e['stream_time']):>9}  {e['phrase']}  ({e['confidence']:.2f})" for e in alerts)]
 
 
 def _audio_line(folder: Path, meta: dict[str, Any], damage: Damage) -> str:

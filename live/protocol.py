@@ -59,6 +59,14 @@ class SamModel(Protocol):
     def describe(self, state: Any, **kw: Any) -> AnswerLike: ...  # recent=True: the last ten seconds
 
 
+@runtime_checkable
+class WatchScorer(Protocol):
+    """What a model needs to watch (live/watches.py): P(yes) / (P(yes) + P(no)) of each yes/no question asked
+    of `state`, all in one call, leaving `state` unchanged. A SAM without the method is scored by model/watch.py."""
+
+    def confidence(self, state: Any, questions: list[str]) -> list[float]: ...
+
+
 def load_state(model: SamModel, path: str | Path) -> StreamStateLike:
     """Read a state saved by `state.save`, through the model's own state class."""
     state_cls = type(model.new_state())

@@ -2,7 +2,7 @@
 
 ```
 <log dir>/2025-06-01_14-03-22/
-  session.json        what ran: model, checkpoint, source, each run's start (written atomically)
+  session.json        what ran: model, checkpoint, source, each run's start, the watches (written atomically)
   events.jsonl        one event per line, each written with a single write(2) as it happens
   audio/000000.wav    what the model heard, 16 kHz mono, one-minute segments (live/wavlog.py)
   state.safetensors   the listening state, saved every minute and on exit (`--resume` reads it)
@@ -76,6 +76,14 @@ def check_meta(path: Path, meta: Any) -> None:
     for key, types in (("model", (str,)), ("checkpoint", (str, type(None))), ("record_audio", (bool,))):
         if key in meta and not isinstance(meta[key], types):
             raise ValueError(f"{damaged} {key} is {json.dumps(meta[key])[:40]}")
+    watches = meta.get("watches", [])
+    if not (isinstance(watches, list) and all(isinstance(w, str) for w in watches)):
+        raise ValueError(f"{damaged} watches is {json.dumps(watches)[:40]}, not a list of phrases")
+
+
+def session_watches(meta: dict[str, Any]) -> list[str]:
+    """The phrases a session was watching for when it last changed them (checked by check_meta)."""
+    return list(meta.get("watches", []))
 
 
 class SessionLog:
@@ -194,6 +202,21 @@ class SessionLog:
         except OSError as e:  # the part stays; the next line starts on a line of its own
             self._line_open = True
             error.add_note(f"the part of a line written could not be cut off ({e})")
+
+    def set_watches(self, phrases: list[str]) -> None:
+        """Keep the phrases watched for in session.json; SessionWriteError when it cannot be written."""
+        with self._lock:
+            before = self.meta.get("watches")
+            self.meta["watches"] = list(phrases)
+            try:
+                write_json_atomic(self.folder / SESSION_FILE, self.meta)
+            except OSError as e:
+                if before is None:
+                    self.meta.pop("watches")
+                else:
+                    self.meta["watches"] = before
+                raise SessionWriteError(f"{self.folder / SESSION_FILE}: {e.strerror or e}: the watches were not "
+                                        "saved; the file keeps its last version") from e
 
     # --- audio ---------------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""The widgets of the sam-live screen: level meter, feed, questions and answers, status line."""
+"""The widgets of the sam-live screen: level meter, feed, questions and answers, watches, status line."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -13,6 +13,7 @@ from .history import clock
 METER_FLOOR_DB = -60.0  # dBFS at the left end of the meter
 MAX_FEED_LINES = 500  # older lines leave the screen (they stay in events.jsonl)
 MAX_ANSWERS = 100
+WATCH_BAR = 10  # cells of a watch's confidence bar
 
 
 class LevelMeter(Static):
@@ -52,18 +53,37 @@ class FeedLine(Static):
         self.update(line)
 
 
+class AlertLine(Static):
+    """An alert in the feed: a watched sound was heard."""
+
+    def __init__(self, at: float, phrase: str, confidence: float):
+        super().__init__(classes="alert")
+        self.phrase = phrase
+        line = Text(f"{clock(at):>15}  ", style="dim")
+        line.append(f"ALERT  {phrase}", style="bold")
+        line.append(f"  {confidence:.0%}", style="dim")
+        self.update(line)
+
+
 class FeedView(VerticalScroll):
-    """The live feed of what the model hears."""
+    """The live feed of what the model hears, and the alerts of the watches among it."""
 
     def add(self, since: float, until: float, text: str, quiet: bool, is_new: bool) -> None:
         """Add a new line, or stretch the last one when the description is a repeat."""
-        lines = list(self.query(FeedLine))
-        if not is_new and lines:
+        lines = list(self.children)
+        if not is_new and lines and isinstance(lines[-1], FeedLine):
             lines[-1].show_until(until)
         else:
-            self.mount(FeedLine(since, until, text, quiet))
-            if len(lines) + 1 > MAX_FEED_LINES:
-                lines[0].remove()
+            self._append(FeedLine(since, until, text, quiet))
+
+    def add_alert(self, at: float, phrase: str, confidence: float) -> None:
+        self._append(AlertLine(at, phrase, confidence))
+
+    def _append(self, line: Static) -> None:
+        lines = list(self.children)
+        self.mount(line)
+        if len(lines) + 1 > MAX_FEED_LINES:
+            lines[0].remove()
         self.scroll_end(animate=False)
 
 
@@ -103,6 +123,56 @@ class AnswersView(VerticalScroll):
         if blocks:
             blocks.first(QuestionBlock).set_answer(text, done, note)
             self.scroll_end(animate=False)
+
+
+class WatchesView(Static):
+    """The sounds watched for: each with the model's confidence after the last hop and its last alert."""
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self._rows: dict[str, list] = {}  # phrase -> [confidence or None, active, last alert s or None]
+        self.display = False
+
+    def add(self, phrase: str) -> None:
+        self._rows.setdefault(phrase, [None, False, None])
+        self._show()
+
+    def remove(self, phrase: str) -> None:
+        self._rows.pop(phrase, None)
+        self._show()
+
+    @property
+    def phrases(self) -> list[str]:
+        return list(self._rows)
+
+    def show_scores(self, scores: tuple[tuple[str, float, bool], ...]) -> None:
+        """The confidences of a hop."""
+        for phrase, confidence, active in scores:
+            if phrase in self._rows:
+                self._rows[phrase][:2] = [confidence, active]
+        self._show()
+
+    def alerted(self, phrase: str, at: float) -> None:
+        if phrase in self._rows:
+            self._rows[phrase][2] = at
+        self._show()
+
+    def _show(self) -> None:
+        self.display = bool(self._rows)
+        self.border_title = f"Watching for ({len(self._rows)})  /unwatch PHRASE stops one"
+        text = Text()
+        for i, (phrase, (confidence, active, last)) in enumerate(self._rows.items()):
+            if i:
+                text.append("\n")
+            filled = 0 if confidence is None else int(round(confidence * WATCH_BAR))
+            text.append("● " if active else "○ ", style="bold red" if active else "dim")
+            text.append("▮" * filled, style="red" if active else "yellow")
+            text.append("▯" * (WATCH_BAR - filled), style="dim")
+            text.append(f" {'  – ' if confidence is None else f'{confidence:4.0%}'}  ", style="dim")
+            text.append(phrase, style="bold" if active else "")
+            if last is not None:
+                text.append(f"  last {clock(last)}", style="dim")
+        self.update(text)
 
 
 def short_path(path: str | Path, width: int) -> str:

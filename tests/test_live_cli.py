@@ -21,7 +21,8 @@ def test_help_names_every_option(capsys):
     assert e.value.code == 0
     out = capsys.readouterr().out
     for option in ["--device", "--list-devices", "--input", "--fast", "--checkpoint", "--describe-every", "--log-dir",
-                   "--no-audio", "--resume", "--headless", "--list-sessions", "--show", "Ctrl+Q"]:
+                   "--no-audio", "--resume", "--headless", "--list-sessions", "--show", "Ctrl+Q", "--watch",
+                   "--watch-preset", "--watch-threshold", "--watch-release", "--watch-gap", "/watch PHRASE"]:
         assert option in out
 
 

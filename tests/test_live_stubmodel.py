@@ -1,8 +1,10 @@
 """A stub SAM that follows live.protocol exactly, so the engine, UI and CLI test without weights.
 
 It hears blocks of 1.28 s like the real model, remembers the loudness and pitch of the last
-block in a constant-size state, and says "quiet", "a tone near N Hz" or "noise". Delays are
-optional, to stand in for compute time. Other test files import it from here.
+block in a constant-size state, and says "quiet", "a tone near N Hz" or "noise". Asked a
+watch's yes/no question, it is sure of "yes" when the question names what it hears ("tone",
+"noise") and of "no" otherwise. Delays are optional, to stand in for compute time. Other test
+files import it from here.
 """
 from __future__ import annotations
 
@@ -86,6 +88,7 @@ class StubModel(torch.nn.Module):
         self.token_delay = token_delay
         self.listen_calls = 0
         self.asked: list[tuple[str, int]] = []  # (question, samples_seen of the state it was asked on)
+        self.scored: list[tuple[list[str], int]] = []  # (watch questions, samples_seen) of each confidence call
 
     def new_state(self) -> StubState:
         return StubState(0, torch.zeros(0), torch.tensor([-120.0, 0.0, 1.0]))
@@ -130,6 +133,13 @@ class StubModel(torch.nn.Module):
         self.asked.append((question, state.samples_seen))
         text = f"after {state.blocks} blocks I hear {self.heard(state)}"
         return self._speak(text, on_token, max_new_tokens)
+
+    def confidence(self, state: StubState, questions: list[str]) -> list[float]:
+        """P(yes) of each yes/no question: 0.95 when it names what the last block was ("tone", "noise")."""
+        self.scored.append((list(questions), state.samples_seen))
+        heard = self.heard(state)
+        return [0.95 if any(w in q.lower() and w in heard for w in ("tone", "noise", "quiet")) else 0.05
+                for q in questions]
 
     def describe(self, state: StubState, **kw) -> StubAnswer:
         return self._speak(self.heard(state), kw.get("on_token"), kw.get("max_new_tokens", 48))

@@ -10,7 +10,8 @@ the same scenes inside two seconds of digital silence (robustness), and "what di
 hear?" after 1, 5 and 30 minutes of earlier audio. Also AudioCaps/Clotho caption CSVs
 and OpenAQA-style JSON when a user has them. Writes report.json and report.md, with a 95%
 interval for each proportion and every item's result, so that `--compare` can say whether two
-checkpoints really differ, and predictions.jsonl with every answer.
+checkpoints really differ, and predictions.jsonl with every answer. With --yamnet-baseline, YAMNet
+answers the same items through model/data/audioset.tsv, reported beside the model's figures.
 """
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from .report import markdown, read_report
 from .stats import compare
 from .valset import evaluate_valset
 from .wordset import evaluate_wordset, wordset_markdown
+from .yamnet_baseline import baseline_markdown, evaluate_yamnet
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,6 +51,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--wordset", type=Path,
                    help="also the wording set (sam-data wordset): trained, held-out and hand-written wording, "
                         "answer-form errors and the yes/no balance")
+    p.add_argument("--yamnet-baseline", nargs="?", type=Path, const=Path("data/yamnet"), metavar="DIR",
+                   help="also let YAMNet (weights in DIR, default data/yamnet: `make yamnet`) answer the same items "
+                        "through model/data/audioset.tsv, its threshold chosen on training scenes of data/corpus.tar; "
+                        "reported beside the model as yamnet_baseline")
     p.add_argument("--skip-valset", action="store_true", help="not the validation set (only --wordset and the "
                                                                   "public benchmarks)")
     p.add_argument("--compare", type=Path, nargs=2, metavar=("FIRST", "SECOND"),
@@ -89,6 +95,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.wordset:
             report["wordset"] = evaluate_wordset(model, args.wordset, args.batch_size, args.limit)
         report.update(public_benchmarks(model, args))
+        if args.yamnet_baseline:  # before the predictions leave the report: the baseline is paired with them
+            report["yamnet_baseline"] = evaluate_yamnet(args.yamnet_baseline, None if args.skip_valset else args.valset,
+                                                        args.wordset, limit=args.limit, model_report=report)
     except ValueError as e:
         raise SystemExit(f"error: {e}") from e
     args.out.mkdir(parents=True, exist_ok=True)
@@ -97,8 +106,8 @@ def main(argv: list[str] | None = None) -> int:
         if predictions:  # every answer, for reading the mistakes
             (args.out / name).write_text("".join(json.dumps(r) + "\n" for r in predictions))
     (args.out / "report.json").write_text(json.dumps(report, indent=1))
-    md = "".join(wordset_markdown(v) if k == "wordset" else markdown(v, k) for k, v in report.items()
-                 if isinstance(v, dict))
+    md = "".join(wordset_markdown(v) if k == "wordset" else baseline_markdown(v) if k == "yamnet_baseline"
+                 else markdown(v, k) for k, v in report.items() if isinstance(v, dict))
     (args.out / "report.md").write_text(md)
     print(md)
     return 0

@@ -38,7 +38,10 @@ from .watches import WatchConfig, WatchList, clean_phrase, scorer_for, unique_ph
 
 WARM_UP_WAIT_S = 30.0  # longest wait for the speaker's warm-up before listening starts
 MAX_QUESTION_CHARS = 2000  # a longer question is refused, not cut: a cut question could be answered wrongly
-MAX_PENDING_QUESTIONS = 32  # questions waiting for an answer; more are refused so the queue stays bounded
+MAX_PENDING_QUESTIONS = 32  # questions asked now and waiting for an answer; more are refused so the queue stays bounded
+# `@SECONDS` questions for later stream times: a script asks them all at once (python -m live.scripted
+# types 98), so they have a cap of their own; at 2,000 characters each this bounds them at about 20 MB.
+MAX_SCHEDULED_QUESTIONS = 10_000
 MAX_STREAM_SECONDS = 366 * 24 * 3600.0  # s: the latest stream time a question can be asked for (a year)
 # What the session's writers raise when they cannot write (a full disk, a NaN state refused), and OSError
 # from a writer that lets the disk's error through. The session goes on, or ends, with an error event.
@@ -175,17 +178,22 @@ class Engine:
 
         With `at`, the question is asked once the stream reaches `at` seconds (or the source ends).
         ValueError, with a message for the user, for an empty or too long question, a time that is
-        not a stream time, or when MAX_PENDING_QUESTIONS are already waiting.
+        not a stream time, or when MAX_PENDING_QUESTIONS asked now (MAX_SCHEDULED_QUESTIONS for later
+        stream times) are already waiting.
         """
         question = question.strip()
         check_question(question, at)
         with self._lock:
-            waiting = len(self._scheduled) + len(self._unanswered)
-            if waiting >= MAX_PENDING_QUESTIONS:
-                raise ValueError(f"busy: {waiting} questions are waiting for an answer; ask again once one is answered")
+            later = at is not None and at > self.stream_time and not self._source_done
+            if later and len(self._scheduled) >= MAX_SCHEDULED_QUESTIONS:
+                raise ValueError(f"busy: {len(self._scheduled)} questions are waiting for their stream time; "
+                                 "ask again once some are answered")
+            if not later and len(self._unanswered) >= MAX_PENDING_QUESTIONS:
+                raise ValueError(f"busy: {len(self._unanswered)} questions are waiting for an answer; "
+                                 "ask again once one is answered")
             self._question_ids += 1
             qid = self._question_ids
-            if at is not None and at > self.stream_time and not self._source_done:
+            if later:
                 self._scheduled.append((at, qid, question))
             else:
                 self._hand_over(qid, question)

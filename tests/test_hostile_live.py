@@ -21,7 +21,7 @@ import torch
 import live.cli as cli
 from live import events as ev
 from live.capture import FileSource
-from live.engine import MAX_PENDING_QUESTIONS, MAX_QUESTION_CHARS, Engine, EngineConfig
+from live.engine import MAX_PENDING_QUESTIONS, MAX_QUESTION_CHARS, MAX_SCHEDULED_QUESTIONS, Engine, EngineConfig
 from live.headless import HeadlessRun, parse_question
 from live.session import SessionLog
 from live.wavlog import read_segments
@@ -109,8 +109,8 @@ def test_questions_past_the_queue_are_refused_as_busy_and_listening_goes_on():
     engine = Engine(StubModel(token_delay=0.05), FileSource(tone(30.0), name="t"), events.append)
     engine.start()
     try:
-        for i in range(MAX_PENDING_QUESTIONS):  # half now, half for later stream times
-            engine.ask(f"question {i}?", at=None if i % 2 else 0.5 * i)
+        for i in range(MAX_PENDING_QUESTIONS):
+            engine.ask(f"question {i}?")
         with pytest.raises(ValueError, match="busy"):
             engine.ask("one more?")
         heard = engine.stream_time
@@ -123,6 +123,18 @@ def test_questions_past_the_queue_are_refused_as_busy_and_listening_goes_on():
     finally:
         engine.stop()
     assert "one more?" not in [e.question for e in of(events, ev.QuestionAsked)]
+
+
+def test_a_script_may_schedule_far_more_questions_than_may_wait_for_an_answer_now():
+    """python -m live.scripted types its 98 `@SECONDS` questions at once: each is asked at its time."""
+    events: list[ev.Event] = []
+    engine = Engine(StubModel(), FileSource(tone(3.0), name="t"), events.append)
+    for i in range(3 * MAX_PENDING_QUESTIONS):
+        engine.ask(f"question {i}?", at=100.0 + i)
+    engine._scheduled.extend((200.0, 0, "filler") for _ in range(MAX_SCHEDULED_QUESTIONS - len(engine._scheduled)))
+    with pytest.raises(ValueError, match="waiting for their stream time"):
+        engine.ask("one too many?", at=300.0)
+    engine.ask("asked now?")  # the queue of questions asked now is another
 
 
 # --- the audio and the disk ----------------------------------------------------------------------

@@ -55,7 +55,7 @@ class YAMNetBranch(nn.Module):
         """(b, columns, 1024): YAMNet's embedding of each column's 96 frames (its 16 and the 80 before)."""
         x = torch.cat([context.to(frames), frames], dim=1)
         patches = x.unfold(1, PATCH_FRAMES, FRAMES_PER_TOKEN).transpose(-1, -2)  # (b, columns, 96, 64)
-        flat = patches.flatten(0, 1)
+        flat = patches.flatten(0, 1).to(self.yamnet.stem.weight.dtype)  # frames are float32; the weights may not be
         out = [self.yamnet.embed(part) for part in flat.split(PATCHES_PER_CALL)]
         return torch.cat(out).unflatten(0, patches.shape[:2])
 

@@ -170,7 +170,11 @@ def test_encoder_dropout_trains_the_branch_with_finite_gradients(tok, audio, yam
     from model.objectives import AnswerObjective
     from model.prompt import training_batch
 
-    m = with_branch(load_sam(default_checkpoint()), "yamnet", str(yamnet_dir))  # projection at zero, as when added
+    shipped = load_sam(default_checkpoint())
+    plain = SAM(shipped.cfg.replace(branch=""), shipped.tokenizer)  # the shipped encoder, connector and LM alone
+    for name in ("encoder", "connector", "lm"):
+        getattr(plain, name).load_state_dict(getattr(shipped, name).state_dict())
+    m = with_branch(plain, "yamnet", str(yamnet_dir))  # projection at zero, as when added
     objective = AnswerObjective(m, encoder_dropout=0.5).train()
     ids, mask = training_batch(m.tokenizer, ["is there a dog?"] * 2, ["yes", "no"])
     padded = m.pad_to_blocks(audio)
@@ -187,3 +191,12 @@ def test_encoder_dropout_trains_the_branch_with_finite_gradients(tok, audio, yam
         AnswerObjective(SAM(SAMConfig.from_name("sam-tiny"), tok), encoder_dropout=0.5)
     with pytest.raises(ValueError, match="share"):
         AnswerObjective(m, encoder_dropout=1.0)
+
+
+def test_a_bfloat16_model_hears_through_its_branch(model, audio):
+    """The frames are float32 whatever the weights; YAMNet must take them in its own dtype."""
+    half = SAM(model.cfg, model.tokenizer).eval()
+    half.load_state_dict(model.state_dict())
+    half = half.to(torch.bfloat16)
+    state = half.listen(audio[:1], half.new_state())
+    assert torch.isfinite(state.lm.ssm.float()).all() and state.branch.shape[1] == CONTEXT_FRAMES

@@ -79,6 +79,11 @@ def check_question(question: str, at: float | None = None) -> None:
         raise ValueError(f"{at!r} is not a stream time: give seconds from 0 to {MAX_STREAM_SECONDS:.0f}")
 
 
+def split_due(scheduled: list[tuple], now: float) -> tuple[list[tuple], list[tuple]]:
+    """Entries (stream s, order, ...) whose time has come, in time then typing order, and the rest."""
+    return sorted(e for e in scheduled if e[0] <= now), [e for e in scheduled if e[0] > now]
+
+
 class Engine:
     """Listens on a source into one state; describes and answers on forks of it."""
 
@@ -455,16 +460,14 @@ class Engine:
     def _ask_scheduled(self, now: float, final: bool = False) -> None:
         with self._lock:
             self._source_done = self._source_done or final
-            due = [q for q in self._scheduled if q[0] <= now]
-            self._scheduled = [q for q in self._scheduled if q[0] > now]
-            for _, qid, question in sorted(due):
+            due, self._scheduled = split_due(self._scheduled, now)
+            for _, qid, question in due:
                 self._hand_over(qid, question)
 
     def _run_scheduled_watches(self, now: float) -> None:
         """/watch and /unwatch typed for a stream time now reached; a refusal is a warning."""
         with self._watch_lock:
-            due = sorted(c for c in self._scheduled_watches if c[0] <= now)
-            self._scheduled_watches = [c for c in self._scheduled_watches if c[0] > now]
+            due, self._scheduled_watches = split_due(self._scheduled_watches, now)
         for _, _, command, phrase in due:
             try:
                 self._command(command, phrase, None)

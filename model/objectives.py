@@ -5,6 +5,8 @@ Each objective turns a Batch into tensors (`inputs`, outside forward) and comput
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -83,12 +85,11 @@ class AnswerObjective(nn.Module):
         return batch.audio.to(device, non_blocking=True), ids.to(device), mask.to(device)
 
     def forward(self, audio: Tensor, ids: Tensor, mask: Tensor) -> Tensor:
-        masking = self.training and bool(self.masks)
         absent = None
         if self.training and self.encoder_dropout:
             dropped = torch.rand(audio.shape[0], device=audio.device) < self.encoder_dropout
             absent = (dropped, self.absent)
-        audio_tok = self.sam.audio_tokens(audio, (lambda f: mask_features(f, self.masks)) if masking else None, absent)
+        audio_tok = self.sam.audio_tokens(audio, feature_masking(self), absent)
         return self.sam.answer_loss(audio_tok, ids, mask)
 
 
@@ -108,10 +109,16 @@ class HeardObjective(nn.Module):
         return self.sam.answer_loss(tokens, ids, mask)
 
 
+def feature_masking(objective: TaggerObjective | AnswerObjective) -> Callable[[Tensor], Tensor] | None:
+    """The masking of the encoder's input in training mode, when the objective has masks (never in eval)."""
+    return (lambda feats: mask_features(feats, objective.masks)) if objective.training and objective.masks else None
+
+
 def training_features(objective: TaggerObjective | AnswerObjective, audio: Tensor) -> Tensor:
-    """The encoder's input for a batch, masked in training mode when the objective has masks (never in eval)."""
+    """The encoder's input for a batch, masked as `feature_masking` says."""
     feats = objective.sam.hearing_features(audio)
-    return mask_features(feats, objective.masks) if objective.training and objective.masks else feats
+    masking = feature_masking(objective)
+    return masking(feats) if masking else feats
 
 
 def objective_for(stage: str, sam: SAM, n_classes: int, masks: FeatureMasks = FeatureMasks(),

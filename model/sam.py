@@ -82,19 +82,20 @@ class SAM(nn.Module):
         """
         floored, before = with_floor(audio, self.block_samples)
         feats = features(floored, history=before)
-        tokens = self.connector(self.encoder(masked(feats) if masked else feats))
+        patches = self.encoder(masked(feats) if masked else feats)
+        tokens, _ = self._heard_tokens(patches, floored, before, self._zero_context(audio.shape[0]), absent)
+        return tokens
+
+    def _heard_tokens(self, patches: Tensor, floored: Tensor, before: Tensor, context: Tensor,
+                      absent: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor]:
+        """The LM tokens of encoder patches and, with a branch, of the same audio's branch frames; the branch context after.
+
+        `absent`: as for audio_tokens, the dropped scenes' encoder tokens replaced before the branch's are added.
+        """
+        tokens = self.connector(patches)
         if absent is not None:
             dropped, vector = absent
             tokens = torch.where(dropped[:, None, None], vector.to(tokens.dtype), tokens)
-        if self.branch is None:
-            return tokens
-        added, _ = self.branch(self.branch.frames(floored, before), self.branch.zero_context(audio.shape[0], audio.device))
-        return tokens + added.to(tokens.dtype)
-
-    def _heard_tokens(self, patches: Tensor, floored: Tensor, before: Tensor,
-                      context: Tensor) -> tuple[Tensor, Tensor]:
-        """The LM tokens of encoder patches and, with a branch, of the same audio's branch frames; the branch context after."""
-        tokens = self.connector(patches)
         if self.branch is None:
             return tokens, context
         added, context = self.branch(self.branch.frames(floored, before), context)

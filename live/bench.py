@@ -28,6 +28,7 @@ from model.audio import SAMPLE_RATE
 from . import events as ev
 from .capture import FileSource
 from .engine import Engine, EngineConfig
+from .footprint import THREADS, keep_small
 from .models import find_checkpoint, load_model
 from .protocol import SamModel
 from .session import SessionLog
@@ -184,7 +185,7 @@ def make_model(args: argparse.Namespace) -> SamModel:
         module, _, name = args.model.partition(":")
         sys.path.insert(0, os.getcwd())
         return getattr(importlib.import_module(module), name)()
-    return load_model(find_checkpoint(args.checkpoint))
+    return load_model(find_checkpoint(args.checkpoint), dtype=args.dtype)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -192,6 +193,9 @@ def main(argv: list[str] | None = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", metavar="DIR", help="SAM checkpoint directory (default: assets/sam-small)")
     p.add_argument("--model", metavar="MODULE:CALLABLE", help="build the model by calling this instead (e.g. a stub)")
+    p.add_argument("--dtype", choices=("auto", "float32", "bfloat16"), default="auto",
+                   help="the checkpoint's dtype, as sam-live --dtype (default: %(default)s)")
+    p.add_argument("--threads", type=int, default=THREADS, help="PyTorch threads per engine thread, as sam-live's")
     p.add_argument("--live-seconds", type=float, default=SCENE_SECONDS, help="real-time run length (default: %(default)s)")
     p.add_argument("--long-seconds", type=float, default=3600.0, help="fast run length (default: %(default)s)")
     p.add_argument("--describe-every", type=float, default=2.0, help="seconds between descriptions (default: %(default)s)")
@@ -201,12 +205,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--skip-live", action="store_true")
     p.add_argument("--skip-long", action="store_true")
     args = p.parse_args(argv)
+    if args.threads < 1:
+        p.error("--threads must be at least 1")
+    keep_small(args.threads)  # the process as sam-live sets it up
     try:
         model = make_model(args)
     except (ValueError, RuntimeError, ImportError, AttributeError) as e:
         print(f"live.bench: {e}", file=sys.stderr)
         return 2
-    print(f"model {model.name}; torch {torch.__version__}, {torch.get_num_threads()} threads, "
+    dtype = next((p.dtype for p in model.parameters()), None) if isinstance(model, torch.nn.Module) else None
+    print(f"model {model.name} ({dtype}); torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"{os.cpu_count()} CPUs; RSS after loading {rss_mb():.0f} MiB")
     if not args.skip_live:
         live_run(model, args.live_seconds, args.describe_every, args.ask_every)

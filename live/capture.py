@@ -13,9 +13,12 @@ from typing import Protocol
 
 import numpy as np
 
-from model.audio import SAMPLE_RATE
+from model.audio import SAMPLE_RATE, SAMPLES_PER_TOKEN, AudioFile
 
 LIVE, LOST, ENDED = "live", "lost", "ended"
+# Samples a replayed file is decoded in (1.28 s, a hop): its reader stays open for the whole session, and
+# with the 4 MB reads a whole-file reader makes, its buffers would hold about 12 MB more.
+DECODE_SAMPLES = 8 * SAMPLES_PER_TOKEN
 
 
 @dataclass(frozen=True)
@@ -51,24 +54,26 @@ class FileSource:
     READ_BLOCK = 0.05  # s: the smallest block handed out in real time
     FAST_BLOCK = 1.28  # s: block handed out per read when replaying as fast as possible
 
-    def __init__(self, samples: np.ndarray, *, name: str, realtime: bool = True,
+    def __init__(self, samples: np.ndarray | Recording, *, name: str, realtime: bool = True,
                  duration: float | None = None):
-        if samples.ndim != 1 or samples.size == 0:
-            raise ValueError(f"{name}: needs a non-empty mono recording")
-        self.samples = np.ascontiguousarray(samples, dtype=np.float32)
+        if isinstance(samples, np.ndarray):
+            if samples.ndim != 1 or samples.size == 0:
+                raise ValueError(f"{name}: needs a non-empty mono recording")
+            samples = InMemory(np.ascontiguousarray(samples, dtype=np.float32))
+        self.recording = samples
         self.name = name
         self.realtime = realtime
         # Loop the recording until `duration` s when given (benchmarks), else play it once.
-        self.total = int(round(duration * SAMPLE_RATE)) if duration else self.samples.size
+        self.total = int(round(duration * SAMPLE_RATE)) if duration else None
         self._pos = 0
+        self._ended = False
         self._t0: float | None = None
 
     @classmethod
     def open(cls, path: str | Path, *, realtime: bool = True, duration: float | None = None) -> "FileSource":
-        """A file replayed at 16 kHz mono; ValueError naming the file when it cannot be read."""
-        from model.audio import load_audio
-
-        return cls(load_audio(path).numpy(), name=str(path), realtime=realtime, duration=duration)
+        """A file replayed at 16 kHz mono, decoded as it plays (an hour holds a block in memory, not 230 MB);
+        ValueError naming the file when it cannot be read or holds no audio."""
+        return cls(Decoded(path), name=str(path), realtime=realtime, duration=duration)
 
     def start(self) -> None:
         self._t0 = time.monotonic()
@@ -78,7 +83,7 @@ class FileSource:
 
     @property
     def condition(self) -> SourceCondition:
-        return SourceCondition(ENDED, "end of recording") if self._pos >= self.total else SourceCondition(LIVE)
+        return SourceCondition(ENDED, "end of recording") if self._ended else SourceCondition(LIVE)
 
     @property
     def dropped_seconds(self) -> float:
@@ -96,7 +101,7 @@ class FileSource:
     def read(self, timeout: float) -> np.ndarray:
         """The samples due by now (real time) or the next block (fast); empty at the end."""
         assert self._t0 is not None, "start() the source first"
-        if self._pos >= self.total:
+        if self._ended:
             time.sleep(timeout)
             return np.zeros(0, np.float32)
         if not self.realtime:
@@ -109,8 +114,90 @@ class FileSource:
         return self._take(max(0, due - self._pos))
 
     def _take(self, n: int) -> np.ndarray:
-        n = min(n, self.total - self._pos)
-        idx = (self._pos + np.arange(n)) % self.samples.size if self.total > self.samples.size else None
-        out = self.samples[idx] if idx is not None else self.samples[self._pos:self._pos + n]
-        self._pos += n
+        if self.total is not None:  # looped to `duration`
+            n = min(n, self.total - self._pos)
+        parts = [self.recording.take(n)]
+        while self.total is not None and (got := sum(p.size for p in parts)) < n:
+            self.recording.rewind()
+            parts.append(self.recording.take(n - got))
+        out = np.concatenate(parts) if len(parts) > 1 else parts[0]
+        self._pos += out.size
+        self._ended = self._pos >= self.total if self.total is not None else self.recording.exhausted
         return out
+
+
+class Recording(Protocol):
+    """Samples handed out in order, from the start again after `rewind`."""
+
+    @property
+    def exhausted(self) -> bool: ...  # everything has been handed out
+
+    def take(self, n: int) -> np.ndarray: ...  # (n,) float32 at 16 kHz, fewer only at the end
+
+    def rewind(self) -> None: ...
+
+
+class InMemory:
+    """A recording held in memory."""
+
+    def __init__(self, samples: np.ndarray):
+        self.samples = samples
+        self._pos = 0
+
+    @property
+    def exhausted(self) -> bool:
+        return self._pos >= self.samples.size
+
+    def take(self, n: int) -> np.ndarray:
+        out = self.samples[self._pos:self._pos + n]
+        self._pos += out.size
+        return out
+
+    def rewind(self) -> None:
+        self._pos = 0
+
+
+class Decoded:
+    """A recording decoded from its file as it is taken: a decoder block in memory, however long the file.
+
+    Damaged samples are repaired with a warning, as `load_audio` does; a file damaged part-way raises
+    ValueError when the replay reaches the damage (the engine then stops listening and says why).
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._file: AudioFile | None = None
+        self.rewind()  # a file that cannot be opened or decoded is refused here
+        if self.exhausted:
+            raise ValueError(f"{self.path}: the file holds no audio samples")
+
+    @property
+    def exhausted(self) -> bool:
+        return self._decoded_all and not self._held.size
+
+    def rewind(self) -> None:
+        if self._file is not None:
+            self._file.close()
+        self._file = AudioFile(self.path)
+        self._blocks = self._file.blocks(DECODE_SAMPLES, read=DECODE_SAMPLES)
+        self._held = np.zeros(0, np.float32)  # decoded, not yet taken
+        self._decoded_all = False
+        self._decode(1)
+
+    def take(self, n: int) -> np.ndarray:
+        self._decode(n + 1)  # one more, so that `exhausted` is known as soon as the last sample is taken
+        out, self._held = self._held[:n], self._held[n:]
+        return out
+
+    def _decode(self, n: int) -> None:
+        """Decode blocks until `n` samples are held or the file ends (it is then closed)."""
+        parts = [self._held]
+        while sum(p.size for p in parts) < n and not self._decoded_all:
+            block = next(self._blocks, None)
+            if block is None:
+                self._decoded_all = True
+                self._file.close()
+            else:
+                parts.append(block)
+        if len(parts) > 1:
+            self._held = np.concatenate(parts)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import warnings
 from pathlib import Path
@@ -13,6 +14,7 @@ from model.audio import QUIET_DB
 
 from .capture import AudioSource, FileSource
 from .engine import Engine, EngineConfig
+from .footprint import THREADS, keep_small
 from .history import ResumeWarning, find_session, list_sessions, resume_state, show_session
 from .microphone import MicrophoneSource, NoInputDevice, PortAudioBackend, format_devices
 from .models import ModelUnavailable, find_checkpoint, load_model
@@ -57,6 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--fast", action="store_true", help="with --input: replay as fast as the model goes")
     mdl = p.add_argument_group("model")
     mdl.add_argument("--checkpoint", metavar="DIR", help="SAM checkpoint directory (default: assets/sam-small)")
+    mdl.add_argument("--dtype", choices=("auto", "float32", "bfloat16"), default="auto",
+                     help="weights and compute: bfloat16 is half the memory, float32 the reference answers "
+                          "(default auto: bfloat16 on CPUs with bf16 arithmetic, else float32)")
+    mdl.add_argument("--threads", metavar="N", type=int, default=THREADS,
+                     help="PyTorch threads for each of the engine's two threads (default: %(default)s)")
     mdl.add_argument("--describe-every", metavar="S", type=float, default=2.0,
                      help="seconds of audio between scene descriptions (default: %(default)s)")
     mdl.add_argument("--quiet-db", metavar="DB", type=float, default=QUIET_DB,
@@ -101,6 +108,8 @@ def check_args(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         p.error("--fast replays a recording: give it with --input FILE")
     if args.device is not None and args.input:
         p.error("--device and --input both choose the audio: give one")
+    if args.threads < 1:
+        p.error("--threads must be at least 1")
     if not args.describe_every > 0:
         p.error("--describe-every must be a positive number of seconds")
     try:
@@ -239,6 +248,9 @@ def main(argv: list[str] | None = None, *, load: Callable[[Path], SamModel] = lo
     parser = build_parser()
     args = parser.parse_args(argv)
     check_args(parser, args)
+    if load is load_model:  # the app itself (not a test's stub): settings for the whole process, first
+        keep_small(args.threads)
+        load = functools.partial(load_model, dtype=args.dtype)
     try:
         return run(args, load)
     except ModelUnavailable as e:

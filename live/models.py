@@ -32,12 +32,15 @@ def find_checkpoint(checkpoint: str | Path | None) -> Path:
     return Path(path)
 
 
-def load_model(checkpoint: Path) -> SamModel:
-    """Load a SAM checkpoint directory on the CPU, ready to listen."""
+def load_model(checkpoint: Path, dtype: str = "auto") -> SamModel:
+    """Load a SAM checkpoint directory on the CPU, ready to listen, in `dtype`: "float32", "bfloat16", or
+    "auto" for the CPU's own choice (model.checkpoint.cpu_dtype: bfloat16 where it has bf16 arithmetic)."""
     try:
-        from model.checkpoint import load_sam
+        import torch
+
+        from model.checkpoint import cpu_dtype, load_sam
     except ImportError as e:
         raise ModelUnavailable(f"this installation has no model loader (model.checkpoint): {e}") from e
-    model = load_sam(checkpoint, device="cpu")
+    model = load_sam(checkpoint, device="cpu", dtype=cpu_dtype() if dtype == "auto" else getattr(torch, dtype))
     model.eval()
     return model

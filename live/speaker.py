@@ -129,17 +129,21 @@ class Speaker:
             finally:
                 self.warmed_up.set()
             while (job := self._next_job()) is not None:
-                try:
-                    if isinstance(job, Question):
-                        self._answer(job)
-                    else:
-                        self._describe_scene(job)
-                except Exception as e:  # one failed decode is reported; the session goes on
-                    self.on_error(e)
-                finally:
-                    with self._cv:
-                        self._speaking = False
-                        self._cv.notify_all()
+                self._do(job)
+                del job  # its state is not kept alive while the speaker waits for the next job
+
+    def _do(self, job: Question | Describe) -> None:
+        try:
+            if isinstance(job, Question):
+                self._answer(job)
+            else:
+                self._describe_scene(job)
+        except Exception as e:  # one failed decode is reported; the session goes on
+            self.on_error(e)
+        finally:
+            with self._cv:
+                self._speaking = False
+                self._cv.notify_all()
 
     def _answer(self, job: Question) -> None:
         first: list[float] = []

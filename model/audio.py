@@ -159,15 +159,16 @@ class AudioFile:
     def close(self) -> None:
         self._file.close()
 
-    def blocks(self, block: int = BLOCK_SAMPLES) -> Iterator[np.ndarray]:
+    def blocks(self, block: int = BLOCK_SAMPLES, read: int | None = None) -> Iterator[np.ndarray]:
         """(block,) float32 pieces of 16 kHz mono audio, the last shorter, read once through the file; the
-        decoder never reads more than READ_SAMPLES samples at a time, whether it lasts a minute or two hours."""
-        yield from _rechunk(self._resampled(), block)
+        decoder never reads more than `read` samples at a time (READ_SAMPLES by default; a live replay, which
+        keeps the reader open for the whole session, asks for less), whether it lasts a minute or two hours."""
+        yield from _rechunk(self._resampled(read or READ_SAMPLES), block)
 
-    def _resampled(self) -> Iterator[np.ndarray]:
+    def _resampled(self, read: int) -> Iterator[np.ndarray]:
         resampler = Resampler(self.rate, SAMPLE_RATE)
-        # at most READ_SAMPLES into the decoder's buffer, and at most READ_SAMPLES out of the resampler
-        frames = max(1, min(READ_SAMPLES // self.channels, READ_SAMPLES * self.rate // SAMPLE_RATE))
+        # at most `read` samples into the decoder's buffer, and at most `read` out of the resampler
+        frames = max(1, min(read // self.channels, read * self.rate // SAMPLE_RATE))
         for data in self._reads(frames):
             yield resampler.push(self.guard(data.mean(axis=1)))
         yield resampler.flush()

@@ -11,6 +11,9 @@ SUITES = {
     "session": "CPU: SAM's LM vs a Transformer with a KV cache over 1, 10, 60 min of streamed audio (+ plots)",
     "peers": "CPU: our PyTorch Mamba-2 vs transformers' Mamba2 on the same weights: step, chunk-append",
     "layouts": "CPU: compact vs long token layouts of sam-small: tokens/s, listen cost, first token, train step",
+    "memory": "resident memory after each start-up step, then over a long `sam-live --headless` replay",
+    "decode": "CPU: the decode step against its floor (weight bytes per token over measured bandwidth), fp32 and bf16",
+    "precision": "CPU: fp32 against bf16 weights on validation questions: same answers, accuracy, logit drift",
 }
 
 
@@ -19,12 +22,21 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="sam-bench", description="SAM benchmarks. They print numbers; they never "
                                 "pass or fail on timing.",
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
-                                epilog="suites:\n" + "\n".join(f"  {k:<8}{v}" for k, v in SUITES.items()))
+                                epilog="suites:\n" + "\n".join(f"  {k:<10}{v}" for k, v in SUITES.items()))
     p.add_argument("suite", choices=sorted(SUITES), help="which benchmark to run")
     p.add_argument("--out", type=Path, help="folder for the JSON results (and the session suite's plots)")
     p.add_argument("--threads", type=int, help="CPU threads for PyTorch (default: its own choice)")
-    p.add_argument("--minutes", type=float, nargs="+", default=[1, 10, 60],
-                   help="session suite: minutes of audio at which to ask (default 1 10 60)")
+    p.add_argument("--minutes", type=float, nargs="+", default=None,
+                   help="session suite: minutes of audio at which to ask (default 1 10 60); memory suite: "
+                        "minutes to replay (default 60)")
+    p.add_argument("--checkpoint", type=Path, help="memory, decode, precision: the model (default: assets/sam-small)")
+    p.add_argument("--dtype", choices=("auto", "float32", "bfloat16"), default="auto",
+                   help="memory suite: the weights' dtype (default auto: sam-live's choice on this CPU)")
+    p.add_argument("--every", type=float, default=10.0, help="memory suite: minutes of stream per row (default 10)")
+    p.add_argument("--input", type=Path, help="memory suite: replay this recording instead of the looped demo")
+    p.add_argument("--skip-replay", action="store_true", help="memory suite: only the start-up rows")
+    p.add_argument("--valset", type=Path, default=Path("data/val"), help="precision suite: validation set folder")
+    p.add_argument("--items", type=int, default=300, help="precision suite: how many of its items (default 300)")
     args = p.parse_args(argv)
     if args.threads is not None:
         if args.threads < 1:
@@ -44,7 +56,19 @@ def main(argv: list[str] | None = None) -> int:
         run_gpu(args.out)
     elif args.suite == "session":
         from .session import main as run_session
-        run_session(args.out, tuple(args.minutes))
+        run_session(args.out, tuple(args.minutes or (1, 10, 60)))
+    elif args.suite == "memory":
+        from .memory import main as run_memory
+        minutes = args.minutes or [60.0]
+        if len(minutes) != 1 or minutes[0] <= 0:
+            p.error("the memory suite replays one length: --minutes M, above 0")
+        run_memory(args.checkpoint, args.dtype, minutes[0], args.every, args.input, args.skip_replay, args.out)
+    elif args.suite == "decode":
+        from .decode import main as run_decode
+        run_decode(args.checkpoint, args.out)
+    elif args.suite == "precision":
+        from .precision import main as run_precision
+        run_precision(args.checkpoint, args.valset, args.items, 32, args.out)
     elif args.suite == "peers":
         from .peers import main as run_peers
         run_peers(args.out)

@@ -41,7 +41,9 @@ MAX_QUESTION_CHARS = 2000  # a longer question is refused, not cut: a cut questi
 MAX_PENDING_QUESTIONS = 32  # questions asked now and waiting for an answer; more are refused so the queue stays bounded
 # `@SECONDS` questions for later stream times: a script asks them all at once (python -m live.scripted
 # types 98), so they have a cap of their own; at 2,000 characters each this bounds them at about 20 MB.
+# `@SECONDS /watch` and `/unwatch` lines waiting for their time have the same cap, apart.
 MAX_SCHEDULED_QUESTIONS = 10_000
+MAX_SCHEDULED_WATCH_COMMANDS = MAX_SCHEDULED_QUESTIONS
 MAX_STREAM_SECONDS = 366 * 24 * 3600.0  # s: the latest stream time a question can be asked for (a year)
 # What the session's writers raise when they cannot write (a full disk, a NaN state refused), and OSError
 # from a writer that lets the disk's error through. The session goes on, or ends, with an error event.
@@ -221,7 +223,8 @@ class Engine:
         """Watch for `phrase` from now on (with `at`, once the stream reaches `at` s); the phrase as watched.
 
         ValueError, with a message for the user, for an empty or too long phrase, one already watched,
-        a full list (MAX_WATCHES), a time that is not a stream time, or a model that cannot watch.
+        a full list (MAX_WATCHES), a time that is not a stream time, a model that cannot watch, or
+        MAX_SCHEDULED_WATCH_COMMANDS already waiting for their stream time.
         A watch scheduled for later is checked again then; a refusal is a warning event.
         """
         phrase = clean_phrase(phrase)
@@ -239,6 +242,9 @@ class Engine:
     def _command(self, command: str, phrase: str, at: float | None) -> str:
         with self._watch_lock:
             if at is not None and at > self.stream_time and not self._source_done:
+                if len(self._scheduled_watches) >= MAX_SCHEDULED_WATCH_COMMANDS:
+                    raise ValueError(f"busy: {len(self._scheduled_watches)} /watch and /unwatch lines are waiting "
+                                     "for their stream time; give this one once some have run")
                 self._commands_typed += 1
                 self._scheduled_watches.append((at, self._commands_typed, command, phrase))
                 return phrase

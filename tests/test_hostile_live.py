@@ -21,7 +21,8 @@ import torch
 import live.cli as cli
 from live import events as ev
 from live.capture import FileSource
-from live.engine import MAX_PENDING_QUESTIONS, MAX_QUESTION_CHARS, MAX_SCHEDULED_QUESTIONS, Engine, EngineConfig
+from live.engine import (MAX_PENDING_QUESTIONS, MAX_QUESTION_CHARS, MAX_SCHEDULED_QUESTIONS,
+                         MAX_SCHEDULED_WATCH_COMMANDS, Engine, EngineConfig)
 from live.headless import HeadlessRun, parse_question
 from live.session import SessionLog
 from live.wavlog import read_segments
@@ -135,6 +136,19 @@ def test_a_script_may_schedule_far_more_questions_than_may_wait_for_an_answer_no
     with pytest.raises(ValueError, match="waiting for their stream time"):
         engine.ask("one too many?", at=300.0)
     engine.ask("asked now?")  # the queue of questions asked now is another
+
+
+def test_watch_lines_scheduled_for_later_are_bounded_too():
+    """A script cannot queue unbounded `@SECONDS /watch` lines; a refused one leaves the others as they were."""
+    engine = Engine(StubModel(), FileSource(tone(3.0), name="t"), lambda e: None)
+    engine.watch("a dog barking", at=100.0)
+    engine._scheduled_watches.extend((200.0, 0, "unwatch", "filler")
+                                     for _ in range(MAX_SCHEDULED_WATCH_COMMANDS - len(engine._scheduled_watches)))
+    with pytest.raises(ValueError, match="waiting for their stream time"):
+        engine.watch("a cat", at=300.0)
+    assert len(engine._scheduled_watches) == MAX_SCHEDULED_WATCH_COMMANDS
+    assert engine.watch("a bell") == "a bell"  # a watch from now on is not scheduled: still allowed
+    assert engine.watches == ["a bell"]
 
 
 # --- the audio and the disk ----------------------------------------------------------------------

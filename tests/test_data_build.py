@@ -118,3 +118,25 @@ def test_build_names_the_missing_tools(monkeypatch, tmp_path):
         build(BuildConfig(out=tmp_path / "c", cache=tmp_path / "cache"))
     with pytest.raises(ValueError, match="not a corpus source"):
         sources.fetch("some-other-package", tmp_path)
+
+
+POOL_UNDER_A_HANDLER = """
+import signal, sys
+signal.signal(signal.SIGTERM, lambda s, f: None)  # the parent's own handler: it keeps running on SIGTERM
+from model.data.pool import fork_pool
+with fork_pool(2) as pool:  # leaving the block terminates the idle workers with SIGTERM
+    print(sum(pool.map(abs, [-1, -2, -3])))
+"""
+
+
+def test_data_workers_stop_with_their_pool_whatever_handler_the_parent_has():
+    import subprocess
+    import sys
+
+    try:
+        done = subprocess.run([sys.executable, "-c", POOL_UNDER_A_HANDLER], capture_output=True, text=True,
+                              timeout=60, cwd=Path(__file__).resolve().parents[1])
+    except subprocess.TimeoutExpired:
+        pytest.fail("the pool's workers ignored SIGTERM and the pool waited for them")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "6"

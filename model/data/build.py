@@ -14,7 +14,6 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from multiprocessing import get_context
 from pathlib import Path
 
 from tqdm import tqdm
@@ -22,6 +21,7 @@ from tqdm import tqdm
 from model.data.catalog import ClipRecord, split_for, write_catalog
 from model.data.clips import ClipConfig, content_hash, process, to_pcm16
 from model.data.labels import DROP, ClassInfo, load_classes, load_rules, label_for
+from model.data.pool import fork_pool
 from model.data.sources import LICENCES, PACKAGE_NAMES, SYNTH_LICENCES, audio_files, audio_root, fetch, missing_tools
 from model.data.synth import Rendered, SynthConfig, mma_music, music21_music, speech
 from model.data.keyboard import typing_clips
@@ -202,19 +202,13 @@ def _process_all(sources: list[Source], cfg: BuildConfig) -> dict[str, dict]:
                 done[entry["key"]] = entry
     todo = [s for s in sources if s.key not in done]
     jobs = [(s, str(cfg.out / "clips"), cfg.clip) for s in todo]
-    with progress.open("a") as f, get_context("fork").Pool(cfg.workers, initializer=_init_worker) as pool:
+    with progress.open("a") as f, fork_pool(cfg.workers, torch_threads=1) as pool:
         for entry in tqdm(pool.imap_unordered(_process_one, jobs, chunksize=4), total=len(jobs),
                           desc="clips", unit="file", initial=0):
             done[entry["key"]] = entry
             f.write(json.dumps(entry) + "\n")
             f.flush()
     return done
-
-
-def _init_worker() -> None:
-    import torch
-
-    torch.set_num_threads(1)
 
 
 def _process_one(job: tuple[Source, str, ClipConfig]) -> dict:

@@ -13,7 +13,6 @@ import tarfile
 import time
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
-from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +20,7 @@ from tqdm import tqdm
 
 from model.data import codec
 from model.data.catalog import ClipRecord, read_catalog
+from model.data.pool import fork_pool
 from model.data.sources import LICENCES, SYNTH_LICENCES
 
 QUALITIES = (1.0, 0.85, 0.72, 0.62, 0.55, 0.48, 0.42, 0.36, 0.3, 0.25)  # tried from best down until the estimate fits
@@ -95,7 +95,7 @@ def _encode_all(corpus: Path, records: list[ClipRecord], quality: float, workers
     progress = dict(total=len(jobs), desc=f"encode q={quality}", unit="clip")
     if workers <= 1:  # no pool to start or stop: one worker is this process
         return dict(tqdm(map(_encode_job, jobs), **progress))
-    with get_context("fork").Pool(workers) as pool:
+    with fork_pool(workers) as pool:
         return dict(tqdm(pool.imap_unordered(_encode_job, jobs, chunksize=8), **progress))
 
 

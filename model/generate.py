@@ -45,10 +45,47 @@ def answer_logits(lm: MambaLM, tok: Tokenizer, logits: Tensor) -> Tensor:
 
 
 @torch.inference_mode()
+def choice_scores(lm: MambaLM, tok: Tokenizer, state: MambaState, logits: Tensor,
+                  choices: list[list[int]]) -> Tensor:
+    """log P(choice) of each whole answer (token ids, end token included): (n,) float32.
+
+    `state` is the batch-1 state after the prompt (unchanged) and `logits` (1, V) its last logits.
+    The choices are read together, right-padded; each row is causal, so padding after it changes nothing.
+    """
+    if not choices or any(not c for c in choices):
+        raise ValueError("each answer choice needs at least one token")
+    device = logits.device
+    first = torch.log_softmax(answer_logits(lm, tok, logits.clone()).float(), -1)[0]  # (V,)
+    scores = first[torch.tensor([c[0] for c in choices], device=device)]
+    width = max(len(c) for c in choices)
+    if width == 1:
+        return scores
+    ids = torch.full((len(choices), width), tok.eot_id, dtype=torch.long, device=device)
+    for i, c in enumerate(choices):
+        ids[i, : len(c)] = torch.tensor(c, device=device)
+    out, _ = lm(ids[:, :-1], state=state.repeat(len(choices)))  # (n, width - 1, V): logits for tokens 2..width
+    logp = torch.log_softmax(answer_logits(lm, tok, out.flatten(0, 1)).float(), -1).view(*out.shape)
+    taken = logp.gather(-1, ids[:, 1:, None])[..., 0]  # (n, width - 1)
+    lengths = torch.tensor([len(c) for c in choices], device=device)
+    inside = torch.arange(1, width, device=device)[None] < lengths[:, None]
+    return scores + (taken * inside).sum(-1)
+
+
+def choose(lm: MambaLM, tok: Tokenizer, state: MambaState, logits: Tensor, choices: list[list[int]]) -> list[int]:
+    """The likeliest of `choices` after the prompt (ties: the first), without its end token."""
+    best = choices[int(choice_scores(lm, tok, state, logits, choices).argmax())]
+    return list(best[:-1] if best[-1] == tok.eot_id else best)
+
+
+@torch.inference_mode()
 def generate(lm: MambaLM, tok: Tokenizer, state: MambaState, prompt: list[int], max_new_tokens: int = 48,
              temperature: float = 0.0, top_p: float = 1.0, on_token: Callable[[str], None] | None = None,
-             generator: torch.Generator | None = None) -> Answer:
-    """Push `prompt` onto `state` (which is not modified) and decode until <|endoftext|> or the limit."""
+             generator: torch.Generator | None = None, choices: list[list[int]] | None = None) -> Answer:
+    """Push `prompt` onto `state` (which is not modified) and decode until <|endoftext|> or the limit.
+
+    With `choices` (whole answers' token ids, end token included: the answers a question lists,
+    model/answer_forms.py), the answer is the likeliest of them instead.
+    """
     if max_new_tokens < 1:
         raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
     if not 0 < top_p <= 1:
@@ -59,9 +96,15 @@ def generate(lm: MambaLM, tok: Tokenizer, state: MambaState, prompt: list[int], 
     ids: list[int] = []
     text, first = "", None
     nxt = logits[:, -1]
+    if choices:
+        ids = choose(lm, tok, state, nxt, choices)
+        final = tok.decode(ids)
+        if on_token is not None:
+            on_token(final)
+        total = time.perf_counter() - start
+        return Answer(final.strip(), len(ids), total, 0.0, total)
     for _ in range(max_new_tokens):
-        nxt = answer_logits(lm, tok, nxt)
-        token = int(sample(nxt, temperature, top_p, generator)[0])
+        token = int(sample(answer_logits(lm, tok, nxt), temperature, top_p, generator)[0])
         if first is None:
             first = time.perf_counter() - start
         if token == tok.eot_id:
@@ -83,26 +126,45 @@ def generate(lm: MambaLM, tok: Tokenizer, state: MambaState, prompt: list[int], 
 
 @torch.inference_mode()
 def generate_batch(lm: MambaLM, tok: Tokenizer, states: list[MambaState], prompts: list[list[int]],
-                   max_new_tokens: int = 48) -> list[str]:
+                   max_new_tokens: int = 48, choices: list[list[list[int]] | None] | None = None) -> list[str]:
     """Greedy answers for many (state, prompt) pairs at once: prompts pushed one by one, then batched steps.
 
     Each prompt goes onto its own state (prompt lengths differ and padding would enter the
     state); the states are then stacked and decoded together until every row has ended.
+    `choices`, when given, holds each row's listed answers (or None), as `generate`'s: a row with
+    choices is answered by the likeliest of them and takes no part in the decoding.
     """
     if len(states) != len(prompts):
         raise ValueError(f"{len(states)} states but {len(prompts)} prompts")
-    if not states:
-        return []
+    choices = choices if choices is not None else [None] * len(prompts)
+    if len(choices) != len(prompts):
+        raise ValueError(f"{len(choices)} sets of choices but {len(prompts)} prompts")
     device = lm.backbone.embedding.weight.device
-    last, pushed = [], []
-    for state, prompt in zip(states, prompts):
+    texts: list[str | None] = [None] * len(prompts)
+    last, pushed, free = [], [], []
+    for i, (state, prompt, listed) in enumerate(zip(states, prompts, choices)):
         logits, s = lm(torch.tensor([prompt], device=device), state=state)
+        if listed:
+            texts[i] = tok.decode(choose(lm, tok, s, logits[:, -1], listed)).strip()
+            continue
         last.append(logits[:, -1])
         pushed.append(s)
+        free.append(i)
+    for i, text in zip(free, _decode_rows(lm, tok, pushed, last, max_new_tokens)):
+        texts[i] = text
+    return texts
+
+
+def _decode_rows(lm: MambaLM, tok: Tokenizer, pushed: list[MambaState], last: list[Tensor],
+                 max_new_tokens: int) -> list[str]:
+    """Greedy answers of rows whose prompts are pushed (`last`: each row's last logits), decoded together."""
+    if not pushed:
+        return []
+    device = last[0].device
     state = MambaState(torch.cat([s.conv for s in pushed], 1), torch.cat([s.ssm for s in pushed], 1))
     logits = torch.cat(last)
-    out = torch.zeros(len(states), 0, dtype=torch.long, device=device)
-    done = torch.zeros(len(states), dtype=torch.bool, device=device)
+    out = torch.zeros(len(pushed), 0, dtype=torch.long, device=device)
+    done = torch.zeros(len(pushed), dtype=torch.bool, device=device)
     for _ in range(max_new_tokens):
         logits = answer_logits(lm, tok, logits)
         nxt = logits.argmax(-1).masked_fill(done, tok.eot_id)

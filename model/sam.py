@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .audio import FRAME_SHIFT, LEFT_PAD, features, pad_tail, with_floor
+from .answer_forms import question_choices
 from .branch import build_branch
 from .config import SAMConfig
 from .connector import build_connector
@@ -169,11 +170,15 @@ class SAM(nn.Module):
         return StreamState(lm_state, enc_cache, buf[:, take:].clone(), history, heard, context)
 
     def ask(self, state: StreamState, question: str, *, max_new_tokens: int = 48, temperature: float = 0.0,
-            top_p: float = 1.0, on_token: Callable[[str], None] | None = None) -> Answer:
-        """Answer `question` about what the state has heard, decoding on a fork (state is unchanged)."""
+            top_p: float = 1.0, on_token: Callable[[str], None] | None = None, forms: bool = True) -> Answer:
+        """Answer `question` about what the state has heard, decoding on a fork (state is unchanged).
+
+        With `forms`, a question that lists its answers ("yes or no", labelled options) gets the one
+        the model finds likeliest (model/answer_forms.py).
+        """
         tok = self._tok()
         return generate(self.lm, tok, state.lm.fork(), prompt_ids(tok, question), max_new_tokens, temperature,
-                        top_p, on_token)
+                        top_p, on_token, choices=question_choices(tok, question) if forms else None)
 
     def describe(self, state: StreamState, *, recent: bool = False, **kw) -> Answer:
         """ask() with the description prompt: the whole recording, or (recent=True) its last ten seconds.

@@ -75,6 +75,13 @@ class MambaState:
     def to(self, device: torch.device | str) -> "MambaState":
         return MambaState(self.conv.to(device), self.ssm.to(device), self.seen)
 
+    def repeat(self, n: int) -> "MambaState":
+        """A batch-1 state as n identical rows (copied: the GPU kernels want contiguous states)."""
+        if self.batch_size != 1:
+            raise ValueError(f"only a batch-1 state is repeated, got a batch of {self.batch_size}")
+        return MambaState(self.conv.expand(-1, n, -1, -1).contiguous(),
+                          self.ssm.expand(-1, n, -1, -1, -1).contiguous(), self.seen)
+
     def select(self, index: Tensor | list[int]) -> "MambaState":
         """The states of some batch rows (e.g. to drop finished sequences)."""
         return MambaState(self.conv[:, index], self.ssm[:, index], self.seen)

@@ -34,14 +34,6 @@ def answer_first_ids(tok: Tokenizer) -> tuple[int, int]:
     return yes, no
 
 
-def repeat_rows(state: MambaState, n: int) -> MambaState:
-    """A batch-1 state as n identical rows (copied: the GPU kernels want contiguous states)."""
-    if state.batch_size != 1:
-        raise ValueError(f"a watch scores one listening state, got a batch of {state.batch_size}")
-    return MambaState(state.conv.expand(-1, n, -1, -1).contiguous(), state.ssm.expand(-1, n, -1, -1, -1).contiguous(),
-                      state.seen)
-
-
 @torch.inference_mode()
 def yes_confidence(lm: MambaLM, tok: Tokenizer, state: MambaState, questions: list[str]) -> Tensor:
     """P(yes) / (P(yes) + P(no)) for each question asked of `state` (unchanged): (n,) float32."""
@@ -53,7 +45,7 @@ def yes_confidence(lm: MambaLM, tok: Tokenizer, state: MambaState, questions: li
     ids = torch.full((len(prompts), length), tok.eot_id, dtype=torch.long, device=device)  # (n, L), right-padded
     for i, p in enumerate(prompts):
         ids[i, : len(p)] = torch.tensor(p, device=device)
-    hidden, _ = lm.hidden(ids, state=repeat_rows(state, len(prompts)))  # (n, L, d_model)
+    hidden, _ = lm.hidden(ids, state=state.repeat(len(prompts)))  # (n, L, d_model)
     last = torch.tensor([len(p) - 1 for p in prompts], device=device)
     logits = lm.lm_head(hidden[torch.arange(len(prompts), device=device), last])  # (n, V) at each <|answer|>
     yes, no = answer_first_ids(tok)

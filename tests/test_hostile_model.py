@@ -198,3 +198,12 @@ def test_sam_caption_reports_any_exception_per_file_and_goes_on(ck, tmp_path, mo
     assert out.err == f"{tmp_path / 'a.wav'}: error: RuntimeError: the kernel failed\n"
     assert out.out.startswith(f"{tmp_path / 'b.wav'}: ")
 
+
+def test_a_file_that_is_not_audio_is_named_once_in_its_error_line(ck, tmp_path, capsys):
+    bad = tmp_path / "notes.wav"
+    bad.write_text("not audio")
+    rc = cli.caption_main([str(bad), "--checkpoint", str(ck), "--max-new-tokens", "2"])
+    err = capsys.readouterr().err
+    assert rc == 1 and err.startswith(f"{bad}: error: ") and "audio" in err
+    assert not err.removeprefix(f"{bad}: error: ").startswith(str(bad)), err  # not "PATH: error: PATH: ..."
+

@@ -47,6 +47,9 @@ class AudioSource(Protocol):
     @property
     def overflows(self) -> int: ...  # overflow reports from the device
 
+    # Optional: `repaired_samples` (int), damaged samples the source made safe before handing them out;
+    # the engine warns once a session when it grows (live/engine.py, Engine._finite).
+
 
 class FileSource:
     """Replays samples in real time (like a microphone) or as fast as the engine reads them."""
@@ -92,6 +95,10 @@ class FileSource:
     @property
     def overflows(self) -> int:
         return 0
+
+    @property
+    def repaired_samples(self) -> int:
+        return getattr(self.recording, "repaired", 0)
 
     @property
     def position(self) -> float:
@@ -160,13 +167,15 @@ class InMemory:
 class Decoded:
     """A recording decoded from its file as it is taken: a decoder block in memory, however long the file.
 
-    Damaged samples are repaired with a warning, as `load_audio` does; a file damaged part-way raises
-    ValueError when the replay reaches the damage (the engine then stops listening and says why).
+    Damaged samples are repaired as `load_audio` repairs them and counted in `repaired` (the engine
+    warns); a file damaged part-way raises ValueError when the replay reaches the damage (the engine
+    then stops listening and says why).
     """
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self._file: AudioFile | None = None
+        self._repaired_before = 0  # by the readers of earlier passes
         self.rewind()  # a file that cannot be opened or decoded is refused here
         if self.exhausted:
             raise ValueError(f"{self.path}: the file holds no audio samples")
@@ -175,10 +184,16 @@ class Decoded:
     def exhausted(self) -> bool:
         return self._decoded_all and not self._held.size
 
+    @property
+    def repaired(self) -> int:
+        """Damaged samples heard as silence or clipped so far, at the file's rate."""
+        return self._repaired_before + (self._file.guard.repaired if self._file is not None else 0)
+
     def rewind(self) -> None:
         if self._file is not None:
             self._file.close()
-        self._file = AudioFile(self.path)
+            self._repaired_before += self._file.guard.repaired
+        self._file = AudioFile(self.path, warn=False)
         self._blocks = self._file.blocks(DECODE_SAMPLES, read=DECODE_SAMPLES)
         self._held = np.zeros(0, np.float32)  # decoded, not yet taken
         self._decoded_all = False

@@ -131,6 +131,7 @@ class Engine:
         self._last_drop_warning = (0.0, 0.0)  # (wall, dropped s) when last warned
         self._recording = session is not None  # until writing the audio fails
         self._guard = SampleGuard(SAMPLE_RATE, source.name, warn=False)  # damaged samples never reach the state
+        self._warned_repair = False
         self._log_failure: BaseException | None = None  # the last failed write to events.jsonl
         self._condition = SourceCondition(LIVE)
         # Watches: changed from any thread under `_watch_lock`, scored on the listener thread.
@@ -419,11 +420,19 @@ class Engine:
             self._listen(buf[:hop])
             self._after_hop()
 
+    def _repaired(self) -> int:
+        """Damaged samples repaired so far, by the source (before resampling) or here."""
+        return self._guard.repaired + getattr(self.source, "repaired_samples", 0)
+
     def _finite(self, samples: np.ndarray) -> np.ndarray:
-        """The samples with NaN and Inf heard as silence and absurd values clipped, so they never reach the state."""
-        before = self._guard.repaired
+        """The samples with NaN and Inf heard as silence and absurd values clipped, so they never reach the state.
+
+        A source may repair its samples itself (a microphone does, before resampling would spread the
+        damage); either way the first repair of the session is a warning event.
+        """
         samples = self._guard(samples)
-        if self._guard.repaired and not before:  # one warning a session
+        if self._repaired() and not self._warned_repair:  # one warning a session
+            self._warned_repair = True
             self._emit(ev.WarningRaised(
                 stream_time=self.stream_time,
                 message=f"the audio has damaged samples (NaN, Inf or beyond +-{MAX_AMPLITUDE:g}): heard as silence "

@@ -136,6 +136,8 @@ class MicrophoneSource:
         self._queue: queue.Queue[np.ndarray] = queue.Queue()
         self._stream: Any = None
         self._condition = SourceCondition(LIVE)
+        self._repaired_before = 0  # samples repaired by the guards of devices used before this one
+        self._guard: SampleGuard | None = None
         self._use_rate(self.device)
         self._dropped = 0.0  # s, at the device rate: blocks the full queue refused
         self._overflows = 0  # blocks PortAudio flagged as overflowed
@@ -174,6 +176,11 @@ class MicrophoneSource:
     def overflows(self) -> int:
         return self._overflows
 
+    @property
+    def repaired_samples(self) -> int:
+        """Damaged samples (NaN, Inf, absurd values) heard as silence or clipped so far, at the device rate."""
+        return self._repaired_before + self._guard.repaired
+
     def start(self) -> None:
         """Open the device; RuntimeError when it cannot be opened at all."""
         self._stopping.clear()
@@ -205,6 +212,8 @@ class MicrophoneSource:
     def _use_rate(self, device: InputDevice) -> None:
         """Check, repair and resample at `device`'s rate; ValueError for a rate no audio has."""
         self._rate = device.default_rate
+        if self._guard is not None:
+            self._repaired_before += self._guard.repaired
         self._guard = SampleGuard(self._rate, device.label, warn=False)
         self._resampler = Resampler(self._rate, SAMPLE_RATE)
 

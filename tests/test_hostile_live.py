@@ -178,6 +178,45 @@ def test_nan_and_inf_samples_are_heard_as_silence_with_one_warning(tmp_path):
     assert recorded.size == audio.size and np.isfinite(recorded).all()
 
 
+def engine_warnings(source, seconds=2.0):
+    """The damaged-sample warnings an engine with the stub model raises while listening to `source`."""
+    events: list[ev.Event] = []
+    engine = Engine(StubModel(), source, events.append, config=FAST)
+    engine.start()
+    deadline = time.monotonic() + 20
+    while engine.stream_time < seconds and time.monotonic() < deadline and not engine.ended.is_set():
+        time.sleep(0.05)
+    engine.stop()
+    return [e.message for e in of(events, ev.WarningRaised) if "damaged samples" in e.message]
+
+
+def test_samples_a_replayed_file_repairs_are_one_warning_event_not_a_stray_python_warning(tmp_path, recwarn):
+    audio = tone(3.0, amp=0.5)
+    audio[[100, 9000, 20000]] = [np.nan, np.inf, 1e30]
+    sf.write(tmp_path / "bad.wav", audio, RATE, subtype="FLOAT")
+    source = FileSource.open(tmp_path / "bad.wav", realtime=False)
+    assert engine_warnings(source) and len(engine_warnings(FileSource.open(tmp_path / "bad.wav", realtime=False))) == 1
+    assert source.repaired_samples == 3
+    assert not [w for w in recwarn if "damaged samples" in str(w.message)]  # said as an event only
+
+
+def test_samples_a_microphone_repairs_are_one_warning_event():
+    from live.microphone import MicrophoneSource
+    from test_live_capture import FakeBackend
+
+    src = MicrophoneSource(None, backend=FakeBackend(rate=48000))
+    deliver = src._callback
+
+    def damaged(indata, *rest):  # a broken driver: NaN and absurd values in every block
+        indata = indata.copy()
+        indata[100:110], indata[300] = np.nan, 1e30
+        deliver(indata, *rest)
+
+    src._callback = damaged
+    warned = engine_warnings(src, seconds=1.5)
+    assert len(warned) == 1 and src.repaired_samples > 11
+
+
 def no_space(*args, **kwargs):
     raise OSError(errno.ENOSPC, "No space left on device")
 

@@ -325,14 +325,15 @@ class Engine:
                         pass
             self._emit_figures()  # its time to first token
 
-    def _decode_failed(self, error: BaseException) -> None:
-        # Questions go before descriptions and pre-empt one at its next token, so a decode that fails
-        # after the warm-up while questions wait is the oldest question's: it will get no answer.
-        if self._speaker.warmed_up.is_set():
+    def _decode_failed(self, error: BaseException, job: Question | Describe | None) -> None:
+        """The speaker's job failed: a question that will get no answer stops waiting, and is named."""
+        if isinstance(job, Question):
             with self._lock:
-                if self._unanswered:
-                    self._unanswered.popleft()
-        self._fail("decoding failed", error)
+                if job.question_id in self._unanswered:
+                    self._unanswered.remove(job.question_id)
+            self._fail(f"answering {job.text!r} failed", error)
+        else:
+            self._fail("decoding failed", error)
 
     def _fail(self, where: str, error: BaseException) -> None:
         message = f"{where}: {type(error).__name__}: {error}"

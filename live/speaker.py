@@ -49,7 +49,8 @@ class Speaker:
     """Decodes descriptions and answers on its own thread, reporting them through `emit`."""
 
     def __init__(self, model: SamModel, emit: Callable[[ev.Event], None], clock: Callable[[], float], *,
-                 quiet_db: float, description_tokens: int, answer_tokens: int, on_error: Callable[[Exception], None]):
+                 quiet_db: float, description_tokens: int, answer_tokens: int,
+                 on_error: Callable[[Exception, "Question | Describe | None"], None]):
         self.model = model
         self.emit = emit
         self.clock = clock  # the engine's stream time, for events
@@ -125,7 +126,7 @@ class Speaker:
             try:
                 self._warm_up()
             except Exception as e:  # reported like any failed decode; the session goes on
-                self.on_error(e)
+                self.on_error(e, None)
             finally:
                 self.warmed_up.set()
             while (job := self._next_job()) is not None:
@@ -138,8 +139,8 @@ class Speaker:
                 self._answer(job)
             else:
                 self._describe_scene(job)
-        except Exception as e:  # one failed decode is reported; the session goes on
-            self.on_error(e)
+        except Exception as e:  # one failed decode is reported, with its job; the session goes on
+            self.on_error(e, job)
         finally:
             with self._cv:
                 self._speaking = False

@@ -105,6 +105,32 @@ def test_a_question_that_fails_to_decode_does_not_keep_a_replay_open():
     assert any("the question was too much" in e["message"] for e in out if e["type"] == "warning")
 
 
+class FailsToDescribe(StubModel):
+    def describe(self, state, **kw):
+        raise RuntimeError("the description broke")
+
+
+@pytest.mark.parametrize("model, named", [(FailsOnce(), "answering 'explode?' failed: MemoryError"),
+                                          (FailsToDescribe(), "decoding failed: RuntimeError")])
+def test_a_failed_decode_names_its_question_and_only_that_question_stops_waiting(model, named):
+    events: list[ev.Event] = []
+    engine = Engine(model, FileSource(tone(4.0), name="t", realtime=False), events.append, config=FAST)
+    engine.ask("explode?", at=1.5)
+    engine.ask("what is it?", at=1.5)
+    engine.start()
+    assert engine.ended.wait(20)
+    deadline = time.monotonic() + 10
+    while engine.questions_pending and time.monotonic() < deadline:
+        time.sleep(0.05)
+    engine.stop()
+    errors = [e.message for e in of(events, ev.WarningRaised) if e.severity == "error"]
+    assert any(m.startswith(named) for m in errors), errors
+    answered = [e.question for e in of(events, ev.QuestionAnswered)]
+    assert "what is it?" in answered and engine.questions_pending == 0
+    if isinstance(model, FailsToDescribe):  # a failed description takes no question with it
+        assert answered == ["explode?", "what is it?"]
+
+
 def test_questions_past_the_queue_are_refused_as_busy_and_listening_goes_on():
     events: list[ev.Event] = []
     engine = Engine(StubModel(token_delay=0.05), FileSource(tone(30.0), name="t"), events.append)

@@ -14,8 +14,6 @@ empty one, which together say where the rest goes.
 """
 from __future__ import annotations
 
-import statistics
-import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -26,7 +24,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from ..checkpoint import DEFAULT_NAME, default_checkpoint, load_sam
 from ..lm import MambaLM
 from .memory import weight_bytes
-from .timing import report
+from .timing import median_time, report
 
 MIB, GIB = 2**20, 2**30
 BANDWIDTH_BYTES = 512 * MIB  # a buffer 16x this CPU's 32 MiB L3: what is read comes from memory
@@ -34,14 +32,8 @@ AUDIO_SECONDS = 10.0  # heard before decoding, so the state is a listening one
 
 
 def median_ms(fn: Callable[[], Any], repeat: int, warmup: int = 10) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return 1e3 * statistics.median(times)
+    """Median milliseconds of fn() on the CPU (`timing.median_time`, with this suite's longer warm-up)."""
+    return 1e3 * median_time(fn, warmup=warmup, repeat=repeat)
 
 
 def read_bandwidth() -> float:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 
+from .prompt import answer_ids
 from .tokenizer import Tokenizer
 
 YES_NO = ("yes", "no")  # as the training data answers (model/data/questions.py)
@@ -84,12 +85,8 @@ def _option_text(text: str, last: bool) -> str:
     return text.rstrip(".:!")
 
 
-def answer_ids_of(tok: Tokenizer, answers: tuple[str, ...]) -> list[list[int]]:
-    """Each answer's tokens as the model writes an answer: after one space, then its end token."""
-    return [[*tok.encode(" " + " ".join(a.split())), tok.eot_id] for a in answers]
-
-
 def question_choices(tok: Tokenizer, question: str) -> list[list[int]] | None:
-    """The token sequences (end token included) of the answers `question` lists, or None."""
+    """The token sequences (end token included, as `prompt.answer_ids` writes an answer) of the answers
+    `question` lists, or None."""
     answers = stated_answers(question)
-    return answer_ids_of(tok, answers) if answers else None
+    return [answer_ids(tok, a) for a in answers] if answers else None

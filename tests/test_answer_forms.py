@@ -6,10 +6,10 @@ import random
 import pytest
 import torch
 
-from model.answer_forms import TRUE_FALSE, YES_NO, answer_ids_of, question_choices, stated_answers
+from model.answer_forms import TRUE_FALSE, YES_NO, question_choices, stated_answers
 from model.data.wording import HELD_OUT_STYLES, LABEL_STYLES, OPTION_HEADERS, option_answer, option_block
 from model.generate import answer_logits, choice_scores, choose, generate, generate_batch
-from model.prompt import prompt_ids
+from model.prompt import answer_ids, prompt_ids
 
 OPTIONS = ["a dog barking", "rain", "a church bell", "someone speaking"]
 AFTER = ["", "Answer with the letter.", "- answer with the option", "? just the letter please", "\nOnly one."]
@@ -74,7 +74,7 @@ def score_one_by_one(model, state, logits, ids):
 def test_batched_choice_scores_equal_the_token_by_token_reference():
     model = tiny_sam()
     tok = model.tokenizer
-    choices = answer_ids_of(tok, ("(A) a dog", "(B) rain", "yes", "no", "a dog barks"))
+    choices = [answer_ids(tok, a) for a in ("(A) a dog", "(B) rain", "yes", "no", "a dog barks")]
     assert len({len(c) for c in choices}) > 1  # the rows have different lengths: padding is exercised
     heard = model.hear(torch.randn(16000) * 0.1).lm
     state, logits = after_prompt(model, heard, "which? (A) a dog (B) rain")
@@ -91,7 +91,7 @@ def test_a_question_that_lists_its_answers_gets_the_likeliest_of_them():
     for question in ("Is there a dog? Answer yes or no.", "True or false: it rains.", "Which? (A) a dog (B) rain"):
         answers = stated_answers(question)
         state, logits = after_prompt(model, heard.lm, question)
-        scores = [score_one_by_one(model, state.fork(), logits, c) for c in answer_ids_of(tok, answers)]
+        scores = [score_one_by_one(model, state.fork(), logits, c) for c in [answer_ids(tok, a) for a in answers]]
         assert model.ask(heard, question).text == answers[max(range(len(answers)), key=scores.__getitem__)]
         free = model.ask(heard, question, max_new_tokens=6, forms=False).text
         assert free == generate(model.lm, tok, heard.lm.fork(), prompt_ids(tok, question), 6).text

@@ -12,7 +12,7 @@ import torch
 
 from ..answer_forms import question_choices
 from ..data.tasks import ABSENT_STEMS
-from ..generate import answer_logits, generate_batch
+from ..generate import choice_scores, generate_batch
 from ..prompt import answer_ids, prompt_ids
 from ..sam import SAM
 from ..state import MambaState
@@ -94,22 +94,11 @@ CLOZE_QUESTION = "What sound do you hear?"  # an open question every training st
 def cloze_scores(model: SAM, state: MambaState, answers: list[str], question: str = CLOZE_QUESTION) -> list[float]:
     """Log-probability of each answer (its end token included) after `question`, from a heard state.
 
-    The answers are scored together, right-padded: each is read causally, so padding after it
-    changes nothing.
+    The prompt is pushed once; the answers are then scored together (`generate.choice_scores`).
     """
-    tok, device = model.tokenizer, model.device
-    prompt = prompt_ids(tok, question)
-    rows = [answer_ids(tok, a) for a in answers]
-    width = len(prompt) + max(len(r) for r in rows)
-    ids = torch.full((len(rows), width), tok.eot_id, dtype=torch.long, device=device)
-    for i, r in enumerate(rows):
-        ids[i, : len(prompt) + len(r)] = torch.tensor(prompt + r)
-    n = len(rows)
-    logits, _ = model.lm(ids, state=state.select([0] * n))  # the one heard state, once per answer
-    pred = logits[:, len(prompt) - 1: -1].float()  # position p predicts token p + 1
-    logp = torch.log_softmax(answer_logits(model.lm, tok, pred.reshape(-1, pred.shape[-1])), -1).view(pred.shape)
-    picked = logp.gather(-1, ids[:, len(prompt):, None])[..., 0]
-    return [float(picked[i, : len(r)].sum()) for i, r in enumerate(rows)]
+    tok = model.tokenizer
+    logits, pushed = model.lm(torch.tensor([prompt_ids(tok, question)], device=model.device), state=state)
+    return choice_scores(model.lm, tok, pushed, logits[:, -1], [answer_ids(tok, a) for a in answers]).tolist()
 
 
 def cloze_choice(model: SAM, state: MambaState, question: str) -> str:

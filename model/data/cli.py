@@ -94,13 +94,11 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _tag(args: argparse.Namespace) -> None:
-    import json
-
     import torch
 
     from model.data.audioset import read_audioset_map
     from model.data.corpus import load_corpus
-    from model.data.teacher import REPORT_JSON, TEACHER_JSONL, agreement, summary, tag_clips, write_labels
+    from model.data.teacher import REPORT_JSON, TEACHER_JSONL, agreement, summary, tag_clips, write_labels, write_report
     from model.yamnet import load_yamnet
 
     if not 0 <= args.min_score <= 1:
@@ -117,7 +115,7 @@ def _tag(args: argparse.Namespace) -> None:
     labels = list(tag_clips(yamnet, clips, rows, total=len(corpus.records)))
     write_labels(labels, out / TEACHER_JSONL)
     report = agreement(corpus.records, {t.id: t for t in labels}, corpus.classes, args.min_score)
-    (out / REPORT_JSON).write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_report(report, out / REPORT_JSON)
     print(summary(report))
     print(f"wrote {out / TEACHER_JSONL} and {out / REPORT_JSON}")
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections import Counter, defaultdict
+from collections import defaultdict
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -31,7 +31,6 @@ from .questions import UMBRELLAS
 TEACHER_JSONL = "teacher.jsonl"
 REPORT_JSON = "teacher.report.json"
 TOP = 5  # AudioSet classes kept per clip
-MIN_SCORE = 0.3  # a teacher label this confident or more counts as heard (YAMNet's sigmoid, clip mean)
 CLIPS_PER_BATCH = 32
 EXAMPLES = 3  # clips listed per new class and per disagreement, to check by ear
 
@@ -101,6 +100,11 @@ def write_labels(labels: Iterable[TeacherLabel], path: Path) -> int:
     return len(lines)
 
 
+def write_report(report: dict[str, Any], path: Path) -> None:
+    """teacher.report.json, written whole or not at all."""
+    write_bytes_atomic(path, (json.dumps(report, indent=1, ensure_ascii=False) + "\n").encode())
+
+
 def read_labels(path: Path) -> dict[str, TeacherLabel]:
     """teacher.jsonl -> {clip id: label}; ValueError naming the line when one is not a label."""
     out = {}
@@ -117,9 +121,9 @@ def read_labels(path: Path) -> dict[str, TeacherLabel]:
 
 
 def agreement(records: list[ClipRecord], labels: dict[str, TeacherLabel], classes: dict[str, ClassInfo],
-              min_score: float = MIN_SCORE, seed: int = 0) -> dict[str, Any]:
+              min_score: float, seed: int = 0) -> dict[str, Any]:
     """How the teacher's labels stand against the rule labels, over clips whose best teacher class is at
-    least `min_score` (the others are `unsure`):
+    least `min_score`, a clip-mean YAMNet score (`sam-data tag --min-score`; the others are `unsure`):
 
     - same: the teacher's best class is the rule label;
     - consistent: it is the rule label, the rule label is among its classes at least `min_score`, or
@@ -173,7 +177,7 @@ def summary(report: dict[str, Any]) -> str:
              f"{len(report['new_classes'])} new classes"]
     for c, v in report["by_category"].items():
         lines.append(f"  {c:<14} {v['n']:>5} clips  same {v['same']:.2f}  consistent {v['consistent']:.2f}")
-    heard = Counter({k: v["clips"] for k, v in report["new_classes"].items()}).most_common(12)
+    heard = list(report["new_classes"].items())[:12]  # most clips first
     if heard:
-        lines.append("  new classes heard most: " + ", ".join(f"{k} ({n})" for k, n in heard))
+        lines.append("  new classes heard most: " + ", ".join(f"{k} ({v['clips']})" for k, v in heard))
     return "\n".join(lines)

@@ -9,6 +9,7 @@ import torch
 from torch import Tensor
 
 from .lm import MambaLM
+from .prompt import right_padded
 from .state import MambaState
 from .tokenizer import Tokenizer
 
@@ -57,12 +58,10 @@ def choice_scores(lm: MambaLM, tok: Tokenizer, state: MambaState, logits: Tensor
     device = logits.device
     first = torch.log_softmax(answer_logits(lm, tok, logits.clone()).float(), -1)[0]  # (V,)
     scores = first[torch.tensor([c[0] for c in choices], device=device)]
-    width = max(len(c) for c in choices)
+    ids = right_padded(choices, tok.eot_id, device)  # (n, width)
+    width = ids.shape[1]
     if width == 1:
         return scores
-    ids = torch.full((len(choices), width), tok.eot_id, dtype=torch.long, device=device)
-    for i, c in enumerate(choices):
-        ids[i, : len(c)] = torch.tensor(c, device=device)
     out, _ = lm(ids[:, :-1], state=state.repeat(len(choices)))  # (n, width - 1, V): logits for tokens 2..width
     logp = torch.log_softmax(answer_logits(lm, tok, out.flatten(0, 1)).float(), -1).view(*out.shape)
     taken = logp.gather(-1, ids[:, 1:, None])[..., 0]  # (n, width - 1)

@@ -13,7 +13,7 @@ from torch import Tensor, nn
 
 from .batches import Batch
 from .data.feature_masks import FeatureMasks, mask_features
-from .prompt import training_batch
+from .prompt import right_padded, training_batch
 from .sam import SAM
 
 IGNORE = -100  # label of positions without a target
@@ -46,9 +46,7 @@ class TaggerObjective(nn.Module):
     def inputs(self, batch: Batch, device: torch.device) -> tuple[Tensor, Tensor, Tensor]:
         tok = self.sam.tokenizer
         rows = [[tok.eot_id, *tok.encode(" " + t), tok.eot_id] for t in batch.texts]
-        ids = torch.full((len(rows), max(map(len, rows))), IGNORE, dtype=torch.long)
-        for i, r in enumerate(rows):
-            ids[i, : len(r)] = torch.tensor(r)
+        ids = right_padded(rows, IGNORE)
         return batch.audio.to(device, non_blocking=True), batch.labels.to(device), ids.to(device)
 
     def forward(self, audio: Tensor, labels: Tensor, ids: Tensor) -> Tensor:

@@ -43,13 +43,19 @@ def answer_ids(tok: Tokenizer, answer: str) -> list[int]:
     return [*tok.encode(" " + " ".join(answer.split())), tok.eot_id]
 
 
+def right_padded(rows: list[list[int]], pad: int, device: torch.device | str | None = None) -> Tensor:
+    """Token rows of different lengths as one (len(rows), longest) long tensor, each row padded after its end."""
+    ids = torch.full((len(rows), max(map(len, rows))), pad, dtype=torch.long, device=device)
+    for i, r in enumerate(rows):
+        ids[i, : len(r)] = torch.tensor(r, device=device)
+    return ids
+
+
 def training_batch(tok: Tokenizer, questions: list[str], answers: list[str]) -> tuple[Tensor, Tensor]:
     """Right-padded text ids (b, L) and a bool mask (b, L) of the answer positions to predict."""
     rows = [(prompt_ids(tok, q), answer_ids(tok, a)) for q, a in zip(questions, answers, strict=True)]
-    L = max(len(p) + len(a) for p, a in rows)
-    ids = torch.full((len(rows), L), tok.eot_id, dtype=torch.long)
-    mask = torch.zeros(len(rows), L, dtype=torch.bool)
+    ids = right_padded([p + a for p, a in rows], tok.eot_id)
+    mask = torch.zeros(ids.shape, dtype=torch.bool)
     for i, (p, a) in enumerate(rows):
-        ids[i, : len(p) + len(a)] = torch.tensor(p + a)
         mask[i, len(p): len(p) + len(a)] = True
     return ids, mask

@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 from .lm import MambaLM
-from .prompt import prompt_ids
+from .prompt import prompt_ids, right_padded
 from .state import MambaState
 from .tokenizer import Tokenizer
 
@@ -41,10 +41,7 @@ def yes_confidence(lm: MambaLM, tok: Tokenizer, state: MambaState, questions: li
         return torch.zeros(0)
     device = lm.backbone.embedding.weight.device
     prompts = [prompt_ids(tok, q) for q in questions]
-    length = max(len(p) for p in prompts)
-    ids = torch.full((len(prompts), length), tok.eot_id, dtype=torch.long, device=device)  # (n, L), right-padded
-    for i, p in enumerate(prompts):
-        ids[i, : len(p)] = torch.tensor(p, device=device)
+    ids = right_padded(prompts, tok.eot_id, device)  # (n, L)
     hidden, _ = lm.hidden(ids, state=state.repeat(len(prompts)))  # (n, L, d_model)
     last = torch.tensor([len(p) - 1 for p in prompts], device=device)
     logits = lm.lm_head(hidden[torch.arange(len(prompts), device=device), last])  # (n, V) at each <|answer|>

@@ -48,7 +48,7 @@ class AudioSource(Protocol):
     def overflows(self) -> int: ...  # overflow reports from the device
 
     # Optional: `repaired_samples` (int), damaged samples the source made safe before handing them out;
-    # the engine warns once a session when it grows (live/engine.py, Engine._finite).
+    # the engine warns once a session when it grows (live/engine.py, Engine._finite). Test stubs lack it.
 
 
 class FileSource:
@@ -98,7 +98,7 @@ class FileSource:
 
     @property
     def repaired_samples(self) -> int:
-        return getattr(self.recording, "repaired", 0)
+        return self.recording.repaired
 
     @property
     def position(self) -> float:
@@ -143,9 +143,14 @@ class Recording(Protocol):
 
     def rewind(self) -> None: ...
 
+    @property
+    def repaired(self) -> int: ...  # damaged samples made safe so far
+
 
 class InMemory:
-    """A recording held in memory."""
+    """A recording held in memory (checked by the engine, not here)."""
+
+    repaired = 0
 
     def __init__(self, samples: np.ndarray):
         self.samples = samples

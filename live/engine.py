@@ -192,7 +192,7 @@ class Engine:
         question = question.strip()
         check_question(question, at)
         with self._lock:
-            later = at is not None and at > self.stream_time and not self._source_done
+            later = self._later(at)
             if later and len(self._scheduled) >= MAX_SCHEDULED_QUESTIONS:
                 raise ValueError(f"busy: {len(self._scheduled)} questions are waiting for their stream time; "
                                  "ask again once some are answered")
@@ -206,6 +206,10 @@ class Engine:
             else:
                 self._hand_over(qid, question)
         return qid
+
+    def _later(self, at: float | None) -> bool:
+        """Whether a line typed for stream time `at` waits for it: a time still ahead of a source still playing."""
+        return at is not None and at > self.stream_time and not self._source_done
 
     def _hand_over(self, qid: int, question: str) -> None:
         """Give the speaker a question (holding `_lock`, so that `_unanswered` has the speaker's order)."""
@@ -242,7 +246,7 @@ class Engine:
 
     def _command(self, command: str, phrase: str, at: float | None) -> str:
         with self._watch_lock:
-            if at is not None and at > self.stream_time and not self._source_done:
+            if self._later(at):
                 if len(self._scheduled_watches) >= MAX_SCHEDULED_WATCH_COMMANDS:
                     raise ValueError(f"busy: {len(self._scheduled_watches)} /watch and /unwatch lines are waiting "
                                      "for their stream time; give this one once some have run")

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from model.audio import SAMPLE_RATE
+from model.bench.memory import resident
 
 from . import events as ev
 from .capture import FileSource
@@ -64,9 +65,8 @@ def scene() -> np.ndarray:
 
 
 def rss_mb() -> float:
-    """Resident memory of this process, MiB."""
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    """Resident memory of this process, MiB (model.bench.memory.resident)."""
+    return resident().rss
 
 
 @dataclass

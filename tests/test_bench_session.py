@@ -3,7 +3,6 @@ import pytest
 import torch
 
 pytest.importorskip("transformers")
-pytest.importorskip("psutil")
 
 from model.bench.session import (MambaListener, TransformerListener, bench_session, build_models,  # noqa: E402
                                  hops_for, plot, schedule, summary, timed_hops)

@@ -32,6 +32,7 @@ from ..audio import TOKENS_PER_SECOND
 from ..config import SAMConfig
 from ..lm import MambaLM
 from ..plots import pyplot
+from .memory import resident
 from .timing import report
 
 PRESET = "sam-small"
@@ -180,9 +181,8 @@ def build_models(preset: str = PRESET, seed: int = 0) -> tuple[MambaLM, Any]:
 
 
 def rss() -> int:
-    import psutil
-
-    return psutil.Process().memory_info().rss
+    """Resident bytes of this process (memory.resident)."""
+    return round(resident().rss * MIB)
 
 
 @torch.inference_mode()

@@ -8,7 +8,6 @@ divergence and the largest logit difference. A few hundred questions, not a full
 """
 from __future__ import annotations
 
-import json
 import statistics
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ import torch
 
 from ..audio import load_audio
 from ..checkpoint import DEFAULT_NAME, default_checkpoint, load_sam
+from ..data.valset import load_valset
 from ..evaluation.answering import Item
 from ..evaluation.scoring import corpus_class_names, correct
 from ..generate import answer_logits
@@ -28,12 +28,8 @@ DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
 
 def read_items(valset: Path, limit: int) -> list[Item]:
-    """The first `limit` items of a validation set folder (items.jsonl, scenes/)."""
-    path = valset / "items.jsonl"
-    if not path.is_file():
-        raise ValueError(f"{valset}: no items.jsonl; give a validation set folder made by sam-data (e.g. data/val)")
-    rows = [json.loads(line) for line in path.read_text().splitlines()[:limit] if line.strip()]
-    return [Item(str(valset / r["scene"]), r["question"], r["answer"], r["kind"]) for r in rows]
+    """The first `limit` items of a validation set folder (`data.valset.load_valset`)."""
+    return [Item(r["path"], r["question"], r["answer"], r["kind"]) for r in load_valset(valset)[:limit]]
 
 
 @torch.inference_mode()

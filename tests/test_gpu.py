@@ -80,6 +80,46 @@ def test_cuda_graph_step_equals_eager(models, compiled):
         assert torch.allclose(graphed.state.ssm, eager.ssm, rtol=tol, atol=tol)
 
 
+# Relative error allowed between a graphed hop and the eager append: replaying the same kernels
+# differs only by rounding; the compiled block (fused, reassociated) a little more; bfloat16
+# roundings that differ compound over layers and hops, as in the tolerances above.
+APPEND_TOL = {(torch.float32, False): 1e-5, (torch.float32, True): 1e-4,
+              (torch.bfloat16, False): 5e-3, (torch.bfloat16, True): 3e-2}
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("backend,compiled", [("torch", False), ("kernels", False), ("torch", True)])
+def test_cuda_graph_append_equals_eager(models, backend, compiled, dtype):
+    """Consecutive hops from the graph match lm.hidden onto the same state, before and after load()."""
+    import copy
+
+    from model.cuda_graph import HOP_TOKENS, GraphedAppend
+
+    lm = copy.deepcopy(models[0] if backend == "torch" else models[1]).to(dtype)
+    tol = APPEND_TOL[dtype, compiled]
+    ids = torch.randint(0, CFG.vocab_size, (2, 50), device="cuda")
+    with torch.no_grad():
+        _, state = lm(ids)
+        _, other = lm(ids.flip(1))
+        graphed = GraphedAppend(lm, batch_size=2, length=HOP_TOKENS, compiled=compiled)
+        for start in (state, other):  # the second load() replaces a state the graph has advanced
+            graphed.load(start)
+            eager = start
+            for hop in range(3):
+                embeds = torch.randn(2, HOP_TOKENS, CFG.d_model, device="cuda")
+                h_eager, eager = lm.hidden(inputs_embeds=embeds, state=eager)
+                h_graph = graphed(embeds).clone()
+                assert h_graph.shape == h_eager.shape and h_graph.dtype == h_eager.dtype
+                assert rel(h_graph, h_eager) < tol, hop
+            assert rel(graphed.state.ssm, eager.ssm) < tol
+            assert rel(graphed.state.conv, eager.conv) < tol
+            assert graphed.state.seen == eager.seen == start.seen + 3 * HOP_TOKENS
+        with pytest.raises(ValueError, match="batch size"):
+            graphed.load(lm.zero_state(1))
+        with pytest.raises(ValueError, match="shape"):
+            graphed(torch.randn(2, HOP_TOKENS + 1, CFG.d_model, device="cuda"))
+
+
 def test_sam_streaming_on_gpu_matches_cpu():
     from model.config import SAMConfig
     from model.sam import SAM

@@ -7,7 +7,7 @@ from pathlib import Path
 SUITES = {
     "core": "Mamba-2 LM on this CPU: step latency, chunk-append throughput (mamba2-small)",
     "sam": "sam-small on this CPU: listen cost per audio second, ask latency; parameter counts",
-    "gpu": "CUDA: our paths vs mamba_ssm, decode vs the bandwidth floor, CUDA graphs, training MFU",
+    "gpu": "CUDA: our paths vs mamba_ssm, decode vs the bandwidth floor, CUDA graphs (step, hop), training MFU",
     "session": "CPU: SAM's LM vs a Transformer with a KV cache over 1, 10, 60 min of streamed audio (+ plots)",
     "peers": "CPU: our PyTorch Mamba-2 vs transformers' Mamba2 on the same weights: step, chunk-append",
     "layouts": "CPU: compact vs long token layouts of sam-small: tokens/s, listen cost, first token, train step",
@@ -37,7 +37,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--skip-replay", action="store_true", help="memory suite: only the start-up rows")
     p.add_argument("--valset", type=Path, default=Path("data/val"), help="precision suite: validation set folder")
     p.add_argument("--items", type=int, default=300, help="precision suite: how many of its items (default 300)")
+    p.add_argument("--only", choices=("hop",), help="gpu suite: only the streaming hop (8 tokens appended, eager and "
+                   "from a CUDA graph, against the graphed decode step), into gpu_hop.json")
+    p.add_argument("--compiled", action="store_true", help="gpu --only hop: also the torch.compile'd graphed step "
+                   "and append (adds their compile time; the whole gpu suite always measures them)")
     args = p.parse_args(argv)
+    if args.only is not None and args.suite != "gpu":
+        p.error("--only applies to the gpu suite")
+    if args.compiled and args.only is None:
+        p.error("--compiled applies to `gpu --only hop` (the whole gpu suite always measures the compiled variants)")
     if args.threads is not None:
         if args.threads < 1:
             p.error("--threads must be at least 1")
@@ -53,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         if not torch.cuda.is_available():
             p.error("the gpu suite needs a CUDA device")
         from .gpu import main as run_gpu
-        run_gpu(args.out)
+        run_gpu(args.out, only=args.only, compiled=args.compiled)
     elif args.suite == "session":
         from .session import main as run_session
         run_session(args.out, tuple(args.minutes or (1, 10, 60)))

@@ -2,9 +2,12 @@
 
 For the 130m and 2.7b presets: prefill / forward throughput and chunk-append cost on the PyTorch
 path and the kernel path; single-token decode latency eager and from a CUDA graph, against the
-floor set by reading every weight once at the measured copy bandwidth; mamba_ssm's
+floor set by reading every weight once at the measured copy bandwidth; one streaming hop (8
+tokens appended) eager and from a CUDA graph, against the graphed decode step; mamba_ssm's
 MambaLMHeadModel with the same weights (logits agreement, forward, decode with its CUDA-graph
 generate). Also sam-130m training throughput and model FLOPs utilisation.
+
+`main(only="hop")` measures the streaming hop alone (gpu_hop.json), in a minute or two.
 """
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ from typing import Any, Callable
 import torch
 
 from ..config import MambaConfig, SAMConfig
+from ..cuda_graph import HOP_TOKENS
 from ..lm import MambaLM
 from .timing import median_time, report
 
@@ -42,11 +46,18 @@ def _weight_bytes(lm: MambaLM) -> int:
     return sum(p.numel() * p.element_size() for p in lm.parameters()) + lm.lm_head.weight.nbytes
 
 
+def _random_lm(preset: str) -> MambaLM:
+    """The preset with random weights, in bf16 on the GPU (initialised there: seconds, not minutes, at 2.7b)."""
+    torch.manual_seed(0)
+    with torch.device(DEV):
+        lm = MambaLM(MambaConfig.from_name(preset))
+    return lm.to(torch.bfloat16).eval()
+
+
 @torch.inference_mode()
 def bench_lm(preset: str, bandwidth: float, peak: float) -> dict[str, Any]:
-    torch.manual_seed(0)
-    cfg = MambaConfig.from_name(preset)
-    lm = MambaLM(cfg).to(DEV, torch.bfloat16).eval()
+    lm = _random_lm(preset)
+    cfg = lm.cfg
     res: dict[str, Any] = {}
     p = f"{preset}."
     n_params = sum(x.numel() for x in lm.parameters())
@@ -60,32 +71,66 @@ def bench_lm(preset: str, bandwidth: float, peak: float) -> dict[str, Any]:
         res[q + "prefill_4096_tokens_per_s"] = 4096 / t
         res[q + "prefill_4096_mfu"] = 2 * n_params * 4096 / t / peak
         _, state = lm.hidden(prompt)
-        for n in (8, 512):
-            chunk = torch.randn(1, n, cfg.d_model, device=DEV, dtype=torch.bfloat16)
-            t = median_time(lambda: lm.hidden(inputs_embeds=chunk, state=state), DEV, repeat=10)
-            res[q + f"append_{n}_ms"] = 1e3 * t
-            res[q + f"append_{n}_tokens_per_s"] = n / t
+        res.update(_eager_append(lm, state, (HOP_TOKENS, 512), q))
         tok = torch.tensor([7], device=DEV)
         t = median_time(lambda: lm.step(tok, state=state), DEV, warmup=3, repeat=20)
         res[q + "step_eager_ms"] = 1e3 * t
         res[q + "step_eager_over_floor"] = t / floor
-        res.update(_graphed(lm, state, tok, floor, q))
+        res.update(_graphed(lm, state, floor, q, compiled=backend == "kernels"))
     lm.set_backend("auto")
     res.update(_peer(lm, prompt, floor, p))
     return res
 
 
-def _graphed(lm: MambaLM, state, tok: torch.Tensor, floor: float, q: str) -> dict[str, Any]:
-    from ..cuda_graph import GraphedStep
+@torch.inference_mode()
+def bench_hop(preset: str, bandwidth: float, compiled: bool = False) -> dict[str, Any]:
+    """One streaming hop only: the eager and graphed append of HOP_TOKENS, against the graphed decode step."""
+    lm = _random_lm(preset)
+    p = f"{preset}."
+    floor = _weight_bytes(lm) / bandwidth
+    res: dict[str, Any] = {p + "decode_floor_ms": 1e3 * floor}
+    prompt = torch.randint(0, lm.cfg.vocab_size, (1, 512), device=DEV)
+    for backend in ("torch", "kernels"):
+        lm.set_backend(backend)
+        q = f"{p}{backend}."
+        _, state = lm.hidden(prompt)
+        res.update(_eager_append(lm, state, (HOP_TOKENS,), q))
+        res.update(_graphed(lm, state, floor, q, compiled=compiled and backend == "kernels"))
+    return res
 
+
+def _eager_append(lm: MambaLM, state, lengths: tuple[int, ...], q: str) -> dict[str, Any]:
+    """lm.hidden of n embeddings onto `state`, as model.listen appends a hop: ms and tokens/s."""
     res = {}
-    for compiled in (False, True) if q.endswith("kernels.") else (False,):
-        graphed = GraphedStep(lm, 1, compiled=compiled)
-        graphed.load(state)
-        t = median_time(lambda: graphed(tok), DEV, warmup=3, repeat=50)
-        name = "step_graph_compiled" if compiled else "step_graph"
-        res.update({q + name + "_ms": 1e3 * t, q + name + "_over_floor": t / floor})
-        del graphed
+    for n in lengths:
+        chunk = torch.randn(1, n, lm.cfg.d_model, device=DEV, dtype=torch.bfloat16)
+        t = median_time(lambda: lm.hidden(inputs_embeds=chunk, state=state), DEV, repeat=10)
+        res[q + f"append_{n}_ms"] = 1e3 * t
+        res[q + f"append_{n}_tokens_per_s"] = n / t
+    return res
+
+
+def _graphed(lm: MambaLM, state, floor: float, q: str, compiled: bool) -> dict[str, Any]:
+    """The decode step and one hop's append from CUDA graphs (eager layers, then compiled ones if asked)."""
+    from ..cuda_graph import GraphedAppend, GraphedStep
+
+    tok = torch.tensor([7], device=DEV)
+    hop = torch.randn(1, HOP_TOKENS, lm.cfg.d_model, device=DEV, dtype=torch.bfloat16)
+    res = {}
+    for fused in (False, True) if compiled else (False,):
+        tail = "_compiled" if fused else ""
+        step = GraphedStep(lm, 1, compiled=fused)
+        step.load(state)
+        t_step = median_time(lambda: step(tok), DEV, warmup=3, repeat=50)
+        del step
+        append = GraphedAppend(lm, 1, HOP_TOKENS, compiled=fused)
+        append.load(state)
+        t_append = median_time(lambda: append(hop), DEV, warmup=3, repeat=50)
+        del append
+        step_name, append_name = f"step_graph{tail}", f"append_{HOP_TOKENS}_graph{tail}"
+        res.update({q + step_name + "_ms": 1e3 * t_step, q + step_name + "_over_floor": t_step / floor,
+                    q + append_name + "_ms": 1e3 * t_append,
+                    q + f"{append_name}_over_{step_name}": t_append / t_step})
     return res
 
 
@@ -159,8 +204,16 @@ def bench_training(peak: float, batch: int = 16, seconds: float = 10.24, steps: 
             "train.sam-130m.mfu": flops / t / peak}
 
 
-def main(out: Path | None, presets: tuple[str, ...] = ("mamba2-130m", "mamba2-2.7b")) -> None:
+def main(out: Path | None, presets: tuple[str, ...] = ("mamba2-130m", "mamba2-2.7b"), only: str | None = None,
+         compiled: bool = False) -> None:
+    """The whole suite (gpu.json), or only="hop": the streaming hop alone (gpu_hop.json; `compiled` adds
+    the torch.compile'd variants, which the whole suite always measures)."""
     res: dict[str, Any] = {"gpu": torch.cuda.get_device_name(), "torch": torch.__version__}
+    if only == "hop":
+        _main_hop(res, out, presets, compiled)
+        return
+    if only is not None:
+        raise ValueError(f"only must be None or 'hop', got {only!r}")
     bw = copy_bandwidth()
     peak = matmul_flops()
     res.update({"copy_bandwidth_GBps": bw / 1e9, "bf16_matmul_TFLOPs": peak / 1e12})
@@ -172,3 +225,13 @@ def main(out: Path | None, presets: tuple[str, ...] = ("mamba2-130m", "mamba2-2.
         report(res, out, "gpu")
     res.update(bench_training(peak))
     report(res, out, "gpu")
+
+
+def _main_hop(res: dict[str, Any], out: Path | None, presets: tuple[str, ...], compiled: bool) -> None:
+    bw = copy_bandwidth()
+    res.update({"copy_bandwidth_GBps": bw / 1e9, "hop_tokens": HOP_TOKENS})
+    for preset in presets:
+        start = time.perf_counter()
+        res.update(bench_hop(preset, bw, compiled))
+        res[f"{preset}.hop_bench_seconds"] = time.perf_counter() - start
+        report(res, out, "gpu_hop")

@@ -1,19 +1,35 @@
-"""Answers in the form the question states.
+"""Answers in the form the question asks for.
 
-When a question lists its possible answers ("Answer yes or no", "True or false:", options labelled
-"(A) ... (B) ..." or "1. ... 2. ..."), the answer is the one of them the model finds likeliest: each
-is scored by its log-probability after the question, its end token included, as the evaluation's
-cloze scores multiple choice. A labelled option is answered as the training data answers it, its
-label as written and its text ("(B) a dog"). A question that lists no answers is answered freely.
+`asked_form` reads a question's form from its words, in this order:
+- **It lists its answers**: "Answer yes or no", "True or false:", options labelled "(A) ... (B) ..."
+  or "1. ... 2. ...", options without labels after a header ("Options: rain, wind or hail"),
+  between slashes ("rain / wind / hail") or one per line. The answer is the likeliest of them,
+  scored by its log-probability after the question, its end token included, as the evaluation's
+  cloze scores multiple choice. A labelled option is answered as the training data answers it, its
+  label as written and its text ("(B) a dog"); an unlabelled one by its text.
+- **It asks what kind of sound** ("speech or music?", "is this a voice, a song or just noise"):
+  speech, music, another sound or silence.
+- **It asks how many** ("how many times did the dog bark", "count the knocks"): a number.
+- **It asks yes or no by its grammar**: an auxiliary verb first ("is there ...", "did someone ...",
+  "can you hear ...", "anyone there?"), no question word, and no alternatives ("is it X or Y"),
+  except where the alternatives are what is asked about ("is there singing or music").
+- **It names the sounds to choose between** ("which was louder, the dog or the rain", "was that a
+  cow or a goat?"): one of them, by its class name.
+- **Anything else with a question word or a request** ("what was that", "describe the scene") is
+  answered freely, but never by a bare yes, no, true, false or number, which answer other kinds.
 
-Only forms written out count: "yes or no", "yes/no", "y/n", "true or false", "true/false", "t/f",
-and a run of at least two consecutive option labels of one style. Whether an unmarked question
-wants yes or no is left to the model. The scoring is `model.generate.choice_scores`.
+The closed forms that the question does not spell out (kind of sound, a number, yes or no, the named
+sounds) also offer the refusal, for what the sound cannot tell ("did she sound angry?"). A
+question none of the rules reads is answered freely. The scoring is `model.generate.choice_scores`;
+the banned answers are kept out by `model.generate.generate`.
 """
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from functools import lru_cache
 
+from .data.questions import REFUSAL
 from .prompt import answer_ids
 from .tokenizer import Tokenizer
 
@@ -21,7 +37,7 @@ YES_NO = ("yes", "no")  # as the training data answers (model/data/questions.py)
 TRUE_FALSE = ("true", "false")
 
 _YES_NO = re.compile(r"\byes\s*(?:or|/)\s*no\b|\bno\s*(?:or|/)\s*yes\b|\by\s*/\s*n\b", re.IGNORECASE)
-_TRUE_FALSE = re.compile(r"\btrue\s*(?:or|/)\s*false\b|\bfalse\s*(?:or|/)\s*true\b|\bt\s*/\s*f\b", re.IGNORECASE)
+_TRUE_FALSE = re.compile(r"\btrue\s*(?:or|/)\s*false\b|\bfalse\s*(?:or|/)\s*true\b|\bt\s*(?:or|/)\s*f\b", re.IGNORECASE)
 # An option label at the start of the text or after white space, followed by white space:
 # (A) A) A. A: a) a. (1) 1) 1. 1:
 _LABEL = re.compile(r"(?:^|(?<=\s))(\()?([A-Ha-h]|[1-9])([.):])(?=\s)")
@@ -85,8 +101,255 @@ def _option_text(text: str, last: bool) -> str:
     return text.rstrip(".:!")
 
 
-def question_choices(tok: Tokenizer, question: str) -> list[list[int]] | None:
-    """The token sequences (end token included, as `prompt.answer_ids` writes an answer) of the answers
-    `question` lists, or None."""
+_INSTRUCTION = re.compile(r"(?:answer|choose|pick|select|reply|respond|just|only|please|give|tell|say|write|type)\b",
+                          re.IGNORECASE)
+_HEADER = re.compile(r"\b(?:options?|choices?|choose from|pick from|select from|possible answers|one of these)"
+                     r"(?:\s+(?:are|is|include))?\s*[:\-\u2013\u2014]?\s*", re.IGNORECASE)
+_BULLET = re.compile(r"^\s*[-*\u2022]\s*")
+MAX_OPTION_WORDS = 6
+
+
+def unlabelled_options(question: str) -> list[str]:
+    """Options written without labels: after a header ("Options: rain, wind or hail"), between spaced
+    slashes ("rain / wind / hail") or one per line under the question; [] when there are none."""
+    for find in (_header_options, _slash_options, _line_options):
+        options = find(question)
+        if len(options) >= 2 and len(set(map(str.lower, options))) == len(options) and all(
+                0 < len(o.split()) <= MAX_OPTION_WORDS for o in options):
+            return options
+    return []
+
+
+def _header_options(question: str) -> list[str]:
+    """The options after the first header that some follow."""
+    for head in _HEADER.finditer(question):
+        body = question[head.end():]
+        if "/" in body:
+            options = _slash_options(body, whole=True)
+        elif body.count("\n") >= 1 and _line_options("?\n" + body.lstrip("\n")):
+            options = _line_options("?\n" + body.lstrip("\n"))
+        else:
+            body = _LAST_END.split(body, maxsplit=1)[0]
+            items = re.split(r"\s*,\s*(?:or\s+|and\s+)?|\s+or\s+|\s+and\s+", body.strip())
+            options = [_option_text(x, last=False) for x in items if x.strip()]
+        if len(options) >= 2:
+            return options
+    return []
+
+
+def _slash_options(question: str, whole: bool = False) -> list[str]:
+    parts = re.split(r"\s+/\s+", question) if not whole else re.split(r"\s*/\s*", question)
+    if len(parts) < 2:
+        return []
+    last = _option_text(parts[-1], last=True)
+    middle = [_option_text(p, last=False) for p in parts[1:-1]]
+    # The first option starts after the question's punctuation; without any (and no header before it),
+    # it is as long as the longest other option.
+    pieces = re.split(r"[?:\n,]|\s[-\u2013\u2014]\s", parts[0])
+    width = max(len(o.split()) for o in middle + [last])
+    first = pieces[-1] if len(pieces) > 1 or whole else " ".join(parts[0].split()[-width:])
+    return [_option_text(first, last=False), *middle, last]
+
+
+def _line_options(question: str) -> list[str]:
+    """The longest run of two or more short lines after the question's first line."""
+    lines = question.split("\n")
+    best: list[str] = []
+    run: list[str] = []
+    for line in lines[1:] + [""]:
+        text = _BULLET.sub("", line).strip().rstrip(".,;")
+        if text and "?" not in text and not text.endswith(":") and len(text.split()) <= MAX_OPTION_WORDS \
+                and not _INSTRUCTION.match(text) and not _HEADER.fullmatch(text + ":"):
+            run.append(text)
+            continue
+        if len(run) > len(best):
+            best = run
+        run = []
+    return best if len(best) >= 2 else []
+
+
+# -- forms read from the question's grammar --------------------------------------------------------
+TYPES = ("speech", "music", "sound", "silence")  # as the training data answers "what kind of sound"
+COUNTS = tuple(str(n) for n in range(31))
+BARE = YES_NO + TRUE_FALSE + COUNTS  # answers of other kinds, never the answer to an open question
+
+_FILLER = re.compile(r"^(?:(?:hey|hi|hello|ok|okay|so|um+|uh+|erm?|hmm+|oh|yo|well|wait|alright|quick question|"
+                     r"question|listen|please|sorry|and|but|now|sam)\b[\s,:;!.\-]*)+", re.IGNORECASE)
+AUXILIARIES = frozenset("""is are was were am do does did can could will would should has have had
+    isn't aren't wasn't weren't don't doesn't didn't can't couldn't won't wouldn't hasn't haven't
+    isnt arent wasnt werent dont doesnt didnt cant couldnt wont wouldnt hasnt havent""".split())
+SOMEONE = ("any", "some", "there", "no one", "nobody")  # what an existence question asks about
+# Existence questions without a verb first ("anyone there?"); "any" and "anything" first ask yes or no
+# only about a sound they name ("any dogs?"): "any sounds lately?" and "anything happen?" ask what was
+# heard, as the training data answers them.
+SOMEONE_FIRST = frozenset("anyone anybody someone somebody".split())
+_QUESTION_WORD = re.compile(r"\b(?:what|what's|whats|which|who|who's|whom|whose|where|where's|when|why|how|how's)\b",
+                            re.IGNORECASE)
+_REQUEST = re.compile(r"^(?:(?:can|could|would|will)\s+(?:you|u)\s+(?:please\s+)?)?(?:describe|list|tell|give|gimme|"
+                      r"name|tag|write|identify|caption|summari[sz]e|explain|report|transcribe|show|label|classify|"
+                      r"guess|mention|repeat|provide|run|go|talk|walk|enumerate|itemi[sz]e)\b"
+                      r"(?!.*\b(?:if|whether)\b)", re.IGNORECASE)
+_ALTERNATIVES = re.compile(r"\bor\b(?!\s+(?:not|no|nah|anything|so|what|maybe|(?:is\s+it\s+)?just\s+me)\b)|"
+                           r"\bvs\.?(?=\s)|\bversus\b|\bcategor(?:y|ies)\b", re.IGNORECASE)
+_COUNT = re.compile(r"\bhow\s+many\b(?!\s+(?:seconds|minutes|hours)\b)|\bhow\s+often\b|\bnumber\s+of\b|\bcount\b|"
+                    r"\btally\b|\bnumerically\b|\bas\s+a\s+(?:digit|number)\b|\bwith\s+a\s+(?:digit|number)\b",
+                    re.IGNORECASE)
+_WHICH = re.compile(r"^(?:which|what|who)\b|\bwhich\s+one\b", re.IGNORECASE)
+_BEFORE_AFTER = re.compile(r"\bbefore\s+or\s+after\b|\bafter\s+or\s+before\b", re.IGNORECASE)
+_KIND_WORDS = {
+    "speech": r"speech|speaking|talking|talk|voices?|words|spoken|conversation|someone saying|somebody saying",
+    "music": r"music|musical|songs?|tunes?|melody",
+    "sound": r"noises?|sound effects?|(?:an)?other sounds?|(?:other|different) kind of sound|different sounds?|"
+             r"just (?:a )?sound|something else",
+    "silence": r"silence|silent|quiet|nothing",
+}
+
+
+# What the sound cannot tell, as the training data's unknowable questions ask it (model/data/stems.txt):
+# what was said, who someone is, the world beyond the recording, what cannot be heard, why.
+_PERSON = r"(?:he|she|they|someone|somebody|that (?:person|guy)|the (?:man|woman|guy|girl|boy|person|announcer|speaker))"
+_UNKNOWABLE = re.compile("|".join([
+    rf"\bwhat (?:did|does|do|is|are|was|were) {_PERSON} (?:just )?(?:say|said|saying|talking about|mention|"
+    r"mentioned)\b",
+    r"\bwhat words\b|\btopic of the conversation\b|\bphone number\b|\baddress (?:she|he|they)\b",
+    r"\bwho(?:'s| is| was)? (?:that|this|talking|speaking|singing|at the door|on the phone|the artist)\b",
+    r"\bwhose\b|\b(?:his|her|their) name\b|\bname of (?:the|this|that) (?:woman|man|person|song|piece|band|artist|"
+    r"album|movie)\b|\bwho (?:sang|wrote)\b|\bwhich album\b|\bwhat (?:song|band|movie|album) is\b",
+    r"\bweather\b|\bwhat time is it\b|\bwhat day is it\b|\bwhat(?:'s| is) the date\b|\btomorrow\b|"
+    r"\bthe score\b|\bin the news\b|\btemperature\b|\bhow far away\b|\bwhat city\b|"
+    r"\bwhere (?:was|is) (?:this|it) recorded\b",
+    r"\bwhat colou?r\b|\bhow old\b|\bwhat breed\b|\bwearing\b|\blook like\b|\bwhat brand\b|\bhow tall\b|"
+    r"\blicen[cs]e plate\b|\bhow much (?:does|did|is)\b.*\bcost\b",
+    r"\bwhy (?:is|are|was|were|did|does|do)\b|\bthinking\b",
+]), re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Form:
+    """What a question asks for: the answers to choose from, or (an open question) answers it may not be."""
+
+    kind: str  # listed, refusal, type, count, yesno, named, open
+    answers: tuple[str, ...] = ()
+    banned: tuple[str, ...] = ()
+
+
+def asked_form(question: str) -> Form | None:
+    """The form `question` asks for by its words (module docstring), or None when no rule reads it."""
     answers = stated_answers(question)
-    return [answer_ids(tok, a) for a in answers] if answers else None
+    if answers:
+        return Form("listed", answers)
+    options = unlabelled_options(question)
+    if options:
+        return Form("listed", tuple(options))
+    text = " ".join(question.split())
+    if _UNKNOWABLE.search(text.replace("\u2019", "'")):
+        return Form("refusal", (REFUSAL,))
+    alternatives = bool(_ALTERNATIVES.search(text))
+    named = class_mentions(text) if alternatives and not _BEFORE_AFTER.search(text) else ()
+    kinds = {k for k, words in _KIND_WORDS.items() if re.search(rf"\b(?:{words})\b", text, re.IGNORECASE)}
+    of_kind = len(kinds) >= 2 and alternatives and (not _existence(text) or len(kinds) >= 3 or "sound" in kinds)
+    if of_kind and (kinds & {"sound", "silence"} or set(named) <= {"speech", "music"}):
+        return Form("type", TYPES)  # "speech, music or another sound?"
+    if len(named) >= 2 and _WHICH.search(_FILLER.sub("", text)):  # "which was louder, the dog or the rain"
+        return Form("named", (*named, REFUSAL))
+    if _COUNT.search(text):
+        return Form("count", (*COUNTS, REFUSAL))
+    if _yes_no_question(text) and (not alternatives or _existence(text)):
+        return Form("yesno", (*YES_NO, REFUSAL))
+    if len(named) >= 2:  # "was that a cow or a goat?"
+        return Form("named", (*named, REFUSAL))
+    if of_kind:
+        return Form("type", TYPES)
+    if _QUESTION_WORD.search(text) or _REQUEST.match(_FILLER.sub("", text)):
+        return Form("open", banned=BARE)
+    return None
+
+
+def _words_after_filler(text: str) -> list[str]:
+    """The words of a question from its verb: without filler ("hey, ...") or a leading phrase ("over the
+    whole session, did ...") where an auxiliary verb follows the comma."""
+    text = _FILLER.sub("", text.strip().lower())
+    head, comma, rest = text.partition(",")
+    if comma and not _QUESTION_WORD.search(head):
+        after = re.findall(r"[a-z0-9']+", _FILLER.sub("", rest))
+        if after and after[0] in AUXILIARIES:
+            return after
+    return re.findall(r"[a-z0-9']+", text)
+
+
+def _yes_no_question(text: str) -> bool:
+    """An auxiliary verb first ("did someone ...") or an existence question ("anyone there?", "any dogs
+    around?"), with no question word and not a request ("can you describe ...")."""
+    words = _words_after_filler(text)
+    if not words or _QUESTION_WORD.search(text) or _REQUEST.match(" ".join(words)):
+        return False
+    if words[0] in ("you", "u") and len(words) > 1:  # "you hearing a dog?"
+        return words[1].endswith("ing") or words[1] in ("hear", "heard", "hearin", "notice", "noticed")
+    if words[0] in ("any", "anything"):  # "any dogs?" asks yes or no; "anything happen?" what happened
+        return bool(class_mentions(text))
+    return words[0] in AUXILIARIES or words[0] in SOMEONE_FIRST
+
+
+def _existence(text: str) -> bool:
+    """Whether a yes/no question asks if something is there ("is there ...", "did you hear ...", "any
+    ..."): then "X or Y" names what is asked about rather than alternatives to choose from."""
+    words = _words_after_filler(text)
+    if not _yes_no_question(text) or len(words) < 2:
+        return False
+    if words[0] in SOMEONE_FIRST or words[0] in ("you", "u", "any", "anything"):
+        return True
+    rest = " ".join(words[1:3])
+    return rest.startswith(SOMEONE) or re.match(r"(?:you|u) (?:hear|notice|detect|catch|pick)", rest) is not None
+
+
+@lru_cache(maxsize=1)
+def _phrase_classes() -> dict[str, str]:
+    """Every plain way phrases.tsv names a class ("a barking dog" -> dog, "rain" -> rain), lower case and
+    without its article, where it names one class only."""
+    from .data.wording import cached_phrases
+
+    seen: dict[str, set[str]] = {}
+    for name, p in cached_phrases().items():
+        said = [name, *p.nouns, *(f"{a.subj} {a.verbing}" for a in p.actions), *(a.verbing for a in p.actions)]
+        for s in said:
+            key = re.sub(r"^(?:a|an|the|some|someone|somebody)\s+", "", s.lower()).strip()
+            for k in {key, key + "s", s.lower()}:
+                if k:
+                    seen.setdefault(k, set()).add(name)
+    return {k: next(iter(v)) for k, v in seen.items() if len(v) == 1}
+
+
+def class_mentions(text: str) -> tuple[str, ...]:
+    """The classes a text names (phrases.tsv), each once, in the order first named; the longest phrase wins."""
+    table = _phrase_classes()
+    words = re.findall(r"[a-z0-9'-]+", text.lower())
+    longest = max(len(k.split()) for k in table)
+    found: list[str] = []
+    i = 0
+    while i < len(words):
+        for n in range(min(longest, len(words) - i), 0, -1):
+            name = table.get(" ".join(words[i:i + n]))
+            if name is not None:
+                if name not in found:
+                    found.append(name)
+                i += n
+                break
+        else:
+            i += 1
+    return tuple(found)
+
+
+@dataclass(frozen=True)
+class TokenForm:
+    """A Form as token ids (end token included, as `prompt.answer_ids` writes an answer)."""
+
+    choices: list[list[int]] | None
+    banned: list[list[int]]
+
+
+def question_form(tok: Tokenizer, question: str) -> TokenForm:
+    """The answers `question` may have, as token ids: its closed answers, or the answers it may not be."""
+    form = asked_form(question)
+    if form is None:
+        return TokenForm(None, [])
+    return TokenForm([answer_ids(tok, a) for a in form.answers] or None, [answer_ids(tok, a) for a in form.banned])

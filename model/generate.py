@@ -79,11 +79,15 @@ def choose(lm: MambaLM, tok: Tokenizer, state: MambaState, logits: Tensor, choic
 @torch.inference_mode()
 def generate(lm: MambaLM, tok: Tokenizer, state: MambaState, prompt: list[int], max_new_tokens: int = 48,
              temperature: float = 0.0, top_p: float = 1.0, on_token: Callable[[str], None] | None = None,
-             generator: torch.Generator | None = None, choices: list[list[int]] | None = None) -> Answer:
+             generator: torch.Generator | None = None, choices: list[list[int]] | None = None,
+             banned: list[list[int]] | None = None) -> Answer:
     """Push `prompt` onto `state` (which is not modified) and decode until <|endoftext|> or the limit.
 
-    With `choices` (whole answers' token ids, end token included: the answers a question lists,
-    model/answer_forms.py), the answer is the likeliest of them instead.
+    With `choices` (whole answers' token ids, end token included: the answers a question may have,
+    model/answer_forms.py), the answer is the likeliest of them instead. `banned` holds whole answers
+    (end token included) the answer may not be: when the decoding ends in one, its first token is
+    ruled out and the answer decoded again. Text that could still become a banned answer is held back
+    from `on_token` until it cannot.
     """
     if max_new_tokens < 1:
         raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
@@ -92,52 +96,71 @@ def generate(lm: MambaLM, tok: Tokenizer, state: MambaState, prompt: list[int], 
     start = time.perf_counter()
     device = lm.backbone.embedding.weight.device
     logits, state = lm(torch.tensor([prompt], device=device), state=state)
-    ids: list[int] = []
-    text, first = "", None
-    nxt = logits[:, -1]
     if choices:
-        ids = choose(lm, tok, state, nxt, choices)
+        ids = choose(lm, tok, state, logits[:, -1], choices)
         final = tok.decode(ids)
         if on_token is not None:
             on_token(final)
         total = time.perf_counter() - start
         return Answer(final.strip(), len(ids), total, 0.0, total)
-    for _ in range(max_new_tokens):
-        token = int(sample(answer_logits(lm, tok, nxt), temperature, top_p, generator)[0])
-        if first is None:
-            first = time.perf_counter() - start
-        if token == tok.eot_id:
+    banned = [b for b in banned or [] if b]
+    ruled_out: list[int] = []  # first tokens of banned answers the decoding ended in
+    first = None
+    while True:
+        ids: list[int] = []
+        text = ""
+        nxt, s = logits[:, -1], state
+        for _ in range(max_new_tokens):
+            scores = answer_logits(lm, tok, nxt)
+            if not ids and ruled_out:
+                scores[:, ruled_out] = float("-inf")
+            token = int(sample(scores, temperature, top_p, generator)[0])
+            if first is None:
+                first = time.perf_counter() - start
+            if token == tok.eot_id:
+                break
+            ids.append(token)
+            if on_token is not None and not _may_become(ids, banned):
+                new_text = tok.decode(ids)
+                if not new_text.endswith("\ufffd"):  # wait for a whole UTF-8 character
+                    on_token(new_text[len(text):])
+                    text = new_text
+            nxt, s = lm.step(torch.tensor([token], device=device), state=s)
+        if not ids or [*ids, tok.eot_id] not in banned or ids[0] in ruled_out:
             break
-        ids.append(token)
-        if on_token is not None:
-            new_text = tok.decode(ids)
-            if not new_text.endswith("\ufffd"):  # wait for a whole UTF-8 character
-                on_token(new_text[len(text):])
-                text = new_text
-        nxt, state = lm.step(torch.tensor([token], device=device), state=state)
+        ruled_out.append(ids[0])
     final = tok.decode(ids)
     if on_token is not None and final != text:
-        on_token(final[len(text):])  # what a cut-off character held back
+        on_token(final[len(text):])  # what a cut-off character or a possible banned answer held back
     total = time.perf_counter() - start
     decode_time = max(total - (first or total), 1e-9)
     return Answer(final.strip(), len(ids), first or total, max(len(ids) - 1, 0) / decode_time, total)
 
 
+def _may_become(ids: list[int], banned: list[list[int]]) -> bool:
+    """Whether the answer decoded so far could still end as one of the banned answers."""
+    return any(len(b) > len(ids) and b[:len(ids)] == ids for b in banned)
+
+
 @torch.inference_mode()
 def generate_batch(lm: MambaLM, tok: Tokenizer, states: list[MambaState], prompts: list[list[int]],
-                   max_new_tokens: int = 48, choices: list[list[list[int]] | None] | None = None) -> list[str]:
+                   max_new_tokens: int = 48, choices: list[list[list[int]] | None] | None = None,
+                   banned: list[list[list[int]]] | None = None) -> list[str]:
     """Greedy answers for many (state, prompt) pairs at once: prompts pushed one by one, then batched steps.
 
     Each prompt goes onto its own state (prompt lengths differ and padding would enter the
     state); the states are then stacked and decoded together until every row has ended.
-    `choices`, when given, holds each row's listed answers (or None), as `generate`'s: a row with
-    choices is answered by the likeliest of them and takes no part in the decoding.
+    `choices` and `banned`, when given, hold each row's as `generate` takes them: a row with
+    choices is answered by the likeliest of them and takes no part in the decoding; a row whose
+    answer is one of its banned answers is decoded again alone, as `generate` decodes it.
     """
     if len(states) != len(prompts):
         raise ValueError(f"{len(states)} states but {len(prompts)} prompts")
     choices = choices if choices is not None else [None] * len(prompts)
-    if len(choices) != len(prompts):
-        raise ValueError(f"{len(choices)} sets of choices but {len(prompts)} prompts")
+    banned = banned if banned is not None else [[] for _ in prompts]
+    if len(choices) != len(prompts) or len(banned) != len(prompts):
+        raise ValueError(f"{len(choices)} sets of choices and {len(banned)} of banned answers but {len(prompts)} "
+                         f"prompts")
     device = lm.backbone.embedding.weight.device
     texts: list[str | None] = [None] * len(prompts)
     last, pushed, free = [], [], []
@@ -149,14 +172,18 @@ def generate_batch(lm: MambaLM, tok: Tokenizer, states: list[MambaState], prompt
         last.append(logits[:, -1])
         pushed.append(s)
         free.append(i)
-    for i, text in zip(free, _decode_rows(lm, tok, pushed, last, max_new_tokens)):
-        texts[i] = text
+    for i, ids in zip(free, _decode_rows(lm, tok, pushed, last, max_new_tokens)):
+        if [*ids, tok.eot_id] in banned[i]:  # (states are not changed by pushing a prompt onto them)
+            texts[i] = generate(lm, tok, states[i], prompts[i], max_new_tokens, banned=banned[i]).text
+        else:
+            texts[i] = tok.decode(ids).strip()
     return texts
 
 
 def _decode_rows(lm: MambaLM, tok: Tokenizer, pushed: list[MambaState], last: list[Tensor],
-                 max_new_tokens: int) -> list[str]:
-    """Greedy answers of rows whose prompts are pushed (`last`: each row's last logits), decoded together."""
+                 max_new_tokens: int) -> list[list[int]]:
+    """Greedy answers' token ids (without the end token) of rows whose prompts are pushed (`last`: each
+    row's last logits), decoded together."""
     if not pushed:
         return []
     device = last[0].device
@@ -172,8 +199,4 @@ def _decode_rows(lm: MambaLM, tok: Tokenizer, pushed: list[MambaState], last: li
         if bool(done.all()):
             break
         logits, state = lm.step(nxt, state=state)
-    texts = []
-    for row in out.tolist():
-        ids = row[: row.index(tok.eot_id)] if tok.eot_id in row else row
-        texts.append(tok.decode(ids).strip())
-    return texts
+    return [row[: row.index(tok.eot_id)] if tok.eot_id in row else row for row in out.tolist()]

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .audio import FRAME_SHIFT, LEFT_PAD, features, pad_tail, with_floor
-from .answer_forms import question_choices
+from .answer_forms import TokenForm, question_form
 from .branch import build_branch
 from .config import SAMConfig
 from .connector import build_connector
@@ -173,12 +173,14 @@ class SAM(nn.Module):
             top_p: float = 1.0, on_token: Callable[[str], None] | None = None, forms: bool = True) -> Answer:
         """Answer `question` about what the state has heard, decoding on a fork (state is unchanged).
 
-        With `forms`, a question that lists its answers ("yes or no", labelled options) gets the one
-        the model finds likeliest (model/answer_forms.py).
+        With `forms`, the answer keeps to the form the question asks for (model/answer_forms.py): the
+        likeliest of the answers it lists or its grammar allows ("yes or no", options, a number), and
+        never a bare yes, no or number to an open question.
         """
         tok = self._tok()
+        form = question_form(tok, question) if forms else TokenForm(None, [])
         return generate(self.lm, tok, state.lm.fork(), prompt_ids(tok, question), max_new_tokens, temperature,
-                        top_p, on_token, choices=question_choices(tok, question) if forms else None)
+                        top_p, on_token, choices=form.choices, banned=form.banned)
 
     def describe(self, state: StreamState, *, recent: bool = False, **kw) -> Answer:
         """ask() with the description prompt: the whole recording, or (recent=True) its last ten seconds.

@@ -1,14 +1,20 @@
-"""Answers in the form the question states: which questions list their answers (and what the answers
-are), the batched scoring of whole answers against its token-by-token reference, and answering with
-the likeliest listed answer."""
+"""Answers in the form the question asks for: which questions list their answers (and what the answers
+are), which forms a question's grammar asks for, the batched scoring of whole answers against its
+token-by-token reference, answering with the likeliest allowed answer, and decoding that keeps out
+the answers an open question may not have."""
 import random
+from pathlib import Path
 
 import pytest
 import torch
 
-from model.answer_forms import TRUE_FALSE, YES_NO, question_choices, stated_answers
-from model.data.wording import HELD_OUT_STYLES, LABEL_STYLES, OPTION_HEADERS, option_answer, option_block
+from model.answer_forms import (BARE, COUNTS, TRUE_FALSE, TYPES, YES_NO, asked_form, class_mentions, question_form,
+                                stated_answers)
+from model.data.questions import REFUSAL
+from model.data.wording import (HELD_OUT_STYLES, LABEL_STYLES, OPTION_HEADERS, load_phrases, option_answer,
+                                option_block)
 from model.generate import answer_logits, choice_scores, choose, generate, generate_batch
+from model.metrics import normalize
 from model.prompt import answer_ids, prompt_ids
 
 OPTIONS = ["a dog barking", "rain", "a church bell", "someone speaking"]
@@ -22,8 +28,9 @@ def test_options_in_every_style_the_generator_writes_give_the_answers_it_would_t
         for after in AFTER:
             block, labels = option_block(OPTIONS[:n], style, rng, OPTION_HEADERS)
             question = f"Which of these can you hear? {block} {after}"
-            want = tuple(option_answer(labels, OPTIONS[:n], i) for i in range(n)) if any(labels) else None
-            assert stated_answers(question) == want
+            want = tuple(option_answer(labels, OPTIONS[:n], i) for i in range(n))
+            assert stated_answers(question) == (want if any(labels) else None)
+            assert asked_form(question).answers == want  # without labels: the options' text
 
 
 @pytest.mark.parametrize("question, answers", [
@@ -32,12 +39,13 @@ def test_options_in_every_style_the_generator_writes_give_the_answers_it_would_t
     ("yes/no: did someone knock", YES_NO),
     ("True or false: a dog barks.", TRUE_FALSE),
     ("t/f someone talks at some point", TRUE_FALSE),
+    ("T or F: a horn honks", TRUE_FALSE),
     ("a bell rings. true/false?", TRUE_FALSE),
     ("which did NOT show up: (a) siren, (b) rain, or (c) a bell?", ("(a) siren", "(b) rain", "(c) a bell")),
     ("is there a dog?", None),
     ("what was that", None),
     ("did you hear Mr. A. Smith speak?", None),  # one 'label' is not a list of options
-    ("was it a dog, a cat or a cow?", None),  # options without labels leave the answer free
+    ("was it a dog, a cat or a cow?", None),  # no labels: not listed answers (asked_form names the classes)
     ("Pick one: (A) yes or no (B) a dog", ("(A) yes or no", "(B) a dog")),  # options win over their text
 ])
 def test_only_answers_written_out_count(question, answers):
@@ -104,7 +112,7 @@ def test_batched_answers_choose_as_single_answers_do_and_the_others_decode_as_be
                  "t/f: a bell rings", "what else"]
     states = [model.hear(torch.randn(12000 + 4000 * i) * 0.1).lm for i in range(len(questions))]
     prompts = [prompt_ids(tok, q) for q in questions]
-    choices = [question_choices(tok, q) for q in questions]
+    choices = [question_form(tok, q).choices for q in questions]
     assert [c is None for c in choices] == [False, True, False, False, True]
     batched = generate_batch(model.lm, tok, [s.fork() for s in states], prompts, 8, choices)
     single = [generate(model.lm, tok, s.fork(), p, 8, choices=c).text for s, p, c in zip(states, prompts, choices)]
@@ -113,3 +121,114 @@ def test_batched_answers_choose_as_single_answers_do_and_the_others_decode_as_be
     assert [batched[1], batched[4]] == free
     for answer, q in zip(batched, questions):
         assert stated_answers(q) is None or answer in stated_answers(q)
+
+
+# -- forms read from the question's grammar ------------------------------------------------------
+@pytest.mark.parametrize("question, kind, answers", [
+    ("is there a dog?", "yesno", (*YES_NO, REFUSAL)),
+    ("hey, did somebody just knock", "yesno", (*YES_NO, REFUSAL)),
+    ("Can you hear a piano", "yesno", (*YES_NO, REFUSAL)),
+    ("anyone there?", "yesno", (*YES_NO, REFUSAL)),
+    ("you hearing any birds right now", "yesno", (*YES_NO, REFUSAL)),
+    ("could you tell me whether it rained", "yesno", (*YES_NO, REFUSAL)),
+    ("are there dogs or cats around?", "yesno", (*YES_NO, REFUSAL)),  # is there X or Y: asks if either is
+    ("do you also hear a drill, or is it just me?", "yesno", (*YES_NO, REFUSAL)),
+    ("how many times did the dog bark?", "count", (*COUNTS, REFUSAL)),
+    ("count the knocks on the door", "count", (*COUNTS, REFUSAL)),
+    ("is that someone talking, music, or some other sound?", "type", TYPES),
+    ("voice or music?", "type", TYPES),
+    ("which one was louder, the dog or the rain?", "named", ("dog", "rain", REFUSAL)),
+    ("was that a cow or a goat", "named", ("cow", "goat", REFUSAL)),
+    ("Choose from: rain, wind or thunder", "listed", ("rain", "wind", "thunder")),
+    ("which of these do you hear - a cow / a goat / a sheep", "listed", ("a cow", "a goat", "a sheep")),
+    ("which one is it?\n- hammer\n- saw\n- drill\nanswer with one", "listed", ("hammer", "saw", "drill")),
+    ("what was that?", "open", ()),
+    ("can you describe what you hear", "open", ()),
+    ("tell me what happened in the last minute", "open", ()),
+    ("what did she say?", "refusal", (REFUSAL,)),
+    ("hey, who's at the door", "refusal", (REFUSAL,)),
+    ("will it rain tomorrow?", "refusal", (REFUSAL,)),
+    ("why is the baby crying?", "refusal", (REFUSAL,)),
+    ("what colour is that car", "refusal", (REFUSAL,)),
+    ("what did you hear?", "open", ()),
+    ("and what was his name?", "refusal", (REFUSAL,)),
+    ("how long has it been quiet?", "open", ()),
+    ("how many seconds has it been quiet?", "open", ()),  # a span, not a count
+])
+def test_the_grammar_of_a_question_gives_its_form(question, kind, answers):
+    form = asked_form(question)
+    assert form is not None and form.kind == kind
+    assert form.answers == answers
+    assert form.banned == (BARE if kind == "open" else ())
+
+
+@pytest.mark.parametrize("question", ["dog", "hmm", "thanks!", "the rain stopped.",
+                                      "is it raining or snowing?"])  # alternatives the vocabulary cannot name
+def test_words_that_are_not_a_question_leave_the_answer_free(question):
+    assert asked_form(question) is None
+
+
+def test_class_mentions_read_everyday_names_longest_first():
+    assert class_mentions("the barking dog or someone talking") == ("dog", class_mentions("someone talking")[0])
+    assert class_mentions("a church bell, then rain, then a church bell") == ("bell", "rain")  # each once
+    assert class_mentions("nothing here names a sound") == ()
+    phrases = load_phrases()
+    for name, p in phrases.items():  # every class is named by its own plainest phrase
+        assert class_mentions(f"was that {p.nouns[0]}?" if p.nouns else name) == (name,), name
+
+
+def _reachable(form, answer):
+    if form is None:
+        return True
+    if form.answers:
+        return normalize(answer) in {normalize(a) for a in form.answers}
+    return answer not in form.banned
+
+
+def test_the_training_generators_own_answers_are_allowed_by_the_form_read_from_its_question():
+    """Over trained and held-out wording, the form read from a generated question allows the answer the
+    generator gives it (typing slips aside), and kinds with one form are read as that form."""
+    from test_wording import ALL_HELD, ALL_TRAINED
+
+    pairs = [qa for _, qa in ALL_TRAINED + ALL_HELD]
+    blocked = [(qa.question, qa.answer) for qa in pairs if not _reachable(asked_form(qa.question), qa.answer)]
+    assert len(blocked) <= 0.01 * len(pairs), blocked[:10]
+    want = {"yesno": {"yesno", "listed"}, "count": {"count"}, "type": {"type"}, "mcq": {"listed"}, "tf": {"listed"}}
+    for kind, forms in want.items():
+        of_kind = [qa for qa in pairs if qa.kind == kind]
+        read = [qa for qa in of_kind if _kind(qa.question) in forms]
+        assert len(read) >= 0.95 * len(of_kind), (kind, len(read), len(of_kind))
+    trained_unknowable = [qa for _, qa in ALL_TRAINED if qa.kind == "unknowable"]
+    assert sum(_kind(qa.question) == "refusal" for qa in trained_unknowable) >= 0.9 * len(trained_unknowable)
+    refused = [qa.question for qa in pairs if qa.kind != "unknowable" and _kind(qa.question) == "refusal"]
+    assert refused == []  # what the sound can tell is never refused
+
+
+def _kind(question):
+    form = asked_form(question)
+    return form.kind if form else None
+
+
+def test_an_open_question_is_never_answered_by_a_banned_answer_and_streams_only_what_it_keeps():
+    """The decoding rules out a banned answer's first token and decodes again; tokens that could still
+    become a banned answer are not streamed."""
+    from model.checkpoint import load_sam
+
+    model = load_sam(Path(__file__).parents[1] / "assets" / "sam-small")  # a model whose answers end
+    tok = model.tokenizer
+    heard = model.hear(torch.randn(16000) * 0.1).lm
+    prompt = prompt_ids(tok, "what was that")
+    free = generate(model.lm, tok, heard.fork(), prompt, 12).text
+    banned = [answer_ids(tok, free)]  # the answer the model would give, banned
+    assert banned[0][-1] == tok.eot_id and len(banned[0]) <= 12
+    streamed: list[str] = []
+    kept = generate(model.lm, tok, heard.fork(), prompt, 12, on_token=streamed.append, banned=banned)
+    assert kept.text != free
+    assert "".join(streamed).strip() == kept.text
+    first = answer_ids(tok, free)[0]
+    logits, _ = model.lm(torch.tensor([prompt]), state=heard.fork())
+    masked = answer_logits(model.lm, tok, logits[:, -1].clone())
+    masked[:, first] = float("-inf")
+    assert answer_ids(tok, kept.text)[0] == int(masked.argmax())  # the next likeliest start
+    batched = generate_batch(model.lm, tok, [heard.fork(), heard.fork()], [prompt, prompt], 12, banned=[banned, []])
+    assert batched == [kept.text, free]

@@ -10,7 +10,7 @@ from typing import Any, Callable, Iterator
 
 import torch
 
-from ..answer_forms import question_choices
+from ..answer_forms import TokenForm, question_form
 from ..data.tasks import ABSENT_STEMS
 from ..generate import choice_scores, generate_batch
 from ..prompt import answer_ids, prompt_ids
@@ -67,9 +67,9 @@ def answer_items(model: SAM, items: list[Item], read, batch_size: int, max_new_t
     tok = model.tokenizer
 
     def flush() -> None:
-        listed = [question_choices(tok, items[i].question) if forms else None for i, _, _ in pending]
+        asked = [question_form(tok, items[i].question) if forms else TokenForm(None, []) for i, _, _ in pending]
         texts = generate_batch(model.lm, tok, [s for _, s, _ in pending], [p for *_, p in pending], max_new_tokens,
-                               listed)
+                               [a.choices for a in asked], [a.banned for a in asked])
         for (i, _, _), t in zip(pending, texts):
             answers[i] = t
         pending.clear()

@@ -260,7 +260,8 @@ def asked_form(question: str) -> Form | None:
         return Form("named", (*named, REFUSAL))
     if of_kind:
         return Form("type", TYPES)
-    if _QUESTION_WORD.search(text) or _REQUEST.match(_FILLER.sub("", text)):
+    if _QUESTION_WORD.search(text) or _REQUEST.match(_FILLER.sub("", text)) or \
+            alternatives and _yes_no_question(text):  # "is it a plane or a bird?" is not answered "yes"
         return Form("open", banned=BARE)
     return None
 

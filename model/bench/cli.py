@@ -37,15 +37,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--skip-replay", action="store_true", help="memory suite: only the start-up rows")
     p.add_argument("--valset", type=Path, default=Path("data/val"), help="precision suite: validation set folder")
     p.add_argument("--items", type=int, default=300, help="precision suite: how many of its items (default 300)")
-    p.add_argument("--only", choices=("hop",), help="gpu suite: only the streaming hop (8 tokens appended, eager and "
-                   "from a CUDA graph, against the graphed decode step), into gpu_hop.json")
+    p.add_argument("--only", choices=("hop", "decode"), help="gpu suite: only the streaming hop (8 tokens appended, "
+                   "eager and from a CUDA graph, against the graphed decode step), into gpu_hop.json; or only the "
+                   "graphed decode step (eager layers, one compiled block per layer, the whole step compiled; each "
+                   "against the bandwidth floor, with its compile time), into gpu_decode.json, in about 5 minutes")
     p.add_argument("--compiled", action="store_true", help="gpu --only hop: also the torch.compile'd graphed step "
                    "and append (adds their compile time; the whole gpu suite always measures them)")
+    p.add_argument("--autotuned", action="store_true", help="gpu --only decode: also the whole step compiled in "
+                   "torch.compile's max-autotune-no-cudagraphs mode (adds minutes of autotuning)")
     args = p.parse_args(argv)
     if args.only is not None and args.suite != "gpu":
         p.error("--only applies to the gpu suite")
-    if args.compiled and args.only is None:
+    if args.compiled and args.only != "hop":
         p.error("--compiled applies to `gpu --only hop` (the whole gpu suite always measures the compiled variants)")
+    if args.autotuned and args.only != "decode":
+        p.error("--autotuned applies to `gpu --only decode`")
     if args.threads is not None:
         if args.threads < 1:
             p.error("--threads must be at least 1")
@@ -61,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         if not torch.cuda.is_available():
             p.error("the gpu suite needs a CUDA device")
         from .gpu import main as run_gpu
-        run_gpu(args.out, only=args.only, compiled=args.compiled)
+        run_gpu(args.out, only=args.only, compiled=args.compiled, autotuned=args.autotuned)
     elif args.suite == "session":
         from .session import main as run_session
         run_session(args.out, tuple(args.minutes or (1, 10, 60)))

@@ -8,9 +8,13 @@ MambaLMHeadModel with the same weights (logits agreement, forward, decode with i
 generate). Also sam-130m training throughput and model FLOPs utilisation.
 
 `main(only="hop")` measures the streaming hop alone (gpu_hop.json), in a minute or two.
+`main(only="decode")` measures the graphed decode step alone (gpu_decode.json), in about five
+minutes: eager layers, one compiled block per layer, and the whole step compiled as one graph,
+each against the floor, with the time each took to compile and capture.
 """
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -20,9 +24,12 @@ import torch
 from ..config import MambaConfig, SAMConfig
 from ..cuda_graph import HOP_TOKENS
 from ..lm import MambaLM
-from .timing import median_time, report
+from .timing import median_time, report, sync
 
 DEV = "cuda"
+# The graphed decode steps, by key: GraphedStep's `compiled` and torch.compile's mode.
+STEPS = {"step_graph": (False, None), "step_graph_compiled": (True, None), "step_graph_whole": ("whole", None)}
+AUTOTUNED = {"step_graph_whole_autotuned": ("whole", "max-autotune-no-cudagraphs")}
 
 
 def copy_bandwidth(gib: float = 4.0) -> float:
@@ -76,7 +83,7 @@ def bench_lm(preset: str, bandwidth: float, peak: float) -> dict[str, Any]:
         t = median_time(lambda: lm.step(tok, state=state), DEV, warmup=3, repeat=20)
         res[q + "step_eager_ms"] = 1e3 * t
         res[q + "step_eager_over_floor"] = t / floor
-        res.update(_graphed(lm, state, floor, q, compiled=backend == "kernels"))
+        res.update(_graphed(lm, state, floor, q, compiled=backend == "kernels", whole=backend == "kernels"))
     lm.set_backend("auto")
     res.update(_peer(lm, prompt, floor, p))
     return res
@@ -110,27 +117,84 @@ def _eager_append(lm: MambaLM, state, lengths: tuple[int, ...], q: str) -> dict[
     return res
 
 
-def _graphed(lm: MambaLM, state, floor: float, q: str, compiled: bool) -> dict[str, Any]:
-    """The decode step and one hop's append from CUDA graphs (eager layers, then compiled ones if asked)."""
-    from ..cuda_graph import GraphedAppend, GraphedStep
+def _graphed(lm: MambaLM, state, floor: float, q: str, compiled: bool, whole: bool = False) -> dict[str, Any]:
+    """The decode step and one hop's append from CUDA graphs (eager layers, then compiled ones if asked;
+    `whole` adds the step compiled whole), each append against the step of the same kind."""
+    from ..cuda_graph import GraphedAppend
 
-    tok = torch.tensor([7], device=DEV)
     hop = torch.randn(1, HOP_TOKENS, lm.cfg.d_model, device=DEV, dtype=torch.bfloat16)
-    res = {}
+    res: dict[str, Any] = {}
+    steps = ["step_graph"]
+    if compiled:
+        steps += ["step_graph_compiled", "step_graph_whole"] if whole else ["step_graph_compiled"]
+    for key in steps:
+        res.update(_graphed_step(lm, state, floor, q + key, *STEPS[key]))
     for fused in (False, True) if compiled else (False,):
         tail = "_compiled" if fused else ""
-        step = GraphedStep(lm, 1, compiled=fused)
-        step.load(state)
-        t_step = median_time(lambda: step(tok), DEV, warmup=3, repeat=50)
-        del step
         append = GraphedAppend(lm, 1, HOP_TOKENS, compiled=fused)
         append.load(state)
         t_append = median_time(lambda: append(hop), DEV, warmup=3, repeat=50)
         del append
         step_name, append_name = f"step_graph{tail}", f"append_{HOP_TOKENS}_graph{tail}"
-        res.update({q + step_name + "_ms": 1e3 * t_step, q + step_name + "_over_floor": t_step / floor,
-                    q + append_name + "_ms": 1e3 * t_append,
-                    q + f"{append_name}_over_{step_name}": t_append / t_step})
+        res.update({q + append_name + "_ms": 1e3 * t_append,
+                    q + f"{append_name}_over_{step_name}": 1e3 * t_append / res[q + step_name + "_ms"]})
+    return res
+
+
+def _graphed_step(lm: MambaLM, state, floor: float, key: str, compiled: bool | str,
+                  mode: str | None) -> dict[str, Any]:
+    """GraphedStep from `state`: ms per step (synchronised after each, and pipelined), over the floor, and the
+    seconds its construction took (compilation, warm-up, capture)."""
+    from ..cuda_graph import GraphedStep
+
+    tok = torch.tensor([7], device=DEV)
+    sync(DEV)
+    start = time.perf_counter()
+    step = GraphedStep(lm, 1, compiled=compiled, mode=mode)
+    sync(DEV)
+    build = time.perf_counter() - start
+    step.load(state)
+    t = median_time(lambda: step(tok), DEV, warmup=3, repeat=50)
+    t_pipelined = _pipelined(lambda: step(tok))
+    del step
+    return {key + "_ms": 1e3 * t, key + "_over_floor": t / floor, key + "_pipelined_ms": 1e3 * t_pipelined,
+            key + "_build_s": build}
+
+
+def _pipelined(fn: Callable[[], Any], n: int = 100) -> float:
+    """Seconds per call of n calls issued back to back, one synchronisation at the end: the GPU's time per
+    replay when the host keeps ahead, without the per-call synchronisation median_time pays."""
+    fn()
+    sync(DEV)
+    start = time.perf_counter()
+    for _ in range(n):
+        fn()
+    sync(DEV)
+    return (time.perf_counter() - start) / n
+
+
+@torch.inference_mode()
+def bench_decode(preset: str, bandwidth: float, autotuned: bool = False,
+                 measured: Callable[[dict[str, Any]], None] = lambda res: None) -> dict[str, Any]:
+    """The graphed decode step alone: eager layers, one compiled block per layer, the whole step compiled
+    (and autotuned, if asked); each against the floor. Prints a line and calls `measured` as each finishes."""
+    from .. import kernels
+
+    lm = _random_lm(preset)
+    p = f"{preset}."
+    floor = _weight_bytes(lm) / bandwidth
+    res: dict[str, Any] = {p + "decode_floor_ms": 1e3 * floor}
+    print(f"{preset}: floor {1e3 * floor:.3f} ms", flush=True)
+    lm.set_backend("torch")  # a state to start from; mamba_ssm's scan would first tune itself for minutes
+    _, state = lm.hidden(torch.randint(0, lm.cfg.vocab_size, (1, 64), device=DEV))
+    lm.set_backend("auto")  # the eager graph runs mamba_ssm's state update where it imports
+    res[p + "step_graph_backend"] = "kernels" if kernels.usable(torch.device(DEV), "auto") else "torch"
+    for key, (compiled, mode) in ((STEPS | AUTOTUNED) if autotuned else STEPS).items():
+        res.update(_graphed_step(lm, state, floor, p + key, compiled, mode))
+        print(f"{preset} {key}: {res[p + key + '_ms']:.3f} ms ({res[p + key + '_over_floor']:.2f}x the floor; "
+              f"pipelined {res[p + key + '_pipelined_ms']:.3f} ms), built in {res[p + key + '_build_s']:.0f} s",
+              flush=True)
+        measured(res)
     return res
 
 
@@ -205,15 +269,19 @@ def bench_training(peak: float, batch: int = 16, seconds: float = 10.24, steps: 
 
 
 def main(out: Path | None, presets: tuple[str, ...] = ("mamba2-130m", "mamba2-2.7b"), only: str | None = None,
-         compiled: bool = False) -> None:
-    """The whole suite (gpu.json), or only="hop": the streaming hop alone (gpu_hop.json; `compiled` adds
-    the torch.compile'd variants, which the whole suite always measures)."""
+         compiled: bool = False, autotuned: bool = False) -> None:
+    """The whole suite (gpu.json); only="hop": the streaming hop alone (gpu_hop.json; `compiled` adds the
+    torch.compile'd variants, which the whole suite always measures); only="decode": the graphed decode step
+    alone (gpu_decode.json; `autotuned` adds the whole step compiled in max-autotune mode)."""
     res: dict[str, Any] = {"gpu": torch.cuda.get_device_name(), "torch": torch.__version__}
     if only == "hop":
         _main_hop(res, out, presets, compiled)
         return
+    if only == "decode":
+        _main_decode(res, out, presets, autotuned)
+        return
     if only is not None:
-        raise ValueError(f"only must be None or 'hop', got {only!r}")
+        raise ValueError(f"only must be None, 'hop' or 'decode', got {only!r}")
     bw = copy_bandwidth()
     peak = matmul_flops()
     res.update({"copy_bandwidth_GBps": bw / 1e9, "bf16_matmul_TFLOPs": peak / 1e12})
@@ -235,3 +303,20 @@ def _main_hop(res: dict[str, Any], out: Path | None, presets: tuple[str, ...], c
         res.update(bench_hop(preset, bw, compiled))
         res[f"{preset}.hop_bench_seconds"] = time.perf_counter() - start
         report(res, out, "gpu_hop")
+
+
+def _main_decode(res: dict[str, Any], out: Path | None, presets: tuple[str, ...], autotuned: bool) -> None:
+    bw = copy_bandwidth()
+    res["copy_bandwidth_GBps"] = bw / 1e9
+    print(f"copy bandwidth {bw / 1e9:,.0f} GB/s", flush=True)
+
+    def measured(partial: dict[str, Any]) -> None:  # written after each step measured: a cut-off run keeps its rows
+        if out is not None:
+            out.mkdir(parents=True, exist_ok=True)
+            (out / "gpu_decode.json").write_text(json.dumps(res | partial, indent=1, default=str))
+
+    for preset in presets:
+        start = time.perf_counter()
+        res.update(bench_decode(preset, bw, autotuned, measured))
+        res[f"{preset}.decode_bench_seconds"] = time.perf_counter() - start
+    report(res, out, "gpu_decode")

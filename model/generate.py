@@ -80,14 +80,16 @@ def choose(lm: MambaLM, tok: Tokenizer, state: MambaState, logits: Tensor, choic
 def generate(lm: MambaLM, tok: Tokenizer, state: MambaState, prompt: list[int], max_new_tokens: int = 48,
              temperature: float = 0.0, top_p: float = 1.0, on_token: Callable[[str], None] | None = None,
              generator: torch.Generator | None = None, choices: list[list[int]] | None = None,
-             banned: list[list[int]] | None = None) -> Answer:
+             banned: list[list[int]] | None = None, once: bool = False) -> Answer:
     """Push `prompt` onto `state` (which is not modified) and decode until <|endoftext|> or the limit.
 
     With `choices` (whole answers' token ids, end token included: the answers a question may have,
     model/answer_forms.py), the answer is the likeliest of them instead. `banned` holds whole answers
     (end token included) the answer may not be: when the decoding ends in one, its first token is
     ruled out and the answer decoded again. Text that could still become a banned answer is held back
-    from `on_token` until it cannot.
+    from `on_token` until it cannot. With `once`, a list answer ends before its first item said a
+    second time ("hiss, bass guitar, hiss, hiss" is "hiss, bass guitar"), and each item is streamed
+    once it is complete.
     """
     if max_new_tokens < 1:
         raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
@@ -120,12 +122,20 @@ def generate(lm: MambaLM, tok: Tokenizer, state: MambaState, prompt: list[int], 
             if token == tok.eot_id:
                 break
             ids.append(token)
+            if once and tok.comma_id is not None and token == tok.comma_id:
+                cut = said_once(ids, tok.comma_id)
+                if len(cut) < len(ids):
+                    ids = cut
+                    break
+            shown = ids[: _last_item_end(ids, tok.comma_id)] if once else ids
             if on_token is not None and not _may_become(ids, banned):
-                new_text = tok.decode(ids)
-                if not new_text.endswith("\ufffd"):  # wait for a whole UTF-8 character
+                new_text = tok.decode(shown)
+                if not new_text.endswith("\ufffd") and len(new_text) > len(text):  # whole UTF-8 characters
                     on_token(new_text[len(text):])
                     text = new_text
             nxt, s = lm.step(torch.tensor([token], device=device), state=s)
+        if once:
+            ids = said_once(ids, tok.comma_id)
         if not ids or [*ids, tok.eot_id] not in banned or ids[0] in ruled_out:
             break
         ruled_out.append(ids[0])
@@ -137,6 +147,27 @@ def generate(lm: MambaLM, tok: Tokenizer, state: MambaState, prompt: list[int], 
     return Answer(final.strip(), len(ids), first or total, max(len(ids) - 1, 0) / decode_time, total)
 
 
+def said_once(ids: list[int], comma: int | None) -> list[int]:
+    """A list answer's tokens up to (not including) the comma before its first repeated item; all of them
+    when no item repeats (or the vocabulary has no comma). Items are the token runs between commas."""
+    if comma is None:
+        return ids
+    seen: set[tuple[int, ...]] = set()
+    start = 0
+    for end in [i for i, t in enumerate(ids) if t == comma] + [len(ids)]:
+        item = tuple(ids[start:end])
+        if item in seen:
+            return ids[: start - 1]
+        seen.add(item)
+        start = end + 1
+    return ids
+
+
+def _last_item_end(ids: list[int], comma: int | None) -> int:
+    """The length of the answer's items known to be kept: those before its last comma."""
+    return max((i for i, t in enumerate(ids) if t == comma), default=0)
+
+
 def _may_become(ids: list[int], banned: list[list[int]]) -> bool:
     """Whether the answer decoded so far could still end as one of the banned answers."""
     return any(len(b) > len(ids) and b[:len(ids)] == ids for b in banned)
@@ -145,14 +176,15 @@ def _may_become(ids: list[int], banned: list[list[int]]) -> bool:
 @torch.inference_mode()
 def generate_batch(lm: MambaLM, tok: Tokenizer, states: list[MambaState], prompts: list[list[int]],
                    max_new_tokens: int = 48, choices: list[list[list[int]] | None] | None = None,
-                   banned: list[list[list[int]]] | None = None) -> list[str]:
+                   banned: list[list[list[int]]] | None = None, once: bool = False) -> list[str]:
     """Greedy answers for many (state, prompt) pairs at once: prompts pushed one by one, then batched steps.
 
     Each prompt goes onto its own state (prompt lengths differ and padding would enter the
     state); the states are then stacked and decoded together until every row has ended.
     `choices` and `banned`, when given, hold each row's as `generate` takes them: a row with
     choices is answered by the likeliest of them and takes no part in the decoding; a row whose
-    answer is one of its banned answers is decoded again alone, as `generate` decodes it.
+    answer is one of its banned answers is decoded again alone, as `generate` decodes it. `once`
+    ends each list answer before its first repeated item, as `generate` does.
     """
     if len(states) != len(prompts):
         raise ValueError(f"{len(states)} states but {len(prompts)} prompts")
@@ -173,8 +205,9 @@ def generate_batch(lm: MambaLM, tok: Tokenizer, states: list[MambaState], prompt
         pushed.append(s)
         free.append(i)
     for i, ids in zip(free, _decode_rows(lm, tok, pushed, last, max_new_tokens)):
+        ids = said_once(ids, tok.comma_id) if once else ids
         if [*ids, tok.eot_id] in banned[i]:  # (states are not changed by pushing a prompt onto them)
-            texts[i] = generate(lm, tok, states[i], prompts[i], max_new_tokens, banned=banned[i]).text
+            texts[i] = generate(lm, tok, states[i], prompts[i], max_new_tokens, banned=banned[i], once=once).text
         else:
             texts[i] = tok.decode(ids).strip()
     return texts

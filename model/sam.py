@@ -174,13 +174,13 @@ class SAM(nn.Module):
         """Answer `question` about what the state has heard, decoding on a fork (state is unchanged).
 
         With `forms`, the answer keeps to the form the question asks for (model/answer_forms.py): the
-        likeliest of the answers it lists or its grammar allows ("yes or no", options, a number), and
-        never a bare yes, no or number to an open question.
+        likeliest of the answers it lists or its grammar allows ("yes or no", options, a number), never
+        a bare yes, no or number to an open question, and a list that names each sound once.
         """
         tok = self._tok()
         form = question_form(tok, question) if forms else TokenForm(None, [])
         return generate(self.lm, tok, state.lm.fork(), prompt_ids(tok, question), max_new_tokens, temperature,
-                        top_p, on_token, choices=form.choices, banned=form.banned)
+                        top_p, on_token, choices=form.choices, banned=form.banned, once=forms)
 
     def describe(self, state: StreamState, *, recent: bool = False, **kw) -> Answer:
         """ask() with the description prompt: the whole recording, or (recent=True) its last ten seconds.

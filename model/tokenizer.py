@@ -27,6 +27,7 @@ class Tokenizer:
             tok.add_special_tokens(missing)
         self.tok = tok
         self.eot_id, self.question_id, self.answer_id = (tok.token_to_id(t) for t in SPECIAL_TOKENS)
+        self.comma_id: int | None = tok.token_to_id(",")  # what separates the items of a list answer
 
     @classmethod
     def train(cls, texts: Iterable[str], vocab_size: int = 4096, min_frequency: int = 2) -> "Tokenizer":

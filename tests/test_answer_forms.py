@@ -232,3 +232,49 @@ def test_an_open_question_is_never_answered_by_a_banned_answer_and_streams_only_
     assert answer_ids(tok, kept.text)[0] == int(masked.argmax())  # the next likeliest start
     batched = generate_batch(model.lm, tok, [heard.fork(), heard.fork()], [prompt, prompt], 12, banned=[banned, []])
     assert batched == [kept.text, free]
+
+
+# -- list answers that name each sound once -------------------------------------------------------
+@pytest.mark.parametrize("items, kept", [
+    (["hiss", "bass guitar", "hiss", "hiss"], 2),
+    (["dog", "rain", "dog"], 2),
+    (["dog", "rain", "car horn"], 3),
+    (["dog"], 1),
+    ([], 0),
+])
+def test_a_list_answer_is_cut_before_its_first_repeated_item(items, kept):
+    from model.generate import said_once
+
+    comma = 0
+    words = {w: i + 1 for i, w in enumerate(dict.fromkeys(items))}
+    ids = []
+    for k, item in enumerate(items):
+        ids += ([comma] if k else []) + [words[item], 100 + len(item)]  # two tokens an item
+    cut = said_once(ids, comma)
+    assert cut == ids[: max(3 * kept - 1, 0)]
+    assert said_once(ids, None) == ids  # a vocabulary without a comma: nothing to cut
+
+
+def test_the_shipped_model_names_each_sound_of_a_list_once_streamed_and_batched():
+    """On the demo recording the shipped model's free list repeats itself; with `once` the answer is the
+    same list up to its first repeated item, streamed item by item, and batched decoding agrees."""
+    import soundfile as sf
+
+    from model.checkpoint import load_sam
+    from model.generate import said_once
+
+    root = Path(__file__).parents[1] / "assets"
+    model = load_sam(root / "sam-small")
+    tok = model.tokenizer
+    audio, _ = sf.read(root / "demo.ogg", dtype="float32")
+    heard = model.hear(torch.from_numpy(audio)).lm
+    prompt = prompt_ids(tok, "what did I miss?")
+    free_ids = answer_ids(tok, generate(model.lm, tok, heard.fork(), prompt, 40).text)[:-1]
+    assert said_once(free_ids, tok.comma_id) != free_ids  # the free answer repeats an item
+    streamed: list[str] = []
+    once = generate(model.lm, tok, heard.fork(), prompt, 40, on_token=streamed.append, once=True)
+    assert once.text == tok.decode(said_once(free_ids, tok.comma_id)).strip()
+    assert "".join(streamed).strip() == once.text
+    items = [i.strip() for i in once.text.split(",")]
+    assert len(items) == len(set(items)) >= 2
+    assert generate_batch(model.lm, tok, [heard.fork()], [prompt], 40, once=True) == [once.text]

@@ -69,7 +69,7 @@ def answer_items(model: SAM, items: list[Item], read, batch_size: int, max_new_t
     def flush() -> None:
         asked = [question_form(tok, items[i].question) if forms else TokenForm(None, []) for i, _, _ in pending]
         texts = generate_batch(model.lm, tok, [s for _, s, _ in pending], [p for *_, p in pending], max_new_tokens,
-                               [a.choices for a in asked], [a.banned for a in asked])
+                               [a.choices for a in asked], [a.banned for a in asked], once=forms)
         for (i, _, _), t in zip(pending, texts):
             answers[i] = t
         pending.clear()

@@ -14,7 +14,8 @@
   "can you hear ...", "anyone there?"), no question word, and no alternatives ("is it X or Y"),
   except where the alternatives are what is asked about ("is there singing or music").
 - **It names the sounds to choose between** ("which was louder, the dog or the rain", "was that a
-  cow or a goat?"): one of them, by its class name.
+  cow or a goat?"): one of them, by its class name; alternatives no class names ("is it a plane
+  or a bird?") are chosen between as written.
 - **Anything else with a question word or a request** ("what was that", "describe the scene") is
   answered freely, but never by a bare yes, no, true, false or number, which answer other kinds.
 
@@ -260,10 +261,26 @@ def asked_form(question: str) -> Form | None:
         return Form("named", (*named, REFUSAL))
     if of_kind:
         return Form("type", TYPES)
+    said = _said_alternatives(text) if alternatives else []
+    if said:  # "is it a plane or a helicopter?": one of them, as said
+        return Form("listed", tuple(said))
     if _QUESTION_WORD.search(text) or _REQUEST.match(_FILLER.sub("", text)) or \
             alternatives and _yes_no_question(text):  # "is it a plane or a bird?" is not answered "yes"
         return Form("open", banned=BARE)
     return None
+
+
+_IS_IT = re.compile(r"^(?:is|was|are|were)\s+(?:it|this|that|they|these|those)\s+(.+?)[?.!]*$", re.IGNORECASE)
+
+
+def _said_alternatives(text: str) -> list[str]:
+    """The alternatives of "is it X or Y?" ("was that a cow, a goat or a sheep"), as written; [] for any
+    other question or when one is long."""
+    m = _IS_IT.match(_FILLER.sub("", text))
+    if not m:
+        return []
+    items = [x.strip(" ,") for x in re.split(r",|\bor\b", m.group(1)) if x.strip(" ,")]
+    return items if len(items) >= 2 and all(len(x.split()) <= 4 for x in items) else []
 
 
 def _words_after_filler(text: str) -> list[str]:

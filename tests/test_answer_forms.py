@@ -154,7 +154,9 @@ def test_batched_answers_choose_as_single_answers_do_and_the_others_decode_as_be
     ("and what was his name?", "refusal", (REFUSAL,)),
     ("how long has it been quiet?", "open", ()),
     ("how many seconds has it been quiet?", "open", ()),  # a span, not a count
-    ("is it raining or snowing?", "open", ()),  # alternatives the vocabulary cannot name: never "yes"
+    ("is it raining or snowing?", "listed", ("raining", "snowing")),  # alternatives no class names: as said
+    ("was that a plane, a kite or a bird", "listed", ("a plane", "a kite", "a bird")),
+    ("is the sound loud or soft?", "open", ()),  # alternatives of something else: never "yes"
 ])
 def test_the_grammar_of_a_question_gives_its_form(question, kind, answers):
     form = asked_form(question)

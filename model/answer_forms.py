@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from .data.questions import REFUSAL
+from .metrics import normalize
 from .prompt import answer_ids
 from .tokenizer import Tokenizer
 
@@ -125,10 +126,11 @@ def _header_options(question: str) -> list[str]:
     """The options after the first header that some follow."""
     for head in _HEADER.finditer(question):
         body = question[head.end():]
+        lines = _line_options("?\n" + body.lstrip("\n")) if "\n" in body else []
         if "/" in body:
             options = _slash_options(body, whole=True)
-        elif body.count("\n") >= 1 and _line_options("?\n" + body.lstrip("\n")):
-            options = _line_options("?\n" + body.lstrip("\n"))
+        elif lines:
+            options = lines
         else:
             body = _LAST_END.split(body, maxsplit=1)[0]
             items = re.split(r"\s*,\s*(?:or\s+|and\s+)?|\s+or\s+|\s+and\s+", body.strip())
@@ -245,38 +247,41 @@ def asked_form(question: str) -> Form | None:
     text = " ".join(question.split())
     if _UNKNOWABLE.search(text.replace("\u2019", "'")):
         return Form("refusal", (REFUSAL,))
+    bare = _FILLER.sub("", text)
+    words = _words_after_filler(text)
+    yes_no = _yes_no_question(text, words)
+    existence = yes_no and _existence(words)
     alternatives = bool(_ALTERNATIVES.search(text))
     named = class_mentions(text) if alternatives and not _BEFORE_AFTER.search(text) else ()
-    kinds = {k for k, words in _KIND_WORDS.items() if re.search(rf"\b(?:{words})\b", text, re.IGNORECASE)}
-    of_kind = len(kinds) >= 2 and alternatives and (not _existence(text) or len(kinds) >= 3 or "sound" in kinds)
+    kinds = {k for k, said in _KIND_WORDS.items() if re.search(rf"\b(?:{said})\b", text, re.IGNORECASE)}
+    of_kind = len(kinds) >= 2 and alternatives and (not existence or len(kinds) >= 3 or "sound" in kinds)
     if of_kind and (kinds & {"sound", "silence"} or set(named) <= {"speech", "music"}):
         return Form("type", TYPES)  # "speech, music or another sound?"
-    if len(named) >= 2 and _WHICH.search(_FILLER.sub("", text)):  # "which was louder, the dog or the rain"
+    if len(named) >= 2 and _WHICH.search(bare):  # "which was louder, the dog or the rain"
         return Form("named", (*named, REFUSAL))
     if _COUNT.search(text):
         return Form("count", (*COUNTS, REFUSAL))
-    if _yes_no_question(text) and (not alternatives or _existence(text)):
+    if yes_no and (not alternatives or existence):
         return Form("yesno", (*YES_NO, REFUSAL))
     if len(named) >= 2:  # "was that a cow or a goat?"
         return Form("named", (*named, REFUSAL))
     if of_kind:
         return Form("type", TYPES)
-    said = _said_alternatives(text) if alternatives else []
+    said = _said_alternatives(bare) if alternatives else []
     if said:  # "is it a plane or a helicopter?": one of them, as said
         return Form("listed", tuple(said))
-    if _QUESTION_WORD.search(text) or _REQUEST.match(_FILLER.sub("", text)) or \
-            alternatives and _yes_no_question(text):  # "is it a plane or a bird?" is not answered "yes"
-        return Form("open", banned=BARE)
+    if _QUESTION_WORD.search(text) or _REQUEST.match(bare) or alternatives and yes_no:
+        return Form("open", banned=BARE)  # "is the sound loud or soft?" is not answered "yes" either
     return None
 
 
 _IS_IT = re.compile(r"^(?:is|was|are|were)\s+(?:it|this|that|they|these|those)\s+(.+?)[?.!]*$", re.IGNORECASE)
 
 
-def _said_alternatives(text: str) -> list[str]:
-    """The alternatives of "is it X or Y?" ("was that a cow, a goat or a sheep"), as written; [] for any
-    other question or when one is long."""
-    m = _IS_IT.match(_FILLER.sub("", text))
+def _said_alternatives(bare: str) -> list[str]:
+    """The alternatives of "is it X or Y?" ("was that a cow, a goat or a sheep"; without filler), as
+    written; [] for any other question or when one is long."""
+    m = _IS_IT.match(bare)
     if not m:
         return []
     items = [x.strip(" ,") for x in re.split(r",|\bor\b", m.group(1)) if x.strip(" ,")]
@@ -289,16 +294,16 @@ def _words_after_filler(text: str) -> list[str]:
     text = _FILLER.sub("", text.strip().lower())
     head, comma, rest = text.partition(",")
     if comma and not _QUESTION_WORD.search(head):
-        after = re.findall(r"[a-z0-9']+", _FILLER.sub("", rest))
+        after = normalize(_FILLER.sub("", rest)).split()
         if after and after[0] in AUXILIARIES:
             return after
-    return re.findall(r"[a-z0-9']+", text)
+    return normalize(text).split()
 
 
-def _yes_no_question(text: str) -> bool:
+def _yes_no_question(text: str, words: list[str]) -> bool:
     """An auxiliary verb first ("did someone ...") or an existence question ("anyone there?", "any dogs
-    around?"), with no question word and not a request ("can you describe ...")."""
-    words = _words_after_filler(text)
+    around?"), with no question word and not a request ("can you describe ..."); `words` are
+    `_words_after_filler(text)`."""
     if not words or _QUESTION_WORD.search(text) or _REQUEST.match(" ".join(words)):
         return False
     if words[0] in ("you", "u") and len(words) > 1:  # "you hearing a dog?"
@@ -308,11 +313,11 @@ def _yes_no_question(text: str) -> bool:
     return words[0] in AUXILIARIES or words[0] in SOMEONE_FIRST
 
 
-def _existence(text: str) -> bool:
-    """Whether a yes/no question asks if something is there ("is there ...", "did you hear ...", "any
-    ..."): then "X or Y" names what is asked about rather than alternatives to choose from."""
-    words = _words_after_filler(text)
-    if not _yes_no_question(text) or len(words) < 2:
+def _existence(words: list[str]) -> bool:
+    """Whether a yes/no question (its `_words_after_filler`) asks if something is there ("is there ...",
+    "did you hear ...", "any ..."): then "X or Y" names what is asked about rather than alternatives to
+    choose from."""
+    if len(words) < 2:
         return False
     if words[0] in SOMEONE_FIRST or words[0] in ("you", "u", "any", "anything"):
         return True
@@ -321,9 +326,9 @@ def _existence(text: str) -> bool:
 
 
 @lru_cache(maxsize=1)
-def _phrase_classes() -> dict[str, str]:
+def _phrase_classes() -> tuple[dict[str, str], int]:
     """Every plain way phrases.tsv names a class ("a barking dog" -> dog, "rain" -> rain), lower case and
-    without its article, where it names one class only."""
+    without its article, where it names one class only; and the most words one of them has."""
     from .data.wording import cached_phrases
 
     seen: dict[str, set[str]] = {}
@@ -334,14 +339,14 @@ def _phrase_classes() -> dict[str, str]:
             for k in {key, key + "s", s.lower()}:
                 if k:
                     seen.setdefault(k, set()).add(name)
-    return {k: next(iter(v)) for k, v in seen.items() if len(v) == 1}
+    table = {k: next(iter(v)) for k, v in seen.items() if len(v) == 1}
+    return table, max(len(k.split()) for k in table)
 
 
 def class_mentions(text: str) -> tuple[str, ...]:
     """The classes a text names (phrases.tsv), each once, in the order first named; the longest phrase wins."""
-    table = _phrase_classes()
+    table, longest = _phrase_classes()
     words = re.findall(r"[a-z0-9'-]+", text.lower())
-    longest = max(len(k.split()) for k in table)
     found: list[str] = []
     i = 0
     while i < len(words):

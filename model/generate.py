@@ -127,9 +127,8 @@ def generate(lm: MambaLM, tok: Tokenizer, state: MambaState, prompt: list[int], 
                 if len(cut) < len(ids):
                     ids = cut
                     break
-            shown = ids[: _last_item_end(ids, tok.comma_id)] if once else ids
             if on_token is not None and not _may_become(ids, banned):
-                new_text = tok.decode(shown)
+                new_text = tok.decode(ids[: _last_item_end(ids, tok.comma_id)] if once else ids)
                 if not new_text.endswith("\ufffd") and len(new_text) > len(text):  # whole UTF-8 characters
                     on_token(new_text[len(text):])
                     text = new_text

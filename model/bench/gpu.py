@@ -14,7 +14,6 @@ each against the floor, with the time each took to compile and capture.
 """
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -24,7 +23,7 @@ import torch
 from ..config import MambaConfig, SAMConfig
 from ..cuda_graph import HOP_TOKENS
 from ..lm import MambaLM
-from .timing import median_time, report, sync
+from .timing import median_time, report, save, sync
 
 DEV = "cuda"
 # The graphed decode steps, by key: GraphedStep's `compiled` and torch.compile's mode.
@@ -311,9 +310,7 @@ def _main_decode(res: dict[str, Any], out: Path | None, presets: tuple[str, ...]
     print(f"copy bandwidth {bw / 1e9:,.0f} GB/s", flush=True)
 
     def measured(partial: dict[str, Any]) -> None:  # written after each step measured: a cut-off run keeps its rows
-        if out is not None:
-            out.mkdir(parents=True, exist_ok=True)
-            (out / "gpu_decode.json").write_text(json.dumps(res | partial, indent=1, default=str))
+        save(res | partial, out, "gpu_decode")
 
     for preset in presets:
         start = time.perf_counter()

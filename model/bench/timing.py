@@ -35,6 +35,11 @@ def report(results: dict[str, Any], out: Path | None, name: str) -> None:
     for key, value in results.items():
         shown = f"{value:.4g}" if isinstance(value, float) else value
         print(f"{key:<{width}}  {shown}", flush=True)
+    save(results, out, name)
+
+
+def save(results: dict[str, Any], out: Path | None, name: str) -> None:
+    """With `out`, write results to OUT/name.json."""
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         (out / f"{name}.json").write_text(json.dumps(results, indent=1, default=str))

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..answer_forms import TYPES
 from ..data.questions import NOT_QUIET, QUIET_ALL
 from ..metrics import (ClassNames, choice_index, count_of, is_refusal, normalize, says_quiet, seconds_of, true_false,
                        yes_no)
 
-TYPES = ("speech", "music", "sound", "silence")
 AT_TOLERANCE_S = 1.0  # "when" in a recording: the onset within a second
 AGO_TOLERANCE = (5.0, 0.25)  # "when" in a stream: within 5 s or a quarter of how long ago, whichever is more
 QUIET_TOLERANCE = (3.0, 0.3)  # "how long has it been quiet": within 3 s or 30%

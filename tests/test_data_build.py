@@ -140,3 +140,20 @@ def test_data_workers_stop_with_their_pool_whatever_handler_the_parent_has():
         pytest.fail("the pool's workers ignored SIGTERM and the pool waited for them")
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "6"
+
+
+def test_uncapped_keeps_every_recording_that_the_cap_leaves_out(tmp_path):
+    """--uncapped: every class keeps all its recordings; the clips a capped build keeps are among them, same ids."""
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    sources = []
+    for k in range(6):
+        path = raw / f"dog-{k}.wav"
+        sf.write(path, _recording("dog", k), SR)
+        sources.append(Source(f"test-pkg:{path.name}", "test-pkg", str(path), path.name, "dog",
+                              f"test-pkg:{path.name}", "test-pkg:dog"))
+    common = dict(workers=1, min_recordings=1, recording_cap=1, class_cap=2, caps={})
+    capped = write_corpus(sources, BuildConfig(out=tmp_path / "capped", **common), log=lambda s: None)
+    whole = write_corpus(sources, BuildConfig(out=tmp_path / "whole", uncapped=True, **common), log=lambda s: None)
+    assert len(capped) == 2 and len(whole) == 6
+    assert {r.id for r in capped} <= {r.id for r in whole}

@@ -49,10 +49,11 @@ class BuildConfig:
     val_fraction: float = 0.12
     workers: int = 2
     seed: int = 0
+    uncapped: bool = False  # every recording of every class (the teacher stage's corpus); recording_cap still holds
 
     def cap(self, label: str) -> int:
         """Most clips kept for `label`."""
-        return self.caps.get(label, self.class_cap)
+        return 10**9 if self.uncapped else self.caps.get(label, self.class_cap)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""The numpy codec, the 45 MB pack step and loading the archive where libsndfile is missing."""
+"""The numpy codec, Opus archives, the 45 MB pack step and loading the archive where libsndfile is missing."""
 import json
 import subprocess
 import sys
@@ -44,7 +44,7 @@ def test_codec_keeps_the_log_mel_spectrum_at_a_low_bit_rate():
 def packed(tmp_path_factory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("pack")
     corpus = make_corpus(root)
-    full = pack(corpus, root / "corpus.tar", budget_mb=5.0, workers=1)
+    full = pack(corpus, root / "corpus.tar", budget_mb=5.0, workers=1, codec_name="smc")
     assert full.clips == len(read_catalog(corpus / "catalog.jsonl")) and not full.dropped
     return corpus, root / "corpus.tar"
 
@@ -52,9 +52,9 @@ def packed(tmp_path_factory) -> tuple[Path, Path]:
 def test_pack_meets_the_budget_by_dropping_clips(packed):
     corpus, tar = packed
     records = read_catalog(corpus / "catalog.jsonl")
-    small = pack(corpus, tar.with_name("small.tar"), budget_mb=0.25, workers=1)
+    small = pack(corpus, tar.with_name("small.tar"), budget_mb=0.25, workers=1, codec_name="smc")
     assert small.size_mb <= 0.25 and small.dropped and small.clips == len(records) - len(small.dropped)
-    again = pack(corpus, tar.with_name("small.tar"), budget_mb=0.25, workers=1)  # up to date: not re-encoded
+    again = pack(corpus, tar.with_name("small.tar"), budget_mb=0.25, workers=1, codec_name="smc")  # up to date: not re-encoded
     assert again.dropped == small.dropped and again.seconds == small.seconds
 
 
@@ -85,3 +85,31 @@ def test_subset_holds_out_packages_and_splits(packed):
     assert {r.split for r in val.records} == {"validation"}
     with pytest.raises(ValueError, match="no clips"):
         c.subset("train", exclude_packages=("test-pkg",))
+
+
+def test_an_opus_archive_of_one_split_keeps_every_clip_whole(packed):
+    corpus, tar = packed
+    records = [r for r in read_catalog(corpus / "catalog.jsonl") if r.split == "train"]
+    report = pack(corpus, tar.with_name("opus.tar"), budget_mb=5.0, workers=1, codec_name="opus", split="train")
+    assert report.codec == "opus" and report.clips == len(records) and not report.dropped
+    a, b = load_corpus(tar.with_name("opus.tar")), load_corpus(corpus)
+    assert [r.id for r in a.records] == [r.id for r in records]
+    assert json.loads((a.root / "index.json").read_text())["codec"] == codec.OPUS
+    for r in records[:5]:
+        x, y = a.audio(r.id), b.audio(r.id)
+        assert len(x) == len(y)  # Opus's pre-skip and end trimming leave the clip's length as it was
+        err = float((features(torch.from_numpy(x)) - features(torch.from_numpy(y))).abs().mean())
+        assert err < 0.2, err
+    with pytest.raises(ValueError, match="no clips"):
+        pack(corpus, tar.with_name("none.tar"), budget_mb=5.0, workers=1, split="nonesuch")
+    with pytest.raises(ValueError, match="codec"):
+        pack(corpus, tar.with_name("none.tar"), budget_mb=5.0, workers=1, codec_name="mp3")
+
+
+def test_an_opus_clip_without_soundfile_says_what_to_install():
+    blob = codec.encode_opus(np.zeros(SR, np.float32), 0.97)
+    code = (f"import sys; sys.modules['soundfile'] = None\n"
+            f"from model.data import codec\n"
+            f"codec.decode({blob!r})")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).parents[1])
+    assert out.returncode != 0 and "pip install soundfile" in out.stderr

@@ -15,6 +15,7 @@ from .batches import Batch
 from .data.feature_masks import FeatureMasks, mask_features
 from .prompt import right_padded, training_batch
 from .sam import SAM
+from .yamnet import EMBEDDING, NUM_CLASSES, YAMNet
 
 IGNORE = -100  # label of positions without a target
 
@@ -57,6 +58,32 @@ class TaggerObjective(nn.Module):
         return tag + text
 
 
+class TeacherHead(nn.Module):
+    """An encoder column's patches -> logits of YAMNet's 521 classes and a guess of its 1024-d embedding,
+    both of the 0.96 s that end with the column."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.norm = nn.LayerNorm(dim)
+        self.scores = nn.Linear(dim, NUM_CLASSES)
+        self.embedding = nn.Linear(dim, EMBEDDING)
+
+    def forward(self, patches: Tensor) -> tuple[Tensor, Tensor]:
+        x = self.norm(patches.mean(dim=2))
+        return self.scores(x), self.embedding(x)
+
+
+def teacher_loss(head: TeacherHead, patches: Tensor, emb: Tensor, yamnet: YAMNet) -> Tensor:
+    """Distillation of YAMNet into the encoder, column by column: binary cross-entropy against YAMNet's
+    scores plus one minus the cosine to its embedding (each about 0.5 before training)."""
+    emb = emb.detach().float()
+    with torch.no_grad():
+        target = torch.sigmoid(yamnet.classifier(emb.to(yamnet.classifier.weight.dtype))).float()
+    logits, guess = head(patches)
+    scores = F.binary_cross_entropy_with_logits(logits.float(), target)
+    return scores + (1 - F.cosine_similarity(guess.float(), emb, dim=-1)).mean()
+
+
 class AnswerObjective(nn.Module):
     """Stages 2-4: cross-entropy of the answer tokens after the audio and the question.
 
@@ -66,17 +93,27 @@ class AnswerObjective(nn.Module):
     run gave its tokens a tenth of the encoder's norm and changed 1 open answer in 25). A left-out
     scene's encoder tokens become one learnt vector, not zeros: a new branch's tokens are zeros too,
     and all-zero LM input has no finite gradient through the gated RMSNorm.
+
+    `teacher`: with a hearing branch, the weight of `teacher_loss`, which teaches our encoder to hear
+    what YAMNet hears in the same scene (YAMNet runs on the mixed scene anyway, for the branch); the
+    head it trains is not part of the model.
     """
 
-    def __init__(self, sam: SAM, masks: FeatureMasks = FeatureMasks(), encoder_dropout: float = 0.0):
+    def __init__(self, sam: SAM, masks: FeatureMasks = FeatureMasks(), encoder_dropout: float = 0.0,
+                 teacher: float = 0.0):
         super().__init__()
-        if encoder_dropout and sam.branch is None:
-            raise ValueError("--encoder-dropout needs a model with a hearing branch (--branch yamnet)")
+        for flag, value in (("--encoder-dropout", encoder_dropout), ("--teacher", teacher)):
+            if value and sam.branch is None:
+                raise ValueError(f"{flag} needs a model with a hearing branch (--branch yamnet)")
         if not 0 <= encoder_dropout < 1:
             raise ValueError(f"--encoder-dropout {encoder_dropout}: a share in [0, 1)")
-        self.sam, self.masks, self.encoder_dropout = sam, masks, encoder_dropout
+        if teacher < 0:
+            raise ValueError(f"--teacher {teacher}: a weight of 0 or more")
+        self.sam, self.masks, self.encoder_dropout, self.teacher = sam, masks, encoder_dropout, teacher
         if encoder_dropout:
             self.absent = nn.Parameter(torch.randn(sam.cfg.lm.d_model) * 0.02)
+        if teacher:
+            self.teacher_head = TeacherHead(sam.cfg.encoder.dim)
 
     def inputs(self, batch: Batch, device: torch.device) -> tuple[Tensor, Tensor, Tensor]:
         ids, mask = training_batch(self.sam.tokenizer, batch.questions, batch.answers)
@@ -87,8 +124,11 @@ class AnswerObjective(nn.Module):
         if self.training and self.encoder_dropout:
             dropped = torch.rand(audio.shape[0], device=audio.device) < self.encoder_dropout
             absent = (dropped, self.absent)
-        audio_tok = self.sam.audio_tokens(audio, feature_masking(self), absent)
-        return self.sam.answer_loss(audio_tok, ids, mask)
+        audio_tok, patches, emb = self.sam.heard(audio, feature_masking(self), absent)
+        loss = self.sam.answer_loss(audio_tok, ids, mask)
+        if self.teacher:
+            loss = loss + self.teacher * teacher_loss(self.teacher_head, patches, emb, self.sam.branch.yamnet)
+        return loss
 
 
 class HeardObjective(nn.Module):
@@ -120,7 +160,8 @@ def training_features(objective: TaggerObjective | AnswerObjective, audio: Tenso
 
 
 def objective_for(stage: str, sam: SAM, n_classes: int, masks: FeatureMasks = FeatureMasks(),
-                  heard: bool = False, encoder_dropout: float = 0.0) -> TaggerObjective | AnswerObjective | HeardObjective:
+                  heard: bool = False, encoder_dropout: float = 0.0,
+                  teacher: float = 0.0) -> TaggerObjective | AnswerObjective | HeardObjective:
     """The stage's objective; `heard`: answers from a bank's stored audio tokens."""
     if heard:
         if stage == "tagger":
@@ -128,4 +169,4 @@ def objective_for(stage: str, sam: SAM, n_classes: int, masks: FeatureMasks = Fe
         return HeardObjective(sam)
     if stage == "tagger":
         return TaggerObjective(sam, n_classes, masks)
-    return AnswerObjective(sam, masks, encoder_dropout)
+    return AnswerObjective(sam, masks, encoder_dropout, teacher)

@@ -81,22 +81,32 @@ class SAM(nn.Module):
         branch's); `absent` = (dropped (b,) bool, vector (d_model,)): the dropped scenes' encoder tokens are
         that vector, so the branch alone hears them.
         """
+        return self.heard(audio, masked, absent)[0]
+
+    def heard(self, audio: Tensor, masked: Callable[[Tensor], Tensor] | None = None,
+              absent: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor, Tensor | None]:
+        """audio_tokens, with what made them: the encoder's patches (b, columns, 8, dim) and, with a branch,
+        YAMNet's embedding of each column's 0.96 s (b, columns, 1024); None without one."""
         floored, before = with_floor(audio, self.block_samples)
         feats = features(floored, history=before)
         patches = self.encoder(masked(feats) if masked else feats)
-        tokens, _ = self._heard_tokens(patches, floored, before, self._zero_context(audio.shape[0]), absent)
-        return tokens
+        tokens = self._encoder_tokens(patches, absent)
+        if self.branch is None:
+            return tokens, patches, None
+        emb = self.branch.embeddings(self.branch.frames(floored, before), self._zero_context(audio.shape[0]))
+        return tokens + self.branch.project(emb).to(tokens.dtype), patches, emb
 
-    def _heard_tokens(self, patches: Tensor, floored: Tensor, before: Tensor, context: Tensor,
-                      absent: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor]:
-        """The LM tokens of encoder patches and, with a branch, of the same audio's branch frames; the branch context after.
-
-        `absent`: as for audio_tokens, the dropped scenes' encoder tokens replaced before the branch's are added.
-        """
+    def _encoder_tokens(self, patches: Tensor, absent: tuple[Tensor, Tensor] | None) -> Tensor:
+        """The connector's tokens of encoder patches; `absent` as for audio_tokens."""
         tokens = self.connector(patches)
-        if absent is not None:
-            dropped, vector = absent
-            tokens = torch.where(dropped[:, None, None], vector.to(tokens.dtype), tokens)
+        if absent is None:
+            return tokens
+        dropped, vector = absent
+        return torch.where(dropped[:, None, None], vector.to(tokens.dtype), tokens)
+
+    def _heard_tokens(self, patches: Tensor, floored: Tensor, before: Tensor, context: Tensor) -> tuple[Tensor, Tensor]:
+        """The LM tokens of encoder patches and, with a branch, of the same audio's branch frames; the branch context after."""
+        tokens = self.connector(patches)
         if self.branch is None:
             return tokens, context
         added, context = self.branch(self.branch.frames(floored, before), context)

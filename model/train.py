@@ -81,6 +81,7 @@ class TrainConfig:
     freeze: tuple[str, ...] = ()  # modules held fixed: any of encoder, connector, lm, branch, branch.yamnet
     branch: str = ""  # give the model a second hearing branch: "yamnet" (AudioSet's tagger, model/branch.py)
     encoder_dropout: float = 0.0  # with a branch: share of scenes whose encoder tokens are left out (the branch alone hears)
+    teacher: float = 0.0  # with a branch: weight of the loss that teaches the encoder what YAMNet hears in each scene
     yamnet: str = "data/yamnet"  # the folder `make yamnet` writes YAMNet's weights to, for --branch yamnet
     freq_masks: tuple[int, int] = (0, 0)  # SpecAugment: bands of mel bins masked per scene, and the widest (0 0: none)
     time_masks: tuple[int, int] = (0, 0)  # SpecAugment: stretches masked per 10.24 s, and the longest in 10 ms frames
@@ -225,7 +226,7 @@ def prepare(cfg: TrainConfig, corpus, rank: int, world: int, device: torch.devic
         frozen(model, name).requires_grad_(False)
     masks = FeatureMasks(*cfg.freq_masks, *cfg.time_masks)
     objective = objective_for(cfg.stage, model, len(corpus.classes), masks, heard=bool(cfg.bank),
-                              encoder_dropout=cfg.encoder_dropout).to(device).train()
+                              encoder_dropout=cfg.encoder_dropout, teacher=cfg.teacher).to(device).train()
     sharded = world > 1 and (cfg.fsdp == "yes" or (cfg.fsdp == "auto" and model.cfg.name in LARGE))
     wrapped = parallel.parallelize(objective, world, device, sharded)
     params = [p for p in objective.parameters() if p.requires_grad]

@@ -200,3 +200,40 @@ def test_a_bfloat16_model_hears_through_its_branch(model, audio):
     half = half.to(torch.bfloat16)
     state = half.listen(audio[:1], half.new_state())
     assert torch.isfinite(state.lm.ssm.float()).all() and state.branch.shape[1] == CONTEXT_FRAMES
+
+
+def test_the_teacher_teaches_the_encoder_and_leaves_yamnet_as_it_is(model, audio):
+    """--teacher: the encoder learns YAMNet's scores and embedding of the same scene; YAMNet itself gets no gradient."""
+    from model.objectives import AnswerObjective, teacher_loss
+    from model.prompt import training_batch
+
+    m = SAM(model.cfg, model.tokenizer)
+    m.load_state_dict(model.state_dict())
+    m.branch.yamnet.requires_grad_(False)  # as --freeze branch.yamnet holds it
+    objective = AnswerObjective(m, teacher=1.0).train()
+    ids, mask = training_batch(m.tokenizer, ["is there a dog?"] * 2, ["yes", "no"])
+    padded = m.pad_to_blocks(audio)
+    plain = AnswerObjective(m).train()
+    answer_only = plain(padded, ids, mask).item()
+    _, patches, emb = m.heard(padded)
+    assert emb.shape[:2] == patches.shape[:2] and emb.shape[-1] == 1024  # one embedding per column
+    distil = teacher_loss(objective.teacher_head, patches, emb, m.branch.yamnet).item()
+    assert 0.3 < distil < 3  # about 0.7 for BCE against scores and ~1 for an untrained embedding guess
+    total = objective(padded, ids, mask)
+    assert abs(total.item() - (answer_only + distil)) < 1e-3 * (answer_only + distil)
+    total.backward()
+    assert all(p.grad is None for p in m.branch.yamnet.parameters())
+    assert m.encoder.patch_embed.proj.weight.grad.abs().sum() > 0
+    # the head can learn it: a few steps on the encoder and head alone lower the distillation loss
+    opt = torch.optim.Adam([*objective.teacher_head.parameters(), *m.encoder.parameters()], lr=3e-3)
+    for _ in range(30):
+        opt.zero_grad()
+        _, patches, emb = m.heard(padded)
+        loss = teacher_loss(objective.teacher_head, patches, emb, m.branch.yamnet)
+        loss.backward()
+        opt.step()
+    assert loss.item() < 0.7 * distil
+    with pytest.raises(ValueError, match="branch"):
+        AnswerObjective(SAM(SAMConfig.from_name("sam-tiny"), model.tokenizer), teacher=1.0)
+    with pytest.raises(ValueError, match="weight"):
+        AnswerObjective(m, teacher=-1.0)

@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> None:
     k.add_argument("--budget-mb", type=float, default=45.0, help="largest archive allowed, in MB")
     k.add_argument("--codec", choices=("opus", "smc"), default="opus",
                    help="opus: Opus in OGG (reading it needs the soundfile package); smc: the project's numpy codec")
-    k.add_argument("--split", choices=("train", "validation"), help="pack one split alone (default: both)")
+    k.add_argument("--split", choices=("train", "validation"), help="pack this split alone (none given: both splits)")
     v = sub.add_parser("valset", help="write the fixed validation set (scenes + items.jsonl)", **fmt)
     v.add_argument("--corpus", type=Path, default=Path("data/corpus.tar"), help="corpus folder or packed archive")
     v.add_argument("--out", type=Path, default=Path("data/val"), help="folder for scenes/, scenes.jsonl, items.jsonl")

@@ -139,3 +139,16 @@ def test_valset_by_package_keeps_to_the_packages_and_splits_asked(tmp_path):
     with pytest.raises(ValueError, match="both asked for and excluded"):
         write_valset(root, tmp_path / "bad", n_scenes=2, packages=("other-pkg",), exclude=("other-pkg",))
     assert not (tmp_path / "bad").exists()
+
+
+def test_a_single_clip_valset_hears_one_validation_clip_alone_per_scene(corpus, tmp_path):
+    report = write_valset(corpus.root, tmp_path / "single", n_scenes=10, seed=4, single=True)
+    val_ids = {r.id for r in corpus.subset("validation").records}
+    scenes = [json.loads(line) for line in (tmp_path / "single" / "scenes.jsonl").read_text().splitlines()]
+    assert len(scenes) == report.scenes == 10
+    for sc in scenes:
+        assert sc["type"] == "clip" and sc["background"] is None and len(sc["events"]) == 1
+        assert sc["events"][0]["clip_id"] in val_ids
+        audio = read_wav(tmp_path / "single" / sc["scene"])
+        assert abs(len(audio) / 16000 - sc["duration_s"]) < 0.01
+    assert report.items > 0 and report.per_kind["open"] + report.per_kind["mcq"] > 0

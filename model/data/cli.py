@@ -40,6 +40,8 @@ def main(argv: list[str] | None = None) -> None:
                         "(the set for a model trained without them); none given: all packages")
     v.add_argument("--exclude", nargs="*", default=[],
                    help="leave these source packages out (the in-distribution set for a model trained without them)")
+    v.add_argument("--single", action="store_true",
+                   help="every scene one clip heard alone, with no background or other sound")
     v.add_argument("--split", choices=["validation", "train", "all"], default=None,
                    help="recordings to mix: validation (never trained on), train (to measure the generalisation "
                         "gap) or all; default: validation, or all with --packages")
@@ -80,7 +82,8 @@ def main(argv: list[str] | None = None) -> None:
 
         try:
             print(write_valset(args.corpus, args.out, n_scenes=args.scenes, seed=args.seed,
-                               packages=tuple(args.packages), split=args.split, exclude=tuple(args.exclude)))
+                               packages=tuple(args.packages), split=args.split, exclude=tuple(args.exclude),
+                               single=args.single))
         except ValueError as e:
             raise SystemExit(f"sam-data valset: {e}") from None
     elif args.cmd == "wordset":

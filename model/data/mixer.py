@@ -23,6 +23,7 @@ BACKGROUND_CLASSES = ("rain", "wind", "stream", "waterfall", "waves", "crowd", "
                       "fire", "machinery", "electric hum")
 LONG_SCENE_S = 30.0  # scenes longer than this are streams: events scale with duration
 RECENT_S = 10.0  # the "just now" window at the end of a stream
+SINGLE_PAD_S = 0.3  # silence around a single clip, as a recording of one sound has
 FADE_S = 0.01  # fade at cut clip edges, so crops never click
 
 
@@ -115,6 +116,15 @@ class ClipBank:
             raise ValueError("the clip bank is empty: no clips to mix (check the split and held-out packages)")
         self.foreground = sorted(self.by_label)
         self.background = sorted(c for c in BACKGROUND_CLASSES if c in self.by_label)
+
+
+def single_clip(bank: ClipBank, rng: random.Random) -> Scene:
+    """One clip heard alone, as a recording of one sound is (a class drawn uniformly, then one of its
+    clips, at most 15 s, with SINGLE_PAD_S of the noise floor around it)."""
+    clip = rng.choice(bank.by_label[rng.choice(bank.foreground)])
+    signal = bank.audio(clip.id)[: int(15 * SAMPLE_RATE)]
+    pad = int(SINGLE_PAD_S * SAMPLE_RATE)
+    return render(bank, len(signal) + 2 * pad, [(clip, pad, signal, rng.uniform(-32.0, -18.0))], None, rng)
 
 
 def mix_scene(bank: ClipBank, rng: random.Random, cfg: MixConfig = MixConfig(),

@@ -19,7 +19,7 @@ from model.audio import SAMPLE_RATE
 from model.data.clips import PCM_SCALE, to_pcm16
 from model.data.corpus import load_corpus
 from model.data.dataset import clip_bank
-from model.data.mixer import MixConfig, Scene, mix_scene
+from model.data.mixer import MixConfig, Scene, mix_scene, single_clip
 from model.data.tasks import GENERATORS, KINDS
 
 ITEMS_PER_SCENE = 4  # questions of different kinds asked about each scene
@@ -54,7 +54,7 @@ def _plan(i: int, n: int) -> str:
 
 def write_valset(corpus: str | Path, out: str | Path, n_scenes: int = 400, seed: int = 20240,
                  packages: tuple[str, ...] = (), split: str | None = None,
-                 exclude: tuple[str, ...] = ()) -> ValsetReport:
+                 exclude: tuple[str, ...] = (), single: bool = False) -> ValsetReport:
     """Mix `n_scenes` validation scenes, ask up to ITEMS_PER_SCENE questions each, write them under `out`.
 
     `split="train"` mixes the training recordings instead: the same test on clips the model has
@@ -64,6 +64,8 @@ def write_valset(corpus: str | Path, out: str | Path, n_scenes: int = 400, seed:
     With `packages`, the scenes use clips of those source packages and no other, from both splits
     unless `split` says otherwise: the set for a model trained with those packages held out.
     `exclude` leaves packages out: the in-distribution set for that model.
+    `single`: every scene is one clip heard alone (no background, no other sound), as a person asks
+    about the one sound that just happened.
     """
     split = split or ("all" if packages else "validation")
     if split not in ("train", "validation", "all"):
@@ -87,8 +89,10 @@ def write_valset(corpus: str | Path, out: str | Path, n_scenes: int = 400, seed:
     with (out / "items.jsonl").open("w") as items, (out / "scenes.jsonl").open("w") as scenes:
         for i in range(n_scenes):
             rng = random.Random(f"val/{seed}/{i}")
-            plan = _plan(i, n_scenes)
-            if plan == "quiet":
+            plan = "clip" if single else _plan(i, n_scenes)
+            if plan == "clip":
+                scene = single_clip(bank, rng)
+            elif plan == "quiet":
                 scene = mix_scene(bank, rng, replace(mix, background_prob=0.5), n_events=0)
             elif plan == "stream":
                 scene = mix_scene(bank, rng, mix, duration_s=rng.uniform(*STREAM_S))

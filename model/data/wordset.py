@@ -19,12 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
-from model.audio import SAMPLE_RATE
 from model.data.corpus import load_corpus
 from model.data.dataset import clip_bank
 from model.data.handwritten import Written, ask_written, load_written, twin, unseen
 from model.data.wording import cached_stems
-from model.data.mixer import ClipBank, MixConfig, Scene, mix_scene, render
+from model.data.mixer import ClipBank, MixConfig, Scene, mix_scene, single_clip
 from model.data.questions import GENERATORS, Asker, ask_pair
 from model.data.tasks import QA
 from model.data.valset import write_wav
@@ -33,7 +32,6 @@ PAIRS_PER_SCENE = 4
 CLIP_KINDS = ("open", "yesno", "tf", "mcq", "type", "count", "description", "tags", "unknowable")
 STREAM_S = (60.0, 240.0)
 QUIET_SHARE = 0.08
-PAD_S = 0.3  # silence around a single clip, as a recording of one sound has
 
 
 @dataclass(frozen=True)
@@ -49,14 +47,6 @@ class WordsetReport:
         scenes = ", ".join(f"{v} {k}s" for k, v in self.scenes.items())
         items = ", ".join(f"{k} {v}" for k, v in self.items.items())
         return f"{self.out}: {scenes} ({self.hours:.2f} h); items: {items}"
-
-
-def single_clip(bank: ClipBank, rng: random.Random) -> Scene:
-    """One validation clip heard alone (a class drawn uniformly, then one of its clips)."""
-    clip = rng.choice(bank.by_label[rng.choice(bank.foreground)])
-    signal = bank.audio(clip.id)[: int(15 * SAMPLE_RATE)]
-    pad = int(PAD_S * SAMPLE_RATE)
-    return render(bank, len(signal) + 2 * pad, [(clip, pad, signal, rng.uniform(-32.0, -18.0))], None, rng)
 
 
 def _scenes(bank: ClipBank, n_clips: int, n_scenes: int, n_streams: int, seed: int):

@@ -59,16 +59,15 @@ class YAMNetBranch(nn.Module):
         out = [self.yamnet.embed(part) for part in flat.split(PATCHES_PER_CALL)]
         return torch.cat(out).unflatten(0, patches.shape[:2])
 
-    def project(self, emb: Tensor) -> Tensor:
-        """YAMNet embeddings (..., 1024) -> the LM tokens' addition (..., d_model)."""
-        return self.proj(self.norm(emb.to(self.norm.weight.dtype)))
-
-    def forward(self, frames: Tensor, context: Tensor) -> tuple[Tensor, Tensor]:
-        """The tokens' addition for whole columns of `frames` after `context`, and the context that follows."""
+    def forward(self, frames: Tensor, context: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """The tokens' addition for whole columns of `frames` after `context`, the context that follows, and
+        YAMNet's embeddings (b, columns, 1024) the addition was made from."""
         if frames.shape[1] % FRAMES_PER_TOKEN:
             raise ValueError(f"the branch hears whole 160 ms columns: {frames.shape[1]} frames is not a multiple "
                              f"of {FRAMES_PER_TOKEN}")
-        return self.project(self.embeddings(frames, context)), torch.cat([context.to(frames), frames], dim=1)[:, -CONTEXT_FRAMES:]
+        emb = self.embeddings(frames, context)
+        tokens = self.proj(self.norm(emb.to(self.norm.weight.dtype)))
+        return tokens, torch.cat([context.to(frames), frames], dim=1)[:, -CONTEXT_FRAMES:], emb
 
 
 def branch_context_shape(kind: str) -> tuple[int, ...]:

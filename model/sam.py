@@ -90,27 +90,24 @@ class SAM(nn.Module):
         floored, before = with_floor(audio, self.block_samples)
         feats = features(floored, history=before)
         patches = self.encoder(masked(feats) if masked else feats)
-        tokens = self._encoder_tokens(patches, absent)
-        if self.branch is None:
-            return tokens, patches, None
-        emb = self.branch.embeddings(self.branch.frames(floored, before), self._zero_context(audio.shape[0]))
-        return tokens + self.branch.project(emb).to(tokens.dtype), patches, emb
+        tokens, _, emb = self._heard_tokens(patches, floored, before, self._zero_context(audio.shape[0]), absent)
+        return tokens, patches, emb
 
-    def _encoder_tokens(self, patches: Tensor, absent: tuple[Tensor, Tensor] | None) -> Tensor:
-        """The connector's tokens of encoder patches; `absent` as for audio_tokens."""
-        tokens = self.connector(patches)
-        if absent is None:
-            return tokens
-        dropped, vector = absent
-        return torch.where(dropped[:, None, None], vector.to(tokens.dtype), tokens)
+    def _heard_tokens(self, patches: Tensor, floored: Tensor, before: Tensor, context: Tensor,
+                      absent: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor, Tensor | None]:
+        """The LM tokens of encoder patches and, with a branch, of the same audio's branch frames; the branch
+        context after; the branch's YAMNet embeddings (None without a branch).
 
-    def _heard_tokens(self, patches: Tensor, floored: Tensor, before: Tensor, context: Tensor) -> tuple[Tensor, Tensor]:
-        """The LM tokens of encoder patches and, with a branch, of the same audio's branch frames; the branch context after."""
+        `absent`: as for audio_tokens, the dropped scenes' encoder tokens replaced before the branch's are added.
+        """
         tokens = self.connector(patches)
+        if absent is not None:
+            dropped, vector = absent
+            tokens = torch.where(dropped[:, None, None], vector.to(tokens.dtype), tokens)
         if self.branch is None:
-            return tokens, context
-        added, context = self.branch(self.branch.frames(floored, before), context)
-        return tokens + added.to(tokens.dtype), context
+            return tokens, context, None
+        added, context, emb = self.branch(self.branch.frames(floored, before), context)
+        return tokens + added.to(tokens.dtype), context, emb
 
     def forward(self, audio: Tensor, text_ids: Tensor, target_mask: Tensor) -> Tensor:
         """Mean cross-entropy over the answer tokens of a batch: audio (b, n), text_ids and target_mask (b, L)."""
@@ -151,7 +148,7 @@ class SAM(nn.Module):
         padded = self.pad_to_blocks(audio)
         floored, before = with_floor(padded, self.block_samples)
         patches, enc_cache = self.encoder(features(floored, history=before), return_cache=True)
-        tokens, context = self._heard_tokens(patches, floored, before, self._zero_context(audio.shape[0]))
+        tokens, context, _ = self._heard_tokens(patches, floored, before, self._zero_context(audio.shape[0]))
         _, lm_state = self.lm.hidden(inputs_embeds=tokens)
         history = F.pad(padded, (LEFT_PAD, 0))[:, -LEFT_PAD:]
         return StreamState(lm_state, enc_cache, padded[:, :0], history, audio.shape[-1], context)
@@ -173,7 +170,7 @@ class SAM(nn.Module):
         if take:
             floored, before = with_floor(buf[:, :take], self.block_samples, state.history)
             patches, enc_cache = self.encoder.stream(features(floored, history=before), state.encoder)
-            tokens, context = self._heard_tokens(patches, floored, before, state.branch)
+            tokens, context, _ = self._heard_tokens(patches, floored, before, state.branch)
             _, lm_state = self.lm.hidden(inputs_embeds=tokens, state=state.lm)
             history = torch.cat([state.history, buf[:, :take]], dim=-1)[:, -LEFT_PAD:]
         heard = state.samples_seen + audio.shape[-1]

@@ -12,8 +12,10 @@ import json
 import tarfile
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from tqdm import tqdm
@@ -23,11 +25,20 @@ from model.data.catalog import ClipRecord, read_catalog
 from model.data.pool import fork_pool
 from model.data.sources import LICENCES, SYNTH_LICENCES
 
-# Settings tried from best down until the estimate fits: the numpy codec's quality, Opus's compression level.
-QUALITIES = {"smc": (1.0, 0.85, 0.72, 0.62, 0.55, 0.48, 0.42, 0.36, 0.3, 0.25),
-             "opus": (0.8, 0.85, 0.9, 0.93, 0.95, 0.96, 0.97, 0.975, 0.98, 0.985)}  # 0.99 drops to ~10 kbit/s
-# and narrowband: its log-mel error (0.32) is 2.4 times that of 0.985 (0.13, at 11.8 kbit/s) on corpus clips
-CODECS = tuple(QUALITIES)
+
+class Codec(NamedTuple):
+    """A codec the archive can hold: its name in index.json, its encoder, and its settings tried from best
+    down until the estimate fits (the numpy codec's quality, Opus's compression level)."""
+
+    index_name: str
+    encode: Callable[[np.ndarray, float], bytes]
+    settings: tuple[float, ...]
+
+
+CODECS = {"smc": Codec(codec.MAGIC.decode(), codec.encode, (1.0, 0.85, 0.72, 0.62, 0.55, 0.48, 0.42, 0.36, 0.3, 0.25)),
+          # Opus stops at 0.985: 0.99 drops to ~10 kbit/s and narrowband, its log-mel error (0.32) 2.4 times that
+          # of 0.985 (0.13, at 11.8 kbit/s) on corpus clips
+          "opus": Codec(codec.OPUS, codec.encode_opus, (0.8, 0.85, 0.9, 0.93, 0.95, 0.96, 0.97, 0.975, 0.98, 0.985))}
 SAMPLE_EVERY = 15  # every 15th clip estimates the bit rate of a quality
 MARGIN = 0.94  # aim below the budget: the estimate comes from a sample
 ARCHIVE_ROOT = "corpus"
@@ -61,14 +72,14 @@ def pack(corpus: Path, out: Path, budget_mb: float = 45.0, workers: int = 2, cod
          split: str | None = None) -> PackReport:
     """Encode every clip of a built corpus (of `split` alone, if given) and write the archive within `budget_mb`
     (MB = 10^6 bytes), in `codec_name`: "smc" (the numpy codec) or "opus" (Opus in OGG, read through soundfile)."""
-    if codec_name not in QUALITIES:
+    if codec_name not in CODECS:
         raise ValueError(f"codec {codec_name!r}: choose one of {', '.join(CODECS)}")
     t0 = time.time()
     catalog = corpus / "catalog.jsonl"
     if not catalog.exists():
         raise ValueError(f"{corpus}: no catalog.jsonl; run `sam-data build --out {corpus}` first")
     stamp = (f"{hashlib.sha1(catalog.read_bytes()).hexdigest()} {budget_mb} {codec.MAGIC.decode()} {codec_name} "
-             f"{QUALITIES[codec_name]} {split}")
+             f"{CODECS[codec_name].settings} {split}")
     saved = out.with_suffix(".report.json")
     if out.exists() and saved.exists():
         previous = json.loads(saved.read_text())
@@ -99,8 +110,7 @@ def _read(corpus: Path, clip_id: str) -> np.ndarray:
 
 def _encode_job(job: tuple[str, str, float, str]) -> tuple[str, bytes]:
     corpus, clip_id, quality, codec_name = job
-    x = _read(Path(corpus), clip_id)
-    return clip_id, codec.encode_opus(x, quality) if codec_name == "opus" else codec.encode(x, quality)
+    return clip_id, CODECS[codec_name].encode(_read(Path(corpus), clip_id), quality)
 
 
 def _encode_all(corpus: Path, records: list[ClipRecord], quality: float, workers: int,
@@ -114,8 +124,8 @@ def _encode_all(corpus: Path, records: list[ClipRecord], quality: float, workers
 
 
 def _choose_quality(corpus: Path, records: list[ClipRecord], budget: float, workers: int, codec_name: str) -> float:
-    """The best setting whose bit rate, estimated on a sample, fits the budget (bisection over QUALITIES)."""
-    qualities = QUALITIES[codec_name]
+    """The best setting whose bit rate, estimated on a sample, fits the budget (bisection over the codec's)."""
+    qualities = CODECS[codec_name].settings
     sample = records[::SAMPLE_EVERY]
     scale = sum(r.duration_s for r in records) / sum(r.duration_s for r in sample)
 
@@ -161,8 +171,8 @@ def _write(out: Path, corpus: Path, kept: list[ClipRecord], blobs: dict[str, byt
     members = {
         "catalog.jsonl": catalog.encode(),
         "classes.json": (corpus / "classes.json").read_bytes(),
-        "index.json": json.dumps({"codec": codec.OPUS if codec_name == "opus" else codec.MAGIC.decode(),
-                                  "quality": quality, "clips": offsets}).encode(),
+        "index.json": json.dumps({"codec": CODECS[codec_name].index_name, "quality": quality,
+                                  "clips": offsets}).encode(),
         "CREDITS.txt": _credits(kept).encode(),
         "audio.bin": bytes(audio),
     }

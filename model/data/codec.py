@@ -28,6 +28,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from model.audio import SAMPLE_RATE
+
 HOP = 256  # samples per MDCT frame (16 ms at 16 kHz)
 WINDOW = 2 * HOP  # sine window length
 BAND_EDGES = np.array([0, 4, 8, 12, 16, 20, 24, 28, 32, 40, 48, 56, 64, 72, 80, 88, 96, 112, 128, 144, 160,
@@ -39,7 +41,6 @@ SCALE_DB = 3.0  # dB per scale step
 MAGIC = b"SMC1"
 OGG_MAGIC = b"OggS"  # the first bytes of every OGG stream
 OPUS = "OGG-OPUS"  # the archive index's name for Opus clips
-SAMPLE_RATE = 16_000
 assert len(STEP_REL) == N_BANDS and BAND_EDGES[-1] == HOP
 
 

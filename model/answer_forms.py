@@ -19,6 +19,14 @@
 - **Anything else with a question word or a request** ("what was that", "describe the scene") is
   answered freely, but never by a bare yes, no, true, false or number, which answer other kinds.
 
+**What the branch tagged** (model/tags.py), for a model with a YAMNet branch: where the answers to choose
+from name sounds (options, the sounds named as alternatives) or the question asks whether a sound is
+there ("is there a dog?", "did someone sneeze?"), each answer's score gains HEARD_WEIGHT times the tags'
+log-odds for its sound (against it, for "which did you NOT hear"); "yes" gains them for the sound asked
+about. Questions that ask more than whether it is there (how often, before what, louder than what)
+take only the evidence against it. A question about the present in a stream longer than
+LONG_SCENE_S reads the last ten seconds' tags, any other the tags of all it has heard.
+
 The closed forms that the question does not spell out (kind of sound, a number, yes or no, the named
 sounds) also offer the refusal, for what the sound cannot tell ("did she sound angry?"). A
 question none of the rules reads is answered freely. The scoring is `model.generate.choice_scores`;
@@ -30,6 +38,8 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
+from .audio import TOKENS_PER_SECOND
+from .data.mixer import LONG_SCENE_S
 from .data.questions import REFUSAL
 from .metrics import normalize
 from .prompt import answer_ids
@@ -362,17 +372,59 @@ def class_mentions(text: str) -> tuple[str, ...]:
     return tuple(found)
 
 
+# --------------------------------------------------------------- what the branch tagged
+
+HEARD_WEIGHT = 0.25  # of the tags' log-odds against the LM's log-probabilities: the best of 0, 0.25, 0.5, 1
+# and 2 on the classic validation set's multiple choice and yes/no items (recordings of the training sources)
+_NEGATED = re.compile(r"\b(?:not|isn't|wasn't|weren't|aren't|absent|missing|odd one|never)\b", re.IGNORECASE)
+_MORE_THAN_THERE = re.compile(r"\b(?:\d+|once|twice|thrice|times?|before|after|first|last|louder|quieter|softer|"
+                              r"more|less|than|longer|shorter|started?|stopped|ended?|again|both|and)\b",
+                              re.IGNORECASE)
+_PAST = re.compile(r"\b(?:did|was|were|has|have|had|ever|earlier|so far|at any point|all along|at all)\b",
+                   re.IGNORECASE)
+
+
+def heard_priors(form: Form, question: str, tags) -> tuple[float, ...] | None:
+    """What the tags (model.tags.Tags of one stream, or None) add to each of the form's answers' log-probabilities
+    (module docstring); None when they add nothing."""
+    from .tags import RECENT_COLUMNS, evidence, rows_named
+
+    if tags is None or tags.columns == 0 or form.kind not in ("listed", "named", "yesno"):
+        return None
+    stream = tags.columns > LONG_SCENE_S * TOKENS_PER_SECOND
+    scores = tags.last(RECENT_COLUMNS)[0] if stream and not _PAST.search(question) else tags.ever[0]
+    negated = bool(_NEGATED.search(question))
+    said = [normalize(a) for a in form.answers]
+    positive = next((p for p, n in (YES_NO, TRUE_FALSE) if p in said and n in said), None)
+    if positive is not None:  # "is there a dog?", "true or false: a dog barks"
+        rows = rows_named(question)
+        if not rows:
+            return None
+        e = evidence(scores, rows)
+        e = -e if negated else min(e, 0.0) if _MORE_THAN_THERE.search(question) else e
+        return tuple(HEARD_WEIGHT * e if a == positive else 0.0 for a in said)
+    named = [rows_named(a) for a in form.answers]
+    if not any(named):
+        return None
+    return tuple(HEARD_WEIGHT * (-1 if negated else 1) * evidence(scores, rows) for rows in named)
+
+
 @dataclass(frozen=True)
 class TokenForm:
-    """A Form as token ids (end token included, as `prompt.answer_ids` writes an answer)."""
+    """A Form as token ids (end token included, as `prompt.answer_ids` writes an answer), with what the tags
+    add to each choice's score (None: nothing)."""
 
     choices: list[list[int]] | None
     banned: list[list[int]]
+    priors: tuple[float, ...] | None = None
 
 
-def question_form(tok: Tokenizer, question: str) -> TokenForm:
-    """The answers `question` may have, as token ids: its closed answers, or the answers it may not be."""
+def question_form(tok: Tokenizer, question: str, tags=None) -> TokenForm:
+    """The answers `question` may have, as token ids: its closed answers, or the answers it may not be; with
+    `tags` (model.tags.Tags of the stream asked about), what they add to each closed answer."""
     form = asked_form(question)
     if form is None:
         return TokenForm(None, [])
-    return TokenForm([answer_ids(tok, a) for a in form.answers] or None, [answer_ids(tok, a) for a in form.banned])
+    priors = heard_priors(form, question, tags) if form.answers else None
+    return TokenForm([answer_ids(tok, a) for a in form.answers] or None, [answer_ids(tok, a) for a in form.banned],
+                     priors)

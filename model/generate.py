@@ -70,9 +70,14 @@ def choice_scores(lm: MambaLM, tok: Tokenizer, state: MambaState, logits: Tensor
     return scores + (taken * inside).sum(-1)
 
 
-def choose(lm: MambaLM, tok: Tokenizer, state: MambaState, logits: Tensor, choices: list[list[int]]) -> list[int]:
-    """The likeliest of `choices` after the prompt (ties: the first), without its end token."""
-    best = choices[int(choice_scores(lm, tok, state, logits, choices).argmax())]
+def choose(lm: MambaLM, tok: Tokenizer, state: MambaState, logits: Tensor, choices: list[list[int]],
+           priors: tuple[float, ...] | None = None) -> list[int]:
+    """The likeliest of `choices` after the prompt (ties: the first), without its end token; `priors` are added
+    to their log-probabilities first."""
+    scores = choice_scores(lm, tok, state, logits, choices)
+    if priors is not None:
+        scores = scores + torch.tensor(priors, dtype=scores.dtype, device=scores.device)
+    best = choices[int(scores.argmax())]
     return list(best[:-1] if best[-1] == tok.eot_id else best)
 
 
@@ -80,11 +85,13 @@ def choose(lm: MambaLM, tok: Tokenizer, state: MambaState, logits: Tensor, choic
 def generate(lm: MambaLM, tok: Tokenizer, state: MambaState, prompt: list[int], max_new_tokens: int = 48,
              temperature: float = 0.0, top_p: float = 1.0, on_token: Callable[[str], None] | None = None,
              generator: torch.Generator | None = None, choices: list[list[int]] | None = None,
-             banned: list[list[int]] | None = None, once: bool = False) -> Answer:
+             banned: list[list[int]] | None = None, once: bool = False,
+             priors: tuple[float, ...] | None = None) -> Answer:
     """Push `prompt` onto `state` (which is not modified) and decode until <|endoftext|> or the limit.
 
     With `choices` (whole answers' token ids, end token included: the answers a question may have,
-    model/answer_forms.py), the answer is the likeliest of them instead. `banned` holds whole answers
+    model/answer_forms.py), the answer is the likeliest of them instead, `priors` added to their
+    log-probabilities. `banned` holds whole answers
     (end token included) the answer may not be: when the decoding ends in one, its first token is
     ruled out and the answer decoded again. Text that could still become a banned answer is held back
     from `on_token` until it cannot. With `once`, a list answer ends before its first item said a
@@ -99,7 +106,7 @@ def generate(lm: MambaLM, tok: Tokenizer, state: MambaState, prompt: list[int], 
     device = lm.backbone.embedding.weight.device
     logits, state = lm(torch.tensor([prompt], device=device), state=state)
     if choices:
-        ids = choose(lm, tok, state, logits[:, -1], choices)
+        ids = choose(lm, tok, state, logits[:, -1], choices, priors)
         final = tok.decode(ids)
         if on_token is not None:
             on_token(final)
@@ -175,7 +182,8 @@ def _may_become(ids: list[int], banned: list[list[int]]) -> bool:
 @torch.inference_mode()
 def generate_batch(lm: MambaLM, tok: Tokenizer, states: list[MambaState], prompts: list[list[int]],
                    max_new_tokens: int = 48, choices: list[list[list[int]] | None] | None = None,
-                   banned: list[list[list[int]]] | None = None, once: bool = False) -> list[str]:
+                   banned: list[list[list[int]]] | None = None, once: bool = False,
+                   priors: list[tuple[float, ...] | None] | None = None) -> list[str]:
     """Greedy answers for many (state, prompt) pairs at once: prompts pushed one by one, then batched steps.
 
     Each prompt goes onto its own state (prompt lengths differ and padding would enter the
@@ -183,22 +191,24 @@ def generate_batch(lm: MambaLM, tok: Tokenizer, states: list[MambaState], prompt
     `choices` and `banned`, when given, hold each row's as `generate` takes them: a row with
     choices is answered by the likeliest of them and takes no part in the decoding; a row whose
     answer is one of its banned answers is decoded again alone, as `generate` decodes it. `once`
-    ends each list answer before its first repeated item, as `generate` does.
+    ends each list answer before its first repeated item, as `generate` does; `priors`, each row's
+    additions to its choices' scores.
     """
     if len(states) != len(prompts):
         raise ValueError(f"{len(states)} states but {len(prompts)} prompts")
     choices = choices if choices is not None else [None] * len(prompts)
     banned = banned if banned is not None else [[] for _ in prompts]
+    priors = priors if priors is not None else [None] * len(prompts)
     if len(choices) != len(prompts) or len(banned) != len(prompts):
         raise ValueError(f"{len(choices)} sets of choices and {len(banned)} of banned answers but {len(prompts)} "
                          f"prompts")
     device = lm.backbone.embedding.weight.device
     texts: list[str | None] = [None] * len(prompts)
     last, pushed, free = [], [], []
-    for i, (state, prompt, listed) in enumerate(zip(states, prompts, choices)):
+    for i, (state, prompt, listed, prior) in enumerate(zip(states, prompts, choices, priors)):
         logits, s = lm(torch.tensor([prompt], device=device), state=state)
         if listed:
-            texts[i] = tok.decode(choose(lm, tok, s, logits[:, -1], listed)).strip()
+            texts[i] = tok.decode(choose(lm, tok, s, logits[:, -1], listed, prior)).strip()
             continue
         last.append(logits[:, -1])
         pushed.append(s)

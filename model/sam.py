@@ -24,6 +24,7 @@ from .generate import Answer, generate
 from .lm import MambaLM
 from .prompt import DESCRIBE_PROMPT, LIVE_PROMPT, distinct_items, prompt_ids
 from .stream import StreamState
+from .tags import Tags
 from .tokenizer import Tokenizer
 
 
@@ -129,7 +130,19 @@ class SAM(nn.Module):
         p = self.lm.backbone.embedding.weight
         zeros = torch.zeros(batch_size, 0, device=p.device)
         return StreamState(self.lm.zero_state(batch_size), self.encoder.zero_cache(batch_size, p.device, p.dtype),
-                           zeros, torch.zeros(batch_size, LEFT_PAD, device=p.device), 0, self._zero_context(batch_size))
+                           zeros, torch.zeros(batch_size, LEFT_PAD, device=p.device), 0, self._zero_context(batch_size),
+                           self._tagged(None, None, batch_size))
+
+    def _tagged(self, tags: Tags | None, emb: Tensor | None, batch_size: int) -> Tags | None:
+        """The tags after YAMNet's embeddings `emb` (b, columns, 1024) of newly heard columns (None: none); None
+        without a branch. A state that has none yet (saved without them) starts them here."""
+        if self.branch is None:
+            return None
+        tags = tags if tags is not None else Tags.empty(batch_size, self.device)
+        if emb is None:
+            return tags
+        classifier = self.branch.yamnet.classifier
+        return tags.push(torch.sigmoid(classifier(emb.to(classifier.weight.dtype))))
 
     def _zero_context(self, batch_size: int) -> Tensor:
         """The branch's context before a stream begins; (b, 0) without a branch."""
@@ -148,10 +161,11 @@ class SAM(nn.Module):
         padded = self.pad_to_blocks(audio)
         floored, before = with_floor(padded, self.block_samples)
         patches, enc_cache = self.encoder(features(floored, history=before), return_cache=True)
-        tokens, context, _ = self._heard_tokens(patches, floored, before, self._zero_context(audio.shape[0]))
+        tokens, context, emb = self._heard_tokens(patches, floored, before, self._zero_context(audio.shape[0]))
         _, lm_state = self.lm.hidden(inputs_embeds=tokens)
         history = F.pad(padded, (LEFT_PAD, 0))[:, -LEFT_PAD:]
-        return StreamState(lm_state, enc_cache, padded[:, :0], history, audio.shape[-1], context)
+        return StreamState(lm_state, enc_cache, padded[:, :0], history, audio.shape[-1], context,
+                           self._tagged(None, emb, audio.shape[0]))
 
     @torch.inference_mode()
     def listen(self, audio: Tensor, state: StreamState, flush: bool = False) -> StreamState:
@@ -167,14 +181,16 @@ class SAM(nn.Module):
             buf = self.pad_to_blocks(buf, state.history[:, LEFT_PAD - min(LEFT_PAD, encoded):])
         take = buf.shape[-1] // self.block_samples * self.block_samples
         lm_state, enc_cache, history, context = state.lm, state.encoder, state.history, state.branch
+        emb = None
         if take:
             floored, before = with_floor(buf[:, :take], self.block_samples, state.history)
             patches, enc_cache = self.encoder.stream(features(floored, history=before), state.encoder)
-            tokens, context, _ = self._heard_tokens(patches, floored, before, state.branch)
+            tokens, context, emb = self._heard_tokens(patches, floored, before, state.branch)
             _, lm_state = self.lm.hidden(inputs_embeds=tokens, state=state.lm)
             history = torch.cat([state.history, buf[:, :take]], dim=-1)[:, -LEFT_PAD:]
         heard = state.samples_seen + audio.shape[-1]
-        return StreamState(lm_state, enc_cache, buf[:, take:].clone(), history, heard, context)
+        return StreamState(lm_state, enc_cache, buf[:, take:].clone(), history, heard, context,
+                           self._tagged(state.tags, emb, buf.shape[0]))
 
     def ask(self, state: StreamState, question: str, *, max_new_tokens: int = 48, temperature: float = 0.0,
             top_p: float = 1.0, on_token: Callable[[str], None] | None = None, forms: bool = True) -> Answer:
@@ -185,9 +201,9 @@ class SAM(nn.Module):
         a bare yes, no or number to an open question, and a list that names each sound once.
         """
         tok = self._tok()
-        form = question_form(tok, question) if forms else TokenForm(None, [])
+        form = question_form(tok, question, state.tags) if forms else TokenForm(None, [])
         return generate(self.lm, tok, state.lm.fork(), prompt_ids(tok, question), max_new_tokens, temperature,
-                        top_p, on_token, choices=form.choices, banned=form.banned, once=forms)
+                        top_p, on_token, choices=form.choices, banned=form.banned, once=forms, priors=form.priors)
 
     def describe(self, state: StreamState, *, recent: bool = False, **kw) -> Answer:
         """ask() with the description prompt: the whole recording, or (recent=True) its last ten seconds.

@@ -2,8 +2,8 @@
 
 The LM's Mamba-2 state, the encoder's cached keys and values of its last blocks, the samples
 that do not yet fill a block, the fbank history before them and, for a model with a second
-hearing branch (model/branch.py), that branch's last frames. Its size is bounded by the
-config, never by how long the session has listened.
+hearing branch (model/branch.py), that branch's last frames and what YAMNet tagged
+(model/tags.py). Its size is bounded by the config, never by how long the session has listened.
 """
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from .config import SAMConfig
 from .branch import branch_context_shape
 from .encoder import EncoderCache
 from .files import read_safetensors
+from .tags import Tags
 from .state import MambaState, check_finite, int_field, save_state_file
 
 FORMAT = "sam-stream-state"
@@ -33,6 +34,7 @@ class StreamState:
     history: Tensor  # (b, LEFT_PAD) samples just before `pending`: the fbank's left context
     samples_seen: int = 0  # 16 kHz samples heard, buffered ones included
     branch: Tensor | None = None  # (b, 80, 64) the branch's frames before `pending`; None or (b, 0): no branch
+    tags: Tags | None = None  # the branch's YAMNet scores (model/tags.py); None without a branch
 
     def __post_init__(self) -> None:
         if self.branch is None:
@@ -46,12 +48,13 @@ class StreamState:
     @property
     def nbytes(self) -> int:
         return (self.lm.nbytes + self.encoder.keys.nbytes + self.encoder.values.nbytes
-                + self.pending.nbytes + self.history.nbytes + self.branch.nbytes)
+                + self.pending.nbytes + self.history.nbytes + self.branch.nbytes
+                + (self.tags.nbytes if self.tags is not None else 0))
 
     def fork(self) -> "StreamState":
         """An independent copy."""
         return StreamState(self.lm.fork(), self.encoder.fork(), self.pending.clone(), self.history.clone(),
-                           self.samples_seen, self.branch.clone())
+                           self.samples_seen, self.branch.clone(), self.tags.fork() if self.tags is not None else None)
 
     def save(self, path: str | Path, config: SAMConfig | None = None) -> None:
         """One safetensors file, written atomically; the model config goes in its metadata.
@@ -63,6 +66,9 @@ class StreamState:
         if self.branch.numel():
             tensors["branch"] = self.branch
         meta = {"format": FORMAT, "samples_seen": str(self.samples_seen), "lm_seen": str(self.lm.seen)}
+        if self.tags is not None:
+            tensors.update(self.tags.tensors())
+            meta["tags_columns"] = str(self.tags.columns)
         if config is not None:
             meta["config"] = json.dumps(config.to_dict())
         save_state_file(path, tensors, meta)
@@ -86,7 +92,8 @@ class StreamState:
         check_finite(path, tensors)
         state = cls(MambaState.from_tensors(tensors, int_field(path, meta, "lm_seen"), "lm."),
                     EncoderCache(tensors["encoder.keys"], tensors["encoder.values"]),
-                    tensors["pending"], tensors["history"], int_field(path, meta, "samples_seen"), tensors.get("branch"))
+                    tensors["pending"], tensors["history"], int_field(path, meta, "samples_seen"),
+                    tensors.get("branch"), _tags(path, tensors, meta))
         if model_config is not None:
             try:
                 state.lm.check(model_config.lm)
@@ -97,6 +104,19 @@ class StreamState:
                 raise ValueError(f"{path}: damaged SAM stream state: its branch frames are {tuple(state.branch.shape)}, "
                                  f"not {want}; move the file away to start from the recorded audio instead")
         return state
+
+
+def _tags(path: str | Path, tensors: dict[str, Tensor], meta: dict[str, str]) -> Tags | None:
+    """The saved tags; None for a state saved without them (its answers go without the tags until it hears more)."""
+    if "tags.recent" not in tensors or "tags.ever" not in tensors:
+        return None
+    tags = Tags(tensors["tags.recent"], tensors["tags.ever"], int_field(path, meta, "tags_columns"))
+    empty = Tags.empty(tags.ever.shape[0])
+    if tags.recent.shape != empty.recent.shape or tags.ever.shape != empty.ever.shape:
+        raise ValueError(f"{path}: damaged SAM stream state: its tags are {tuple(tags.recent.shape)} and "
+                         f"{tuple(tags.ever.shape)}, not {tuple(empty.recent.shape)} and {tuple(empty.ever.shape)}; "
+                         "move the file away to start from the recorded audio instead")
+    return tags
 
 
 def check_same_config(path: str | Path, saved_json: str, model_config: SAMConfig) -> None:

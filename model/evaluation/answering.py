@@ -52,9 +52,11 @@ def reorder(item: Item) -> Item:
 
 
 def answer_items(model: SAM, items: list[Item], read, batch_size: int, max_new_tokens: int,
-                 on_heard: Callable[[list[int], MambaState], None] | None = None, forms: bool = True) -> list[str]:
+                 on_heard: Callable[[list[int], MambaState], None] | None = None, forms: bool = True,
+                 tags: bool = True) -> list[str]:
     """Each scene heard once, its questions asked on forks, answers decoded in batches; with `forms`, an
-    answer keeps to the form its question states, as `SAM.ask` does.
+    answer keeps to the form its question states, as `SAM.ask` does, and with `tags` too, what the
+    branch tagged weighs in its choice (model/answer_forms.py).
 
     `on_heard(indices, state)`, when given, sees each scene's heard state with the indices of its
     items, for other scorings of the same hearing.
@@ -63,14 +65,16 @@ def answer_items(model: SAM, items: list[Item], read, batch_size: int, max_new_t
     for i, it in enumerate(items):
         by_scene[it.scene].append(i)
     answers: list[str] = [""] * len(items)
-    pending: list[tuple[int, Any, list[int]]] = []
+    pending: list[tuple[int, Any, list[int], Any]] = []  # (item, LM state, prompt, tags)
     tok = model.tokenizer
 
     def flush() -> None:
-        asked = [question_form(tok, items[i].question) if forms else TokenForm(None, []) for i, _, _ in pending]
-        texts = generate_batch(model.lm, tok, [s for _, s, _ in pending], [p for *_, p in pending], max_new_tokens,
-                               [a.choices for a in asked], [a.banned for a in asked], once=forms)
-        for (i, _, _), t in zip(pending, texts):
+        asked = [question_form(tok, items[i].question, heard) if forms else TokenForm(None, [])
+                 for i, _, _, heard in pending]
+        texts = generate_batch(model.lm, tok, [s for _, s, _, _ in pending], [p for _, _, p, _ in pending],
+                               max_new_tokens, [a.choices for a in asked], [a.banned for a in asked], once=forms,
+                               priors=[a.priors for a in asked])
+        for (i, *_), t in zip(pending, texts):
             answers[i] = t
         pending.clear()
 
@@ -79,7 +83,7 @@ def answer_items(model: SAM, items: list[Item], read, batch_size: int, max_new_t
         if on_heard is not None:
             on_heard(idx, state.lm)
         for i in idx:
-            pending.append((i, state.lm, prompt_ids(tok, items[i].question)))
+            pending.append((i, state.lm, prompt_ids(tok, items[i].question), state.tags if tags else None))
         if len(pending) >= batch_size:
             flush()
     if pending:

@@ -58,6 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--free-answers", action="store_true",
                    help="the model alone: answer every question freely, even one that states its answer's form "
                         "('yes or no', labelled options), which sam-live and sam-ask keep to by default")
+    p.add_argument("--no-tags", action="store_true",
+                   help="without what the YAMNet branch tagged (model/tags.py) in the choice between closed answers, "
+                        "which sam-live and sam-ask weigh by default: the language model's own choice")
     p.add_argument("--skip-valset", action="store_true", help="not the validation set (only --wordset and the "
                                                                   "public benchmarks)")
     p.add_argument("--compare", type=Path, nargs=2, metavar=("FIRST", "SECOND"),
@@ -94,10 +97,11 @@ def main(argv: list[str] | None = None) -> int:
         report = {"checkpoint": str(path), "model": model.name}
         if not args.skip_valset:
             report["valset"] = evaluate_valset(model, args.valset, args.batch_size, args.limit,
-                                               tuple(args.stream_minutes), forms=not args.free_answers)
+                                               tuple(args.stream_minutes), forms=not args.free_answers,
+                                               tags=not args.no_tags)
         if args.wordset:
             report["wordset"] = evaluate_wordset(model, args.wordset, args.batch_size, args.limit,
-                                                 forms=not args.free_answers)
+                                                 forms=not args.free_answers, tags=not args.no_tags)
         report.update(public_benchmarks(model, args))
         if args.yamnet_baseline:  # before the predictions leave the report: the baseline is paired with them
             report["yamnet_baseline"] = evaluate_yamnet(args.yamnet_baseline, None if args.skip_valset else args.valset,

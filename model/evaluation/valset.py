@@ -55,8 +55,9 @@ def streaming(model: SAM, items: list[Item], scenes: dict[str, dict], read, name
 
 def evaluate_valset(model: SAM, valset: str | Path, batch_size: int = 32, limit: int = 0,
                     stream_minutes: tuple[float, ...] = (1, 5, 30), max_new_tokens: int = 64,
-                    forms: bool = True) -> dict[str, Any]:
-    """All validation metrics of `model` on the set written by `sam-data valset`."""
+                    forms: bool = True, tags: bool = True) -> dict[str, Any]:
+    """All validation metrics of `model` on the set written by `sam-data valset` (`forms` and `tags` as
+    `answer_items` takes them)."""
     from ..data.valset import load_valset, read_wav
 
     valset = Path(valset)
@@ -89,7 +90,7 @@ def evaluate_valset(model: SAM, valset: str | Path, batch_size: int = 32, limit:
 
     start = time.perf_counter()
     cloze = ClozeScorer(model, items)
-    preds = answer_items(model, items, read, batch_size, max_new_tokens, on_heard=cloze, forms=forms)
+    preds = answer_items(model, items, read, batch_size, max_new_tokens, on_heard=cloze, forms=forms, tags=tags)
     quiet = {it.scene for it in items if it.kind == "feed"}  # every scene without events is asked the feed question
     gated = frozenset(s for s in quiet if loudest_dbfs(read(s).numpy()) < QUIET_DB)
     res = {"items": len(items), **score(items, preds, names, scenes, gated), "silence_gated_scenes": len(gated)}

@@ -39,7 +39,7 @@ def load_wordset(folder: Path) -> tuple[list[dict], dict[str, dict]]:
 
 @torch.inference_mode()
 def evaluate_wordset(model: SAM, folder: str | Path, batch_size: int = 32, limit: int = 0,
-                     max_new_tokens: int = 64, forms: bool = True) -> dict[str, Any]:
+                     max_new_tokens: int = 64, forms: bool = True, tags: bool = True) -> dict[str, Any]:
     """Every wording measure of `model` on the set written by `sam-data wordset` (with `forms`, answers
     keep to the forms their questions state, as sam-live's do; without, the model answers alone)."""
     folder = Path(folder)
@@ -55,8 +55,9 @@ def evaluate_wordset(model: SAM, folder: str | Path, batch_size: int = 32, limit
         return cache[path]
 
     items = [Item(str(folder / r["scene"]), r["question"], r["answer"], r["kind"]) for r in rows]
-    preds = answer_items(model, items, read, batch_size, max_new_tokens, forms=forms)
-    return {"listed_answers_chosen": forms, **score_wordset(rows, preds, scenes, corpus_class_names())}
+    preds = answer_items(model, items, read, batch_size, max_new_tokens, forms=forms, tags=tags)
+    return {"listed_answers_chosen": forms, "tags_weighed": forms and tags,
+            **score_wordset(rows, preds, scenes, corpus_class_names())}
 
 
 def asked(row: dict, scenes: dict[str, dict]) -> Asked:

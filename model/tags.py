@@ -1,0 +1,162 @@
+"""What the YAMNet branch tagged: its AudioSet scores of every column heard, kept in constant size, and
+the evidence they give for or against a sound a question names.
+
+A model with a branch (model/branch.py) runs YAMNet on the last 0.96 s at every 160 ms column to
+make its LM token. YAMNet's own classifier turns that embedding into 521 AudioSet scores for the
+cost of one small linear layer, and those scores were learnt from two million AudioSet clips,
+where our encoder and connector learnt from a few thousand. A stream keeps them in two tensors
+of fixed size: the scores of its last RECENT_COLUMNS columns (the "just now" window of live
+questions, model/data/mixer.RECENT_S) and each class's highest score since the stream began.
+
+A text names AudioSet rows through our classes (model/data/phrases.tsv, via
+answer_forms.class_mentions, and model/data/audioset.tsv's same/into rows) and through the plain
+names and synonyms of the classes the table adds ("a baby crying", "a sneeze"). The evidence for a
+named sound is the log-odds of its best row's score over THRESHOLD, the score at which the YAMNet
+baseline (model/evaluation/yamnet_baseline.py) calls a class present, chosen there on training
+scenes. Answers add it, weighted, to the language model's log-probabilities (answer_forms), and
+watches to their yes/no log-odds (model/watch.py).
+"""
+from __future__ import annotations
+
+import functools
+import math
+import re
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from .data.mixer import RECENT_S
+from .audio import TOKENS_PER_SECOND
+from .yamnet import NUM_CLASSES
+
+RECENT_COLUMNS = math.ceil(RECENT_S * TOKENS_PER_SECOND)  # 63 columns: the last ten seconds
+THRESHOLD = 0.28  # a class is present at this max-pooled score (the baseline's calibration on training scenes)
+EVIDENCE_CAP = 8.0  # log-odds: one score near 0 or 1 never outweighs everything else
+
+
+@dataclass
+class Tags:
+    """YAMNet's scores of a stream: its last RECENT_COLUMNS columns and each class's highest so far."""
+
+    recent: Tensor  # (b, RECENT_COLUMNS, 521) float32, oldest first; zeros before the stream began
+    ever: Tensor  # (b, 521) float32: the highest score of each class since the stream began
+    columns: int = 0  # columns tagged so far
+
+    @classmethod
+    def empty(cls, batch_size: int, device: torch.device | str = "cpu") -> "Tags":
+        return cls(torch.zeros(batch_size, RECENT_COLUMNS, NUM_CLASSES, device=device),
+                   torch.zeros(batch_size, NUM_CLASSES, device=device))
+
+    def push(self, scores: Tensor) -> "Tags":
+        """The tags after (b, n, 521) more columns' scores; self is unchanged."""
+        scores = scores.float()
+        if scores.shape[1] == 0:
+            return self.fork()
+        recent = torch.cat([self.recent, scores], dim=1)[:, -RECENT_COLUMNS:]
+        return Tags(recent, torch.maximum(self.ever, scores.amax(1)), self.columns + scores.shape[1])
+
+    def last(self, columns: int) -> Tensor:
+        """(b, 521): the highest score of each class over the last `columns` columns (at most RECENT_COLUMNS)."""
+        if not 1 <= columns <= RECENT_COLUMNS:
+            raise ValueError(f"the tags keep the last {RECENT_COLUMNS} columns; asked for {columns}")
+        return self.recent[:, -min(columns, max(self.columns, 1)):].amax(1)
+
+    def fork(self) -> "Tags":
+        return Tags(self.recent.clone(), self.ever.clone(), self.columns)
+
+    @property
+    def nbytes(self) -> int:
+        return self.recent.nbytes + self.ever.nbytes
+
+    def tensors(self) -> dict[str, Tensor]:
+        return {"tags.recent": self.recent, "tags.ever": self.ever}
+
+
+# ---------------------------------------------------------------- what a text names
+
+def _key(text: str) -> str:
+    """Lower-case words, each without a plural or third-person -s ("the baby cries" -> "the baby cry")."""
+    return " ".join(_stem(w) for w in re.findall(r"[a-z0-9']+", text.lower()))
+
+
+def _stem(word: str) -> str:
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 4 and word.endswith(("ches", "shes", "sses", "xes", "zes")):
+        return word[:-2]
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
+
+
+_ARTICLE = re.compile(r"^(?:a|an|the|some|someone|somebody|something|it)\s+")
+
+
+@functools.lru_cache(maxsize=1)
+def _vocabulary() -> tuple[dict[str, tuple[int, ...]], dict[str, tuple[int, ...]], int]:
+    """(our class -> its same/into rows; a phrase (`_key`, with and without its subject or article) -> the rows
+    it names: the plain names and synonyms of the classes the table adds, and our classes said as verbs
+    ("someone spoke", "did it rain", "barked", phrases.tsv's actions); the most words such a phrase has).
+    A phrase that two classes share names neither."""
+    from .data.audioset import default_map
+    from .data.wording import cached_phrases
+
+    ours: dict[str, list[int]] = {}
+    owners: dict[str, set[tuple[int, ...]]] = {}
+
+    def claim(phrase: str, rows: tuple[int, ...]) -> None:
+        key = _key(phrase)
+        for k in {key, _ARTICLE.sub("", key)}:
+            if k:
+                owners.setdefault(k, set()).add(rows)
+
+    rows = default_map()
+    for row in rows:
+        if row.action in ("same", "into"):
+            ours.setdefault(row.ours, []).append(row.index)
+        elif row.action == "new":
+            for phrase in (row.name, *row.synonyms):
+                claim(phrase, (row.index,))
+    for name, said in cached_phrases().items():
+        if name in ours:
+            for a in said.actions:
+                for form in (a.verb, a.verbed, a.verbing):
+                    claim(f"{a.subj} {form}", tuple(ours[name]))
+                    claim(form, tuple(ours[name]))
+    table = {k: next(iter(v)) for k, v in owners.items() if len(v) == 1}
+    return {c: tuple(r) for c, r in ours.items()}, table, max(len(k.split()) for k in table)
+
+
+@functools.lru_cache(maxsize=4096)  # a watch asks the same question every hop
+def rows_named(text: str) -> tuple[int, ...]:
+    """The YAMNet rows the sounds a text names stand for: our classes' same/into rows (phrases.tsv's names,
+    through answer_forms.class_mentions, and its verbs) and the new classes' rows, by their plain names and
+    synonyms; () when it names none that YAMNet has."""
+    from .answer_forms import class_mentions
+
+    ours, said, longest = _vocabulary()
+    rows = [r for c in class_mentions(text) for r in ours.get(c, ())]
+    words = _key(text).split()
+    i = 0
+    while i < len(words):
+        for n in range(min(longest, len(words) - i), 0, -1):
+            hit = said.get(" ".join(words[i:i + n]))
+            if hit is not None:
+                rows += hit
+                i += n
+                break
+        else:
+            i += 1
+    return tuple(dict.fromkeys(rows))
+
+
+def evidence(scores: Tensor, rows: tuple[int, ...]) -> float:
+    """Log-odds for the sound of `rows` being there, from (521,) scores: its best row's score against THRESHOLD,
+    within +-EVIDENCE_CAP; 0 with no rows."""
+    if not rows:
+        return 0.0
+    best = float(scores[list(rows)].max())
+    best = min(max(best, 1e-6), 1 - 1e-6)
+    logit = math.log(best / (1 - best)) - math.log(THRESHOLD / (1 - THRESHOLD))
+    return max(-EVIDENCE_CAP, min(EVIDENCE_CAP, logit))

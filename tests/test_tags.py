@@ -1,0 +1,225 @@
+"""What the YAMNet branch tagged: the constant-size memory, what a text names, and how the tags weigh in
+closed answers and watches."""
+import math
+
+import pytest
+import torch
+
+from model.answer_forms import HEARD_WEIGHT, asked_form, heard_priors, question_form
+from model.audio import SAMPLE_RATE
+from model.config import SAMConfig
+from model.data.audioset import default_map
+from model.generate import choose
+from model.prompt import prompt_ids
+from model.sam import SAM
+from model.stream import StreamState
+from model.tags import EVIDENCE_CAP, RECENT_COLUMNS, THRESHOLD, Tags, evidence, rows_named
+from model.tokenizer import Tokenizer
+from model.watch import WATCH_COLUMNS, with_tags
+from model.yamnet import NUM_CLASSES
+
+TEXT = ["a dog barks", "a door slams", "quiet", "rain falls", "is there a dog?", "yes", "no", "a) dog b) rain"] * 20
+
+
+def row(display: str) -> int:
+    return next(r.index for r in default_map() if r.display_name == display)
+
+
+def tags_with(scores: dict[int, float], columns: int = 20, level: float = 0.001) -> Tags:
+    """Tags of `columns` columns where each row of `scores` scored its value in the last column, others `level`."""
+    s = torch.full((1, columns, NUM_CLASSES), level)
+    for r, v in scores.items():
+        s[0, -1, r] = v
+    return Tags.empty(1).push(s)
+
+
+# ---------------------------------------------------------------- the memory
+
+def test_pushing_in_pieces_keeps_the_last_columns_and_the_highest_scores():
+    g = torch.Generator().manual_seed(0)
+    every = torch.rand(2, 150, NUM_CLASSES, generator=g)
+    tags = Tags.empty(2)
+    for a, b in ((0, 1), (1, 40), (40, 40), (40, 101), (101, 150)):
+        before = tags.recent.clone()
+        tags = tags.push(every[:, a:b])
+        if b > a:
+            assert not torch.equal(before, tags.recent)
+    assert tags.columns == 150
+    torch.testing.assert_close(tags.recent, every[:, -RECENT_COLUMNS:])  # slow reference: slice the whole
+    torch.testing.assert_close(tags.ever, every.amax(1))
+    torch.testing.assert_close(tags.last(5), every[:, -5:].amax(1))
+    assert tags.nbytes == Tags.empty(2).nbytes  # never grows with the stream
+
+
+def test_a_short_stream_reads_only_the_columns_it_heard():
+    tags = Tags.empty(1).push(torch.full((1, 3, NUM_CLASSES), -1.0))  # below the zeros before the stream
+    assert float(tags.last(RECENT_COLUMNS).max()) == -1.0
+    with pytest.raises(ValueError):
+        tags.last(RECENT_COLUMNS + 1)
+
+
+def test_a_fork_is_independent():
+    tags = tags_with({5: 0.9})
+    fork = tags.fork()
+    fork.recent.zero_()
+    assert float(tags.recent.max()) == pytest.approx(0.9)
+
+
+# ---------------------------------------------------------------- what a text names
+
+@pytest.mark.parametrize("text,display", [
+    ("is there a dog?", "Bark"), ("woof", "Bark"), ("tell me when the baby cries", "Baby cry, infant cry"),
+    ("did someone sneeze?", "Sneeze"), ("is it raining", "Rain"), ("Did you just hear a cat meowing?", "Meow"),
+    ("a doorbell", "Doorbell"), ("someone knocking", "Knock")])
+def test_a_text_names_the_audioset_rows_of_its_sound(text, display):
+    assert row(display) in rows_named(text)
+
+
+def test_a_text_that_names_no_sound_names_no_row():
+    assert rows_named("what was that?") == ()
+    assert rows_named("how long has it been quiet") == ()
+
+
+def test_evidence_is_the_log_odds_against_the_presence_threshold():
+    r = row("Bark")
+    at = torch.zeros(NUM_CLASSES)
+    at[r] = THRESHOLD
+    assert evidence(at, (r,)) == pytest.approx(0.0, abs=1e-6)
+    at[r] = 0.9
+    assert evidence(at, (r,)) == pytest.approx(math.log(9) - math.log(THRESHOLD / (1 - THRESHOLD)), rel=1e-5)
+    at[r] = 0.0
+    assert evidence(at, (r,)) == -EVIDENCE_CAP
+    assert evidence(at, ()) == 0.0
+
+
+# ---------------------------------------------------------------- closed answers
+
+def test_yes_gains_when_the_asked_sound_was_tagged_and_loses_when_it_was_not():
+    form = asked_form("is there a dog?")
+    heard = heard_priors(form, "is there a dog?", tags_with({row("Bark"): 0.95}))
+    unheard = heard_priors(form, "is there a dog?", tags_with({}))
+    yes = form.answers.index("yes")
+    assert heard[yes] > 0 > unheard[yes]
+    assert all(p == 0 for i, p in enumerate(heard) if i != yes)
+    assert heard[yes] <= HEARD_WEIGHT * EVIDENCE_CAP
+
+
+def test_a_question_that_asks_more_than_presence_takes_only_the_evidence_against():
+    q = "did the dog bark twice?"
+    form = asked_form(q)
+    yes = form.answers.index("yes")
+    assert heard_priors(form, q, tags_with({row("Bark"): 0.95}))[yes] == 0
+    assert heard_priors(form, q, tags_with({}))[yes] < 0
+
+
+def test_options_gain_by_their_own_sounds_and_a_negated_stem_turns_it_round():
+    q = "Which sound is in the recording? A) dog B) rain C) siren"
+    tags = tags_with({row("Rain"): 0.9})
+    form = asked_form(q)
+    priors = heard_priors(form, q, tags)
+    assert max(range(3), key=priors.__getitem__) == 1
+    q_not = "Which sound is NOT in the recording? A) dog B) rain C) siren"
+    flipped = heard_priors(asked_form(q_not), q_not, tags)
+    assert min(range(3), key=flipped.__getitem__) == 1
+
+
+def test_a_question_about_now_in_a_long_stream_reads_the_last_ten_seconds():
+    bark = row("Bark")
+    s = torch.full((1, 400, NUM_CLASSES), 0.001)  # 64 s of stream: the dog barked at its start only
+    s[0, 10, bark] = 0.95
+    tags = Tags.empty(1).push(s)
+    yes = asked_form("is a dog barking?").answers.index("yes")
+    assert heard_priors(asked_form("is a dog barking?"), "is a dog barking?", tags)[yes] < 0
+    assert heard_priors(asked_form("did a dog bark?"), "did a dog bark?", tags)[yes] > 0
+
+
+def test_no_tags_and_open_questions_add_nothing():
+    assert heard_priors(asked_form("is there a dog?"), "is there a dog?", None) is None
+    assert heard_priors(asked_form("is there a dog?"), "is there a dog?", Tags.empty(1)) is None  # heard nothing
+    assert heard_priors(asked_form("what was that?"), "what was that?", tags_with({})) is None
+
+
+# ---------------------------------------------------------------- the model
+
+@pytest.fixture(scope="module")
+def model():
+    """sam-tiny with a YAMNet branch (random weights: the tests compare its paths with each other)."""
+    torch.manual_seed(2)
+    return SAM(SAMConfig.from_name("sam-tiny").replace(branch="yamnet"), Tokenizer.train(TEXT, vocab_size=290)).eval()
+
+
+@pytest.fixture(scope="module")
+def audio():
+    g = torch.Generator().manual_seed(3)
+    t = torch.arange(int(3.3 * SAMPLE_RATE)) / SAMPLE_RATE
+    return (0.3 * torch.sin(2 * torch.pi * 440 * t) * (t > 1.0) + 0.02 * torch.randn(t.numel(), generator=g)).float()
+
+
+def test_hearing_tags_each_column_with_yamnets_own_scores(model, audio):
+    """Slow reference: YAMNet's classifier on the branch's embedding of every column."""
+    state = model.hear(audio)
+    padded = model.pad_to_blocks(audio.reshape(1, -1))
+    from model.audio import with_floor
+
+    floored, before = with_floor(padded, model.block_samples)
+    with torch.inference_mode():
+        emb = model.branch.embeddings(model.branch.frames(floored, before), model.branch.zero_context(1, "cpu"))
+        want = torch.sigmoid(model.branch.yamnet.classifier(emb))
+    assert state.tags.columns == want.shape[1]
+    torch.testing.assert_close(state.tags.ever, want.amax(1), atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(state.tags.recent[:, -want.shape[1]:], want, atol=1e-5, rtol=1e-4)
+
+
+def test_streaming_in_odd_pieces_tags_as_hearing_the_whole(model, audio):
+    state = model.new_state()
+    for a, b in ((0, 999), (999, 20000), (20000, audio.numel())):
+        state = model.listen(audio[a:b], state)
+    state = model.listen(audio[:0], state, flush=True)
+    whole = model.hear(audio)
+    assert state.tags.columns == whole.tags.columns
+    torch.testing.assert_close(state.tags.ever, whole.tags.ever, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(state.tags.recent, whole.tags.recent, atol=1e-5, rtol=1e-4)
+
+
+def test_a_saved_state_keeps_its_tags_and_an_old_one_without_them_still_loads(model, audio, tmp_path):
+    state = model.hear(audio)
+    state.save(tmp_path / "s.safetensors", model.cfg)
+    back = StreamState.load(tmp_path / "s.safetensors", model.cfg)
+    assert back.tags.columns == state.tags.columns
+    torch.testing.assert_close(back.tags.ever, state.tags.ever)
+    old = StreamState(state.lm, state.encoder, state.pending, state.history, state.samples_seen, state.branch, None)
+    old.save(tmp_path / "old.safetensors", model.cfg)
+    resumed = StreamState.load(tmp_path / "old.safetensors", model.cfg)
+    assert resumed.tags is None
+    assert model.listen(audio[:5000], resumed).tags is not None  # it starts tagging again as it hears
+
+
+def test_a_large_enough_prior_changes_the_choice(model, audio):
+    tok = model.tokenizer
+    state = model.hear(audio)
+    q = "is there a dog?"
+    form = question_form(tok, q)
+    with torch.inference_mode():
+        logits, pushed = model.lm(torch.tensor([prompt_ids(tok, q)]), state=state.lm.fork())
+        plain = choose(model.lm, tok, pushed, logits[:, -1], form.choices)
+        for i, ids in enumerate(form.choices):
+            push = tuple(1e4 if j == i else 0.0 for j in range(len(form.choices)))
+            assert choose(model.lm, tok, pushed, logits[:, -1], form.choices, push) == ids[:-1]
+    assert plain in [c[:-1] for c in form.choices]
+
+
+# ---------------------------------------------------------------- watches
+
+def test_a_watch_is_surer_when_its_sound_was_just_tagged():
+    q, other = "Did you just hear a dog barking?", "Did you just hear what I mean?"
+    heard = with_tags([0.5, 0.5], [q, other], tags_with({row("Bark"): 0.95}))
+    unheard = with_tags([0.5, 0.5], [q, other], tags_with({}))
+    assert heard[0] > 0.9 and unheard[0] < 0.1
+    assert heard[1] == unheard[1] == 0.5  # a phrase the tags cannot name keeps the language model's confidence
+    assert with_tags([0.5], [q], None) == [0.5]
+
+
+def test_a_watch_reads_only_the_last_columns():
+    s = torch.full((1, 40, NUM_CLASSES), 0.001)
+    s[0, 40 - WATCH_COLUMNS - 1, row("Bark")] = 0.99  # just before the watch's window
+    assert with_tags([0.5], ["Did you just hear a dog?"], Tags.empty(1).push(s))[0] < 0.1

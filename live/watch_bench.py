@@ -36,7 +36,7 @@ from .watches import PRESETS, Watch, WatchConfig, scorer_for
 HOP_SAMPLES = 8 * SAMPLES_PER_TOKEN  # the engine's hop (EngineConfig.hop_seconds, 1.28 s; a test holds them equal)
 HIT_AFTER_END_S = 5.0  # an alert this long after a target ends still counts: "now" questions look back ~10 s
 BATCH = 48  # questions scored in one forward while tracing
-FRONTIER = (0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9)  # on-thresholds the report also gives figures for
+FRONTIER = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95)  # on-thresholds the report also gives figures for
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,8 @@ def make_streams(corpus: str, split: str, target_minutes: float, empty_minutes: 
     return with_targets, without
 
 
-def traced(model, streams: tuple[WatchStream, WatchStream], questions: list[str], path: Path, rescore: bool) -> tuple:
+def traced(model, streams: tuple[WatchStream, WatchStream], questions: list[str], path: Path, rescore: bool,
+           tags: bool = True) -> tuple:
     """(target times, target confidences, empty times, empty confidences, where traced): traced and saved at
     `path`, or, with `rescore`, read from there (a run that only changes thresholds needs no model)."""
     names = ("target_times", "target_conf", "empty_times", "empty_conf")
@@ -92,19 +93,21 @@ def traced(model, streams: tuple[WatchStream, WatchStream], questions: list[str]
         return (*out, str(saved["traced_on"]) if "traced_on" in saved else "?")
     device = next(model.parameters()).device
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
-    t_times, t_conf = trace(model, streams[0].audio, questions, HOP_SAMPLES, "stream with targets")
-    e_times, e_conf = trace(model, streams[1].audio, questions, HOP_SAMPLES, "stream without")
+    t_times, t_conf = trace(model, streams[0].audio, questions, HOP_SAMPLES, "stream with targets", tags)
+    e_times, e_conf = trace(model, streams[1].audio, questions, HOP_SAMPLES, "stream without", tags)
     np.savez_compressed(path, **dict(zip(names, (t_times, t_conf, e_times, e_conf))), questions=np.array(questions),
                         traced_on=np.array(where))
     return t_times, t_conf, e_times, e_conf, where
 
 
 def trace(model, audio: np.ndarray, questions: list[str], hop_samples: int,
-          label: str = "") -> tuple[np.ndarray, np.ndarray]:
-    """(stream s after each hop (H,), confidence of each question after each hop (H, Q)): what the engine scores."""
+          label: str = "", tags: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """(stream s after each hop (H,), confidence of each question after each hop (H, Q)): what the engine scores;
+    without `tags`, the language model's yes/no alone, the branch's tags (model/tags.py) left out."""
     from tqdm import tqdm
 
-    score = scorer_for(model)
+    scorer = scorer_for(model)
+    score = scorer if tags else (lambda state, qs: scorer(replace(state, tags=None), qs))
     state, times, rows = model.new_state(), [], []
     with torch.inference_mode():
         for start in tqdm(range(0, audio.size - hop_samples + 1, hop_samples), desc=label, unit="hop",
@@ -214,13 +217,14 @@ def live_loop_cost(model, audio: np.ndarray, counts: tuple[int, ...]) -> list[di
 
 def accuracy(model, corpus: str, split: str, target_minutes: float, empty_minutes: float, seed: int,
              config: WatchConfig, templates: tuple[str, ...], traces: Path, rescore: bool = False,
-             probes: tuple[Probe, ...] = PROBES) -> dict:
+             probes: tuple[Probe, ...] = PROBES, tags: bool = True) -> dict:
     """Every probe's figures on a stream with targets and one without, both from `split`, in the config's
-    wording; the other `templates` are traced too and compared by their separation and summary."""
+    wording; the other `templates` are traced too and compared by their separation and summary. Without
+    `tags`, the watches hear through the language model's yes/no alone."""
     templates = tuple(dict.fromkeys((config.template, *templates)))
     with_targets, without = make_streams(corpus, split, target_minutes, empty_minutes, seed, probes)
     questions = [t.format(phrase=p.phrase) for t in templates for p in probes]
-    t_times, t_conf, e_times, e_conf, where = traced(model, (with_targets, without), questions, traces, rescore)
+    t_times, t_conf, e_times, e_conf, where = traced(model, (with_targets, without), questions, traces, rescore, tags)
     hours, n = without.seconds / 3600, len(probes)
 
     def rows_of(k: int, cfg: WatchConfig = config) -> list[dict]:
@@ -284,6 +288,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="every hop's confidences, written (or read with --rescore) here (default: %(default)s)")
     p.add_argument("--skip-accuracy", action="store_true")
     p.add_argument("--skip-cost", action="store_true")
+    p.add_argument("--no-tags", action="store_true",
+                   help="watch through the language model's yes/no alone, without what the YAMNet branch tagged")
     p.add_argument("--out", type=Path, default=Path("docs/results/watch_bench.json"),
                    help="the report; a part skipped keeps what it already holds")
     args = p.parse_args(argv)
@@ -315,10 +321,11 @@ def _accuracy(model, args: argparse.Namespace, config: WatchConfig) -> dict:
     if model is not None:
         model.to(args.device)
     result = accuracy(model, args.corpus, args.split, args.target_minutes, args.empty_minutes, args.seed, config,
-                      TEMPLATES if args.all_wordings else (), args.traces, args.rescore)
+                      TEMPLATES if args.all_wordings else (), args.traces, args.rescore, tags=not args.no_tags)
     if model is not None:
         model.to("cpu")
-    result.update(config=asdict(config), hop_s=HOP_SAMPLES / SAMPLE_RATE, date=time.strftime("%Y-%m-%d"))
+    result.update(config=asdict(config), hop_s=HOP_SAMPLES / SAMPLE_RATE, date=time.strftime("%Y-%m-%d"),
+                  tags=not args.no_tags)
     print(table(result))
     for w in result["wordings"]:
         print(f"{w['template']:<40} mean AUC {w['mean_auc'] or 0:.3f}  alerted {w['share_alerted'] or 0:.2f}  "

@@ -31,7 +31,7 @@ TUNE_PROBES = tuple(Probe(phrase, (cls,), "class") for phrase, cls in (
     ("glass breaking", "glass breaking"), ("a gunshot", "gunshot"), ("an explosion", "explosion"),
     ("footsteps", "footsteps"), ("a notification sound", "notification"), ("running water", "stream"),
     ("people laughing", "laughter"), ("a helicopter", "helicopter")))
-ON = tuple(np.round(np.arange(0.5, 0.96, 0.05), 2))
+ON = tuple(np.round(np.arange(0.1, 0.96, 0.05), 2))  # with the branch's tags, empty streams sit near 0.02
 RELEASE = (0.05, 0.1, 0.2, 0.3)  # off = on - this
 GAPS = (5.0, 10.0, 20.0)
 MAX_FALSE_PER_HOUR = 1.0
@@ -41,7 +41,9 @@ def grid(rows_for) -> list[dict]:
     """The summary of every (on, off, gap) of the grid; `rows_for(config)` gives the per-phrase figures."""
     out = []
     for on, release, gap in itertools.product(ON, RELEASE, GAPS):
-        config = WatchConfig(on=float(on), off=round(max(0.0, float(on) - release), 2), min_gap=gap)
+        if on - release <= 0:  # a watch whose confidence can never fall to `off` fires once a session
+            continue
+        config = WatchConfig(on=float(on), off=round(float(on) - release, 2), min_gap=gap)
         out.append({"on": config.on, "off": config.off, "min_gap": gap, **summary(rows_for(config))})
     return out
 
@@ -68,18 +70,25 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--traces", type=Path, default=Path("eval/watch_tune.traces.npz"),
                    help="every hop's confidences, written (or read with --rescore) here (default: %(default)s)")
     p.add_argument("--out", type=Path, default=Path("docs/results/watch_tune.json"))
+    p.add_argument("--template", action="append", metavar="T",
+                   help="a wording to trace, with {phrase} (repeatable; default: all of TEMPLATES)")
+    p.add_argument("--no-tags", action="store_true",
+                   help="watch through the language model's yes/no alone, without what the YAMNet branch tagged")
     args = p.parse_args(argv)
+    templates = tuple(args.template or TEMPLATES)
+    if any("{phrase}" not in t for t in templates):
+        p.error("each --template needs {phrase}, where the watched phrase goes")
     from .models import find_checkpoint, load_model
 
     torch.backends.cudnn.allow_tf32 = False  # on a GPU: the convolutions in full fp32, as on the CPU
     model = None if args.rescore else load_model(find_checkpoint(args.checkpoint)).to(args.device)
     with_targets, without = make_streams(args.corpus, "train", args.target_minutes, args.empty_minutes, args.seed,
                                          TUNE_PROBES)
-    questions = [t.format(phrase=pr.phrase) for t in TEMPLATES for pr in TUNE_PROBES]
+    questions = [t.format(phrase=pr.phrase) for t in templates for pr in TUNE_PROBES]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.traces.parent.mkdir(parents=True, exist_ok=True)
     t_times, t_conf, e_times, e_conf, where = traced(model, (with_targets, without), questions,
-                                                     args.traces, args.rescore)
+                                                     args.traces, args.rescore, tags=not args.no_tags)
     hours, n = without.seconds / 3600, len(TUNE_PROBES)
 
     def rows_for(template: int, config: WatchConfig) -> list[dict]:
@@ -87,19 +96,20 @@ def main(argv: list[str] | None = None) -> int:
                         (e_times, e_conf[:, template * n + i], hours), config) for i, pr in enumerate(TUNE_PROBES)]
 
     wordings = []
-    for k, template in enumerate(TEMPLATES):
+    for k, template in enumerate(templates):
         aucs = [r["separation_auc"] for r in rows_for(k, WatchConfig())]
         known = [a for a in aucs if a is not None]
         wordings.append({"template": template, "mean_auc": statistics.mean(known) if known else None,
                          "auc_by_phrase": dict(zip((pr.phrase for pr in TUNE_PROBES), aucs))})
-    best = max(range(len(TEMPLATES)), key=lambda k: wordings[k]["mean_auc"] or 0)
+    best = max(range(len(templates)), key=lambda k: wordings[k]["mean_auc"] or 0)
     sweep = grid(lambda config: rows_for(best, config))
     chosen = choose(sweep)
-    config = WatchConfig(on=chosen["on"], off=chosen["off"], min_gap=chosen["min_gap"], template=TEMPLATES[best])
+    config = WatchConfig(on=chosen["on"], off=chosen["off"], min_gap=chosen["min_gap"], template=templates[best])
     report = {"date": time.strftime("%Y-%m-%d"), "traced_on": where, "corpus": args.corpus,
               "target_stream_minutes": with_targets.seconds / 60, "empty_stream_minutes": without.seconds / 60,
               "targets": sum(s.target for s in with_targets.sounds), "wordings": wordings,
-              "best_template": TEMPLATES[best], "chosen": chosen, "phrases_at_chosen": rows_for(best, config),
+              "tags": not args.no_tags, "best_template": templates[best], "chosen": chosen,
+              "phrases_at_chosen": rows_for(best, config),
               "sweep": sweep}
     args.out.write_text(json.dumps(report, indent=1))
     for w in wordings:

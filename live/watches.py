@@ -3,9 +3,10 @@
 A watch is a phrase ("the dog barking", "someone at the door"). After each hop the engine asks
 every watch's question ("Did you just hear the dog barking?") of the state of that moment, all of them
 in one batched forward without decoding (model/watch.py), and reads the model's confidence
-P(yes) / (P(yes) + P(no)). Hysteresis turns confidences into alerts: a watch fires when its
-confidence reaches `on`, and can fire again only once it has fallen to `off` and `min_gap`
-seconds of stream have passed since it last fired, so that one event gives one alert.
+P(yes) / (P(yes) + P(no)), with what the YAMNet branch tagged in the last two seconds weighed in.
+Hysteresis turns confidences into alerts: a watch fires when its confidence reaches `on`, and can
+fire again only once it has fallen to `off` and `min_gap` seconds of stream have passed since it
+last fired, so that one event gives one alert.
 
 This module is pure bookkeeping (no threads, no model); the engine holds the lock.
 """
@@ -30,10 +31,10 @@ Scorer = Callable[[Any, list[str]], list[float]]  # (state, questions) -> confid
 class WatchConfig:
     """When a watch's confidence makes an alert, and how its question is worded."""
 
-    # Chosen on training-split streams (python -m live.watch_tune): the most target events alerted with at
-    # most one false alert per hour per watch. The shipped model's yes/no confidences are weak, so few are.
-    on: float = 0.85  # confidence at or above which a watch fires
-    off: float = 0.55  # confidence at or below which it can fire again
+    # Chosen on training-split streams (python -m live.watch_tune), the branch's tags weighed: the most target
+    # events alerted with at most one false alert per hour per watch, else the fewest false alerts.
+    on: float = 0.95  # confidence at or above which a watch fires
+    off: float = 0.75  # confidence at or below which it can fire again
     min_gap: float = 20.0  # s of stream between two alerts of the same watch
     template: str = QUESTION_TEMPLATE
 

@@ -12,8 +12,15 @@ after that position changes nothing before it; the padded rows' final states are
 Pushing the tokens all questions share ("<|question|> Do you hear") once, before the batch, was
 measured and dropped: on the CPU the extra pass costs more than it saves below ten questions,
 and saves under 10% at sixteen.
+
+For a model with a YAMNet branch, what the branch tagged in the last WATCH_COLUMNS columns adds its
+log-odds for the sound the question names (model/tags.py) to the answer's: the two are read as
+independent witnesses, so a sound AudioSet knows ("a baby crying", "a smoke alarm") is alerted on
+even where the language model's yes/no does not move.
 """
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import Tensor
@@ -21,9 +28,11 @@ from torch import Tensor
 from .lm import MambaLM
 from .prompt import prompt_ids, right_padded
 from .state import MambaState
+from .tags import evidence, rows_named
 from .tokenizer import Tokenizer
 
 YES, NO = " yes", " no"  # the answers the training data gives yes/no questions (model/data/questions.py)
+WATCH_COLUMNS = 13  # the tags of the last ~2 s (13 columns of 160 ms): a hop and the patch before it
 
 
 def answer_first_ids(tok: Tokenizer) -> tuple[int, int]:
@@ -62,8 +71,27 @@ def yes_confidence_one_by_one(lm: MambaLM, tok: Tokenizer, state: MambaState, qu
     return torch.stack(out).cpu() if out else torch.zeros(0)
 
 
+def with_tags(confidences: list[float], questions: list[str], tags) -> list[float]:
+    """Each confidence with the tags' log-odds for the sound its question names added to its own (unchanged
+    where the question names none the tags know, or without tags)."""
+    if tags is None or tags.columns == 0:
+        return list(confidences)
+    recent = tags.last(WATCH_COLUMNS)[0]
+    out = []
+    for p, q in zip(confidences, questions):
+        rows = rows_named(q)
+        if not rows:
+            out.append(p)
+            continue
+        p = min(max(p, 1e-6), 1 - 1e-6)
+        out.append(1 / (1 + math.exp(-(math.log(p / (1 - p)) + evidence(recent, rows)))))
+    return out
+
+
 def confidence(sam, state, questions: list[str]) -> list[float]:
-    """`yes_confidence` for a SAM and its StreamState: what sam-live's watches call every hop."""
+    """`yes_confidence` for a SAM and its StreamState, with what its branch tagged (`with_tags`): what sam-live's
+    watches call every hop."""
     if sam.tokenizer is None:
         raise ValueError("this model has no tokenizer; load a checkpoint directory with tokenizer.json")
-    return yes_confidence(sam.lm, sam.tokenizer, state.lm, questions).tolist()
+    return with_tags(yes_confidence(sam.lm, sam.tokenizer, state.lm, questions).tolist(), questions,
+                     getattr(state, "tags", None))

@@ -24,8 +24,9 @@ from name sounds (options, the sounds named as alternatives) or the question ask
 there ("is there a dog?", "did someone sneeze?"), each answer's score gains HEARD_WEIGHT times the tags'
 log-odds for its sound (against it, for "which did you NOT hear"); "yes" gains them for the sound asked
 about. Questions that ask more than whether it is there (how often, before what, louder than what)
-take only the evidence against it. A question about the present in a stream longer than
-LONG_SCENE_S reads the last ten seconds' tags, any other the tags of all it has heard.
+take only the evidence against it. In a stream longer than LONG_SCENE_S, a question about the
+present or about what was just heard ("is it raining?", "was that a dog?") reads the last ten
+seconds' tags, one in the past tense ("did someone speak?") the tags of all it has heard.
 
 The closed forms that the question does not spell out (kind of sound, a number, yes or no, the named
 sounds) also offer the refusal, for what the sound cannot tell ("did she sound angry?"). A
@@ -382,6 +383,7 @@ _MORE_THAN_THERE = re.compile(r"\b(?:\d+|once|twice|thrice|times?|before|after|f
                               re.IGNORECASE)
 _PAST = re.compile(r"\b(?:did|was|were|has|have|had|ever|earlier|so far|at any point|all along|at all)\b",
                    re.IGNORECASE)
+_JUST = re.compile(r"\b(?:that|this|just|now|currently|still|at the moment)\b", re.IGNORECASE)  # "was that a dog?"
 
 
 def heard_priors(form: Form, question: str, tags) -> tuple[float, ...] | None:
@@ -392,7 +394,8 @@ def heard_priors(form: Form, question: str, tags) -> tuple[float, ...] | None:
     if tags is None or tags.columns == 0 or form.kind not in ("listed", "named", "yesno"):
         return None
     stream = tags.columns > LONG_SCENE_S * TOKENS_PER_SECOND
-    scores = tags.last(RECENT_COLUMNS)[0] if stream and not _PAST.search(question) else tags.ever[0]
+    recent = stream and (_JUST.search(question) or not _PAST.search(question))
+    scores = tags.last(RECENT_COLUMNS)[0] if recent else tags.ever[0]
     negated = bool(_NEGATED.search(question))
     said = [normalize(a) for a in form.answers]
     positive = next((p for p, n in (YES_NO, TRUE_FALSE) if p in said and n in said), None)

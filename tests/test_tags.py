@@ -131,6 +131,7 @@ def test_a_question_about_now_in_a_long_stream_reads_the_last_ten_seconds():
     yes = asked_form("is a dog barking?").answers.index("yes")
     assert heard_priors(asked_form("is a dog barking?"), "is a dog barking?", tags)[yes] < 0
     assert heard_priors(asked_form("did a dog bark?"), "did a dog bark?", tags)[yes] > 0
+    assert heard_priors(asked_form("was that a dog?"), "was that a dog?", tags)[yes] < 0  # just now
 
 
 def test_no_tags_and_open_questions_add_nothing():

@@ -95,19 +95,19 @@ _ARTICLE = re.compile(r"^(?:a|an|the|some|someone|somebody|something|it)\s+")
 
 @functools.lru_cache(maxsize=1)
 def _vocabulary() -> tuple[dict[str, tuple[int, ...]], dict[str, tuple[int, ...]], int]:
-    """(our class -> its same/into rows; a phrase (`_key`, with and without its subject or article) -> the rows
-    it names: the plain names and synonyms of the classes the table adds, and our classes said as verbs
-    ("someone spoke", "did it rain", "barked", phrases.tsv's actions); the most words such a phrase has).
-    A phrase that two classes share names neither."""
+    """(our class -> its same/into rows; a phrase (`_key`, with and without its article) -> the rows it names:
+    the plain names and synonyms of the classes the table adds, and our classes said as verbs with their
+    subjects ("someone spoke", "did it rain", "a dog barked", phrases.tsv's actions); the most words such a
+    phrase has). A phrase that two classes share names neither."""
     from .data.audioset import default_map
     from .data.wording import cached_phrases
 
     ours: dict[str, list[int]] = {}
     owners: dict[str, set[tuple[int, ...]]] = {}
 
-    def claim(phrase: str, rows: tuple[int, ...]) -> None:
+    def claim(phrase: str, rows: tuple[int, ...], bare: bool = True) -> None:
         key = _key(phrase)
-        for k in {key, _ARTICLE.sub("", key)}:
+        for k in {key, _ARTICLE.sub("", key) if bare else key}:
             if k:
                 owners.setdefault(k, set()).add(rows)
 
@@ -120,10 +120,10 @@ def _vocabulary() -> tuple[dict[str, tuple[int, ...]], dict[str, tuple[int, ...]
                 claim(phrase, (row.index,))
     for name, said in cached_phrases().items():
         if name in ours:
-            for a in said.actions:
+            for a in said.actions:  # "a dog barked" or "dog barked"; "someone spoke", never a bare "spoke" or "sound"
+                generic = _key(a.subj) in ("someone", "somebody", "something", "it")
                 for form in (a.verb, a.verbed, a.verbing):
-                    claim(f"{a.subj} {form}", tuple(ours[name]))
-                    claim(form, tuple(ours[name]))
+                    claim(f"{a.subj} {form}", tuple(ours[name]), bare=not generic)
     table = {k: next(iter(v)) for k, v in owners.items() if len(v) == 1}
     return {c: tuple(r) for c, r in ours.items()}, table, max(len(k.split()) for k in table)
 

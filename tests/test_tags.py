@@ -78,6 +78,8 @@ def test_a_text_names_the_audioset_rows_of_its_sound(text, display):
 def test_a_text_that_names_no_sound_names_no_row():
     assert rows_named("what was that?") == ()
     assert rows_named("how long has it been quiet") == ()
+    assert rows_named("did the mic catch any sound?") == ()  # a gong "sounds", but "sound" alone names nothing
+    assert rows_named("anyone running around?") == ()
 
 
 def test_evidence_is_the_log_odds_against_the_presence_threshold():

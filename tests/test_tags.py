@@ -18,7 +18,7 @@ from model.tokenizer import Tokenizer
 from model.watch import WATCH_COLUMNS, with_tags
 from model.yamnet import NUM_CLASSES
 
-TEXT = ["a dog barks", "a door slams", "quiet", "rain falls", "is there a dog?", "yes", "no", "a) dog b) rain"] * 20
+TEXT = ["do you hear a dog barking? yes", "is there rain? no", "a door slams", "a) dog b) rain"] * 30
 
 
 def row(display: str) -> int:
@@ -226,3 +226,30 @@ def test_a_watch_reads_only_the_last_columns():
     s = torch.full((1, 40, NUM_CLASSES), 0.001)
     s[0, 40 - WATCH_COLUMNS - 1, row("Bark")] = 0.99  # just before the watch's window
     assert with_tags([0.5], ["Did you just hear a dog?"], Tags.empty(1).push(s))[0] < 0.1
+
+
+def test_the_watch_benchmark_traces_with_and_without_the_tags(model, audio):
+    from live.watch_bench import trace
+    from model.watch import yes_confidence
+
+    questions = ["Did you just hear a dog barking?", "Did you just hear what I mean?"]
+    hop = 8 * 2560
+    times, with_tags_ = trace(model, audio.numpy(), questions, hop, tags=True)
+    _, alone = trace(model, audio.numpy(), questions, hop, tags=False)
+    state = model.new_state()
+    for k, start in enumerate(range(0, audio.numel() - hop + 1, hop)):
+        state = model.listen(audio[start:start + hop], state)
+        lm = yes_confidence(model.lm, model.tokenizer, state.lm, questions).numpy()
+        assert alone[k] == pytest.approx(lm, abs=1e-6)
+        assert with_tags_[k] == pytest.approx(with_tags([float(x) for x in lm], questions, state.tags), abs=1e-6)
+    assert times[-1] == pytest.approx(state.seconds)
+    assert with_tags_[:, 1] == pytest.approx(alone[:, 1], abs=1e-6)  # the second names nothing the tags know
+
+
+def test_the_tune_never_offers_a_watch_that_cannot_fire_again():
+    from live.watch_tune import grid
+
+    quiet = {"events": 0, "alerted": 0, "delays_s": [], "false_alerts_per_hour": 0.0}
+    configs = grid(lambda config: [quiet])
+    assert configs and all(c["off"] > 0 for c in configs)
+    assert min(c["on"] for c in configs) <= 0.15

@@ -19,7 +19,8 @@ from .config import SAMConfig
 from .branch import branch_context_shape
 from .encoder import EncoderCache
 from .files import read_safetensors
-from .tags import Tags
+from .tags import RECENT_COLUMNS, Tags
+from .yamnet import NUM_CLASSES
 from .state import MambaState, check_finite, int_field, save_state_file
 
 FORMAT = "sam-stream-state"
@@ -110,13 +111,13 @@ def _tags(path: str | Path, tensors: dict[str, Tensor], meta: dict[str, str]) ->
     """The saved tags; None for a state saved without them (its answers go without the tags until it hears more)."""
     if "tags.recent" not in tensors or "tags.ever" not in tensors:
         return None
-    tags = Tags(tensors["tags.recent"], tensors["tags.ever"], int_field(path, meta, "tags_columns"))
-    empty = Tags.empty(tags.ever.shape[0])
-    if tags.recent.shape != empty.recent.shape or tags.ever.shape != empty.ever.shape:
-        raise ValueError(f"{path}: damaged SAM stream state: its tags are {tuple(tags.recent.shape)} and "
-                         f"{tuple(tags.ever.shape)}, not {tuple(empty.recent.shape)} and {tuple(empty.ever.shape)}; "
+    recent, ever = tensors["tags.recent"], tensors["tags.ever"]
+    b = ever.shape[0]
+    if tuple(recent.shape) != (b, RECENT_COLUMNS, NUM_CLASSES) or tuple(ever.shape) != (b, NUM_CLASSES):
+        raise ValueError(f"{path}: damaged SAM stream state: its tags are {tuple(recent.shape)} and "
+                         f"{tuple(ever.shape)}, not {(b, RECENT_COLUMNS, NUM_CLASSES)} and {(b, NUM_CLASSES)}; "
                          "move the file away to start from the recorded audio instead")
-    return tags
+    return Tags(recent, ever, int_field(path, meta, "tags_columns"))
 
 
 def check_same_config(path: str | Path, saved_json: str, model_config: SAMConfig) -> None:

@@ -151,12 +151,16 @@ def rows_named(text: str) -> tuple[int, ...]:
     return tuple(dict.fromkeys(rows))
 
 
+def log_odds(p: float) -> float:
+    """log(p / (1 - p)), p kept within [1e-6, 1 - 1e-6] so that a score of 0 or 1 stays finite."""
+    p = min(max(p, 1e-6), 1 - 1e-6)
+    return math.log(p / (1 - p))
+
+
 def evidence(scores: Tensor, rows: tuple[int, ...]) -> float:
     """Log-odds for the sound of `rows` being there, from (521,) scores: its best row's score against THRESHOLD,
     within +-EVIDENCE_CAP; 0 with no rows."""
     if not rows:
         return 0.0
-    best = float(scores[list(rows)].max())
-    best = min(max(best, 1e-6), 1 - 1e-6)
-    logit = math.log(best / (1 - best)) - math.log(THRESHOLD / (1 - THRESHOLD))
+    logit = log_odds(float(scores[list(rows)].max())) - log_odds(THRESHOLD)
     return max(-EVIDENCE_CAP, min(EVIDENCE_CAP, logit))

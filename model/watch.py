@@ -28,7 +28,7 @@ from torch import Tensor
 from .lm import MambaLM
 from .prompt import prompt_ids, right_padded
 from .state import MambaState
-from .tags import evidence, rows_named
+from .tags import evidence, log_odds, rows_named
 from .tokenizer import Tokenizer
 
 YES, NO = " yes", " no"  # the answers the training data gives yes/no questions (model/data/questions.py)
@@ -83,8 +83,7 @@ def with_tags(confidences: list[float], questions: list[str], tags) -> list[floa
         if not rows:
             out.append(p)
             continue
-        p = min(max(p, 1e-6), 1 - 1e-6)
-        out.append(1 / (1 + math.exp(-(math.log(p / (1 - p)) + evidence(recent, rows)))))
+        out.append(1 / (1 + math.exp(-(log_odds(p) + evidence(recent, rows)))))
     return out
 
 

@@ -197,6 +197,14 @@ def test_a_saved_state_keeps_its_tags_and_an_old_one_without_them_still_loads(mo
     assert model.listen(audio[:5000], resumed).tags is not None  # it starts tagging again as it hears
 
 
+def test_a_state_whose_tags_have_the_wrong_shape_is_refused_by_name(model, audio, tmp_path):
+    state = model.hear(audio)
+    state.tags = Tags(state.tags.recent[:, :5], state.tags.ever, state.tags.columns)
+    state.save(tmp_path / "bad.safetensors", model.cfg)
+    with pytest.raises(ValueError, match="bad.safetensors: damaged SAM stream state: its tags"):
+        StreamState.load(tmp_path / "bad.safetensors", model.cfg)
+
+
 def test_a_large_enough_prior_changes_the_choice(model, audio):
     tok = model.tokenizer
     state = model.hear(audio)

@@ -28,9 +28,10 @@ take only the evidence against it. In a stream longer than LONG_SCENE_S, a quest
 present or about what was just heard ("is it raining?", "was that a dog?") reads the last ten
 seconds' tags, one in the past tense ("did someone speak?") the tags of all it has heard.
 
-The closed forms that the question does not spell out (kind of sound, a number, yes or no, the named
-sounds) also offer the refusal, for what the sound cannot tell ("did she sound angry?"). A
-question none of the rules reads is answered freely. The scoring is `model.generate.choice_scores`;
+A question about what the sound cannot tell (what was said, who someone is, the world beyond the
+recording, what cannot be heard, why) is answered by the refusal, and only such a question: the
+closed forms never offer it, since the question asks for a number, yes or no, or one of the sounds
+it names. A question none of the rules reads is answered freely. The scoring is `model.generate.choice_scores`;
 the banned answers are kept out by `model.generate.generate`.
 """
 from __future__ import annotations
@@ -38,6 +39,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+
+from torch import Tensor
 
 from .audio import TOKENS_PER_SECOND
 from .data.mixer import LONG_SCENE_S
@@ -235,6 +238,15 @@ _UNKNOWABLE = re.compile("|".join([
     r"\bwhat colou?r\b|\bhow old\b|\bwhat breed\b|\bwearing\b|\blook like\b|\bwhat brand\b|\bhow tall\b|"
     r"\blicen[cs]e plate\b|\bhow much (?:does|did|is)\b.*\bcost\b",
     r"\bwhy (?:is|are|was|were|did|does|do)\b|\bthinking\b",
+    # what speech says beyond its sound: its language, its topic, its words
+    r"\b(?:what|which) (?:language|accent|dialect)\b|\blyrics\b|\b(?:talking|arguing|chatting|speaking|"
+    r"joking|laughing|singing) about\b|\bwhat(?:'s| is| was) (?:being )?said\b|\bwhat(?:'s| is| was) the "
+    r"(?:conversation|argument|discussion|call|message) about\b",
+    # who, where and when beyond the recording; what cannot be heard; what has not happened yet
+    r"\bwho(?:'s| is| was) (?:calling|there|knocking|it)\b|\bwhere (?:am i|are we|are you|is (?:this|that) "
+    r"place)\b|\bwhat (?:country|room|building|street|town)\b|\bforecast\b|\bwhat will\b|\bgoing to happen\b|"
+    r"\bnext (?:week|month|year)\b|\bwhat (?:model|make) (?:is|of)\b|\bprice\b|"
+    r"\bpassword\b|\bfeeling\b",
 ]), re.IGNORECASE)
 
 
@@ -269,13 +281,13 @@ def asked_form(question: str) -> Form | None:
     if of_kind and (kinds & {"sound", "silence"} or set(named) <= {"speech", "music"}):
         return Form("type", TYPES)  # "speech, music or another sound?"
     if len(named) >= 2 and _WHICH.search(bare):  # "which was louder, the dog or the rain"
-        return Form("named", (*named, REFUSAL))
+        return Form("named", named)
     if _COUNT.search(text):
-        return Form("count", (*COUNTS, REFUSAL))
+        return Form("count", COUNTS)
     if yes_no and (not alternatives or existence):
-        return Form("yesno", (*YES_NO, REFUSAL))
+        return Form("yesno", YES_NO)
     if len(named) >= 2:  # "was that a cow or a goat?"
-        return Form("named", (*named, REFUSAL))
+        return Form("named", named)
     if of_kind:
         return Form("type", TYPES)
     said = _said_alternatives(bare) if alternatives else []
@@ -386,16 +398,24 @@ _PAST = re.compile(r"\b(?:did|was|were|has|have|had|ever|earlier|so far|at any p
 _JUST = re.compile(r"\b(?:that|this|just|now|currently|still|at the moment)\b", re.IGNORECASE)  # "was that a dog?"
 
 
+def asked_scores(question: str, tags) -> Tensor:
+    """(521,) the tags a question about one stream (model.tags.Tags, batch 1) reads: in a stream longer than
+    LONG_SCENE_S, the last ten seconds' for the present or what was just heard, else all it has heard."""
+    from .tags import RECENT_COLUMNS
+
+    stream = tags.columns > LONG_SCENE_S * TOKENS_PER_SECOND
+    recent = stream and (_JUST.search(question) or not _PAST.search(question))
+    return tags.last(RECENT_COLUMNS)[0] if recent else tags.ever[0]
+
+
 def heard_priors(form: Form, question: str, tags) -> tuple[float, ...] | None:
     """What the tags (model.tags.Tags of one stream, or None) add to each of the form's answers' log-probabilities
     (module docstring); None when they add nothing."""
-    from .tags import RECENT_COLUMNS, evidence, rows_named
+    from .tags import evidence, rows_named
 
     if tags is None or tags.columns == 0 or form.kind not in ("listed", "named", "yesno"):
         return None
-    stream = tags.columns > LONG_SCENE_S * TOKENS_PER_SECOND
-    recent = stream and (_JUST.search(question) or not _PAST.search(question))
-    scores = tags.last(RECENT_COLUMNS)[0] if recent else tags.ever[0]
+    scores = asked_scores(question, tags)
     negated = bool(_NEGATED.search(question))
     said = [normalize(a) for a in form.answers]
     positive = next((p for p, n in (YES_NO, TRUE_FALSE) if p in said and n in said), None)

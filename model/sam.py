@@ -22,6 +22,7 @@ from .connector import build_connector
 from .encoder import AudioEncoder
 from .generate import Answer, generate
 from .lm import MambaLM
+from .naming import renamed
 from .prompt import DESCRIBE_PROMPT, LIVE_PROMPT, distinct_items, prompt_ids
 from .stream import StreamState
 from .tags import Tags
@@ -198,12 +199,18 @@ class SAM(nn.Module):
 
         With `forms`, the answer keeps to the form the question asks for (model/answer_forms.py): the
         likeliest of the answers it lists or its grammar allows ("yes or no", options, a number), never
-        a bare yes, no or number to an open question, and a list that names each sound once.
+        a bare yes, no or number to an open question, and a list that names each sound once; an open
+        answer that names one sound is named again with what the branch tagged (model/naming.py).
         """
         tok = self._tok()
         form = question_form(tok, question, state.tags) if forms else TokenForm(None, [])
-        return generate(self.lm, tok, state.lm.fork(), prompt_ids(tok, question), max_new_tokens, temperature,
-                        top_p, on_token, choices=form.choices, banned=form.banned, once=forms, priors=form.priors)
+        prompt = prompt_ids(tok, question)
+        answer = generate(self.lm, tok, state.lm.fork(), prompt, max_new_tokens, temperature, top_p, on_token,
+                          choices=form.choices, banned=form.banned, once=forms, priors=form.priors)
+        if not forms or form.choices or temperature > 0:
+            return answer
+        return dataclasses.replace(answer, text=renamed(self.lm, tok, state.lm, prompt, question, answer.text,
+                                                        state.tags))
 
     def describe(self, state: StreamState, *, recent: bool = False, **kw) -> Answer:
         """ask() with the description prompt: the whole recording, or (recent=True) its last ten seconds.

@@ -42,6 +42,10 @@ def main(argv: list[str] | None = None) -> None:
                    help="leave these source packages out (the in-distribution set for a model trained without them)")
     v.add_argument("--single", action="store_true",
                    help="every scene one clip heard alone, with no background or other sound")
+    v.add_argument("--added", action="store_true",
+                   help="instead: the recordings of model/data/added_eval.tsv, sounds only the classes audioset.tsv "
+                        "adds name, asked what they are and yes or no (packages from --cache)")
+    v.add_argument("--cache", type=Path, default=Path("data/cache"), help="downloaded packages, for --added")
     v.add_argument("--split", choices=["validation", "train", "all"], default=None,
                    help="recordings to mix: validation (never trained on), train (to measure the generalisation "
                         "gap) or all; default: validation, or all with --packages")
@@ -77,6 +81,13 @@ def main(argv: list[str] | None = None) -> None:
             print(pack(args.corpus, args.out, budget_mb=args.budget_mb, codec_name=args.codec, split=args.split).report())
         except ValueError as e:
             raise SystemExit(f"sam-data pack: {e}") from None
+    elif args.cmd == "valset" and args.added:
+        from model.data.added_set import write_added_set
+
+        try:
+            print(write_added_set(args.out, args.cache, seed=args.seed))
+        except ValueError as e:
+            raise SystemExit(f"sam-data valset --added: {e}") from None
     elif args.cmd == "valset":
         from model.data.valset import write_valset
 

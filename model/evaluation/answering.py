@@ -13,6 +13,7 @@ import torch
 from ..answer_forms import TokenForm, question_form
 from ..data.tasks import ABSENT_STEMS
 from ..generate import choice_scores, generate_batch
+from ..naming import renamed
 from ..prompt import answer_ids, prompt_ids
 from ..sam import SAM
 from ..state import MambaState
@@ -56,7 +57,7 @@ def answer_items(model: SAM, items: list[Item], read, batch_size: int, max_new_t
                  tags: bool = True) -> list[str]:
     """Each scene heard once, its questions asked on forks, answers decoded in batches; with `forms`, an
     answer keeps to the form its question states, as `SAM.ask` does, and with `tags` too, what the
-    branch tagged weighs in its choice (model/answer_forms.py).
+    branch tagged weighs in its choice (model/answer_forms.py) and in the naming of one sound (model/naming.py).
 
     `on_heard(indices, state)`, when given, sees each scene's heard state with the indices of its
     items, for other scorings of the same hearing.
@@ -74,8 +75,9 @@ def answer_items(model: SAM, items: list[Item], read, batch_size: int, max_new_t
         texts = generate_batch(model.lm, tok, [s for _, s, _, _ in pending], [p for _, _, p, _ in pending],
                                max_new_tokens, [a.choices for a in asked], [a.banned for a in asked], once=forms,
                                priors=[a.priors for a in asked])
-        for (i, *_), t in zip(pending, texts):
-            answers[i] = t
+        for (i, state, prompt, heard), a, t in zip(pending, asked, texts):
+            answers[i] = t if a.choices or not forms else renamed(model.lm, tok, state, prompt, items[i].question, t,
+                                                                  heard)
         pending.clear()
 
     for scene, idx in progress(by_scene.items(), "answering", len(by_scene)):

@@ -11,10 +11,17 @@ from .stats import bits
 
 
 def corpus_class_names() -> ClassNames:
-    """The corpus classes with their synonyms, as the metrics match them."""
+    """The corpus classes with their synonyms, as the metrics match them, and the classes audioset.tsv adds
+    with theirs (an open answer may name one, model/naming.py), less any phrase one of ours already says."""
+    from ..data.audioset import default_map
     from ..data.labels import load_classes
 
-    return ClassNames.from_table({c.name: c.synonyms for c in load_classes().values()})
+    table = {c.name: c.synonyms for c in load_classes().values()}
+    ours = {normalize(p) for name, syns in table.items() for p in (name, *syns)}
+    for row in default_map():
+        if row.action == "new" and normalize(row.name) not in ours:
+            table[row.name] = tuple(s for s in row.synonyms if normalize(s) not in ours)
+    return ClassNames.from_table(table)
 
 
 def score(items: list[Item], preds: list[str], names: ClassNames, scenes: dict[str, dict],

@@ -1,0 +1,179 @@
+"""Naming one sound with two witnesses: the language model's answer and what the YAMNet branch tagged.
+
+An open question that asks what a sound is ("what's that noise?", "which animal is it?") is decoded
+freely. Where the answer is one of our class names, it is chosen again among the classes (those of
+the category the question asks for, if it names one): each scores its log-probability as the answer
+to the question plus NAME_WEIGHT times the tags' log-odds for it (model/tags.py), so the language
+model keeps the sounds YAMNet has no row for and YAMNet's two million AudioSet clips weigh in on the
+rest. Where YAMNet's top row that names a sound is a class the table adds (model/data/audioset.tsv:
+"a sneeze", "keys jangling") and it scores that row over the tags' THRESHOLD, the answer is its plain
+name: a word the language model never learnt to say.
+
+An answer that is not a bare class name (a sentence, a list, a refusal), a question about one moment
+("... at 4.2 s"), the live feed's descriptions and a model without a branch keep the decoded answer.
+"""
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from .metrics import normalize
+
+NAME_WEIGHT = 0.25  # of the tags' log-odds against the LM's log-probabilities: the best of 0, 0.1, 0.25, 0.5, 1, 2
+# and 4 on the classic validation set's open questions (recordings of the training sources; 0.1 ties)
+_AT_MOMENT = re.compile(r"\b(?:at|around|near)\s+(?:about\s+|roughly\s+)?\d+(?:\.\d+)?\s*(?:s|sec|secs|seconds?)\b",
+                        re.IGNORECASE)
+# Words that ask for one category of classes (model/data/classes.tsv), as the open questions of the training
+# data and people ask them ("which animal", "what instrument", "what kind of voice").
+_CATEGORY_WORDS = {
+    "animal": r"animals?|creatures?|beasts?",
+    "vehicle": r"vehicles?",
+    "instrument": r"instruments?",
+    "music": r"(?:kind|style|sort|type|genre) of music|music(?:al)? (?:style|genre)",
+    "speech": r"voices?",
+    "nature": r"natur(?:e|al)",
+    "weapon": r"weapons?",
+    "tools": r"tools?",
+}
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """What an open answer can name: our classes with their categories and YAMNet rows, and the added classes'
+    rows with their plain names."""
+
+    classes: dict[str, str]  # our class -> its category
+    accepts: dict[str, str]  # a normalised name or synonym -> the one class it names
+    rows: dict[str, tuple[int, ...]]  # our class -> its same/into YAMNet rows
+    added: dict[int, str]  # YAMNet row of a class the table adds -> its plain name
+    naming: Tensor  # (521,) bool: the rows that name a sound (same, into, new)
+
+
+@functools.lru_cache(maxsize=1)
+def vocabulary() -> Vocabulary:
+    """The shipped class table and AudioSet map, read once."""
+    from .data.audioset import default_map
+    from .data.labels import load_classes
+    from .yamnet import NUM_CLASSES
+
+    classes = load_classes()
+    owners: dict[str, set[str]] = {}
+    for name, info in classes.items():
+        for said in (name, *info.synonyms):
+            owners.setdefault(normalize(said), set()).add(name)
+    accepts = {s: next(iter(c)) for s, c in owners.items() if len(c) == 1}
+    accepts.update({normalize(name): name for name in classes})  # a class's own name is always itself
+    rows: dict[str, list[int]] = {}
+    added, naming = {}, torch.zeros(NUM_CLASSES, dtype=torch.bool)
+    for row in default_map():
+        if row.action in ("same", "into") and row.ours in classes:
+            rows.setdefault(row.ours, []).append(row.index)
+        elif row.action == "new":
+            added[row.index] = row.name
+        naming[row.index] = row.action != "drop"
+    return Vocabulary({n: i.category for n, i in classes.items()}, accepts,
+                      {c: tuple(r) for c, r in rows.items()}, added, naming)
+
+
+def answered_class(answer: str) -> str | None:
+    """The class an answer is, when it is a bare class name or synonym ("dog", "Barking."); else None."""
+    return vocabulary().accepts.get(normalize(answer))
+
+
+def asked_categories(question: str) -> set[str]:
+    """The categories an open question asks for ("which animal is that?" -> {animal}); empty when it names none."""
+    return {c for c, said in _CATEGORY_WORDS.items() if re.search(rf"\b(?:{said})\b", question, re.IGNORECASE)}
+
+
+def candidates(question: str, answer_class: str) -> list[str]:
+    """The classes an open answer is chosen again among: the asked categories' (with the answer's own class),
+    else all of them."""
+    v = vocabulary()
+    asked = asked_categories(question)
+    if not asked:
+        return list(v.classes)
+    return [c for c, cat in v.classes.items() if cat in asked or c == answer_class]
+
+
+def added_name(scores: Tensor) -> str | None:
+    """The plain name of an added class that is YAMNet's top naming row in (521,) `scores` and over THRESHOLD;
+    None when there is none."""
+    from .tags import THRESHOLD
+
+    v = vocabulary()
+    top = int(torch.where(v.naming, scores, -1.0).argmax())
+    return v.added[top] if top in v.added and float(scores[top]) >= THRESHOLD else None
+
+
+def fused(name: str, logp: float, scores: Tensor, weight: float = NAME_WEIGHT) -> float:
+    """A class's score as the answer: its log-probability plus `weight` x the tags' evidence for it."""
+    from .tags import evidence
+
+    return logp + weight * evidence(scores, vocabulary().rows.get(name, ()))
+
+
+def choose_name(lm_scores: dict[str, float], scores: Tensor, weight: float = NAME_WEIGHT,
+                added: bool = True) -> str:
+    """The name an open answer becomes, from every candidate's log-probability (`lm_scores`: class -> log P as
+    the answer) and (521,) tag `scores`: an added class's (`added_name`), when `added`, else the candidate with
+    the best `fused` score. The slow reference of `renamed`'s search."""
+    if added and (name := added_name(scores)) is not None:
+        return name
+    return max(lm_scores, key=lambda c: fused(c, lm_scores[c], scores, weight))
+
+
+def best_fused(names: list[str], first: list[float], exact, scores: Tensor, weight: float = NAME_WEIGHT,
+               chunk: int = 8) -> str:
+    """`choose_name`'s best `fused` class without every class's log-probability: a class's first token's
+    log-probability (`first`) bounds its whole answer's, so classes are scored (`exact(names) -> log P`) in
+    order of that bound, `chunk` at a time, until no bound beats the best score found. Ties: the earlier name."""
+    bound = [fused(c, f, scores, weight) for c, f in zip(names, first)]
+    order = sorted(range(len(names)), key=lambda i: (-bound[i], i))
+    best, best_score = None, float("-inf")
+    for k in range(0, len(order), chunk):
+        if best is not None and best_score >= bound[order[k]]:
+            break
+        batch = sorted(order[k:k + chunk])
+        for i, logp in zip(batch, exact([names[i] for i in batch])):
+            value = fused(names[i], logp, scores, weight)
+            if value > best_score or value == best_score and i < names.index(best):
+                best, best_score = names[i], value
+    return best
+def wants_renaming(question: str, answer: str) -> str | None:
+    """The class an answer to `question` names, when the tags may choose it again (module docstring); else None."""
+    from .prompt import DESCRIBE_PROMPT, LIVE_PROMPT
+
+    if _AT_MOMENT.search(question) or question in (DESCRIBE_PROMPT, LIVE_PROMPT):  # the feed describes, never names
+        return None
+    return answered_class(answer)
+
+
+@torch.inference_mode()
+def renamed(lm, tok, state, prompt: list[int], question: str, answer: str, tags) -> str:
+    """`answer` (decoded after `prompt` from the LM `state`, which is unchanged) named again with `tags`
+    (model.tags.Tags of the stream asked about, or None), as the module docstring says."""
+    from .answer_forms import asked_scores
+    from .generate import answer_logits, choice_scores
+    from .prompt import answer_ids
+
+    said = wants_renaming(question, answer)
+    if said is None or tags is None or tags.columns == 0:
+        return answer
+    scores = asked_scores(question, tags).float().cpu()
+    category = asked_categories(question)
+    name = added_name(scores) if not category else None
+    if name is None:
+        names = candidates(question, said)
+        ids = {c: answer_ids(tok, c) for c in names}
+        logits, pushed = lm(torch.tensor([prompt], device=lm.backbone.embedding.weight.device), state=state)
+        first = torch.log_softmax(answer_logits(lm, tok, logits[:, -1].clone()).float(), -1)[0]
+
+        def exact(some: list[str]) -> list[float]:
+            return choice_scores(lm, tok, pushed, logits[:, -1], [ids[c] for c in some]).tolist()
+
+        name = best_fused(names, [float(first[ids[c][0]]) for c in names], exact, scores)
+    return answer if name == said else name

@@ -1,0 +1,166 @@
+"""Naming one sound with the language model and what the branch tagged: when an answer is named again, the
+search against its slow reference, the added classes' names, and how the evaluation scores them."""
+import random
+
+import pytest
+import torch
+
+from model.data.audioset import default_map
+from model.evaluation.answering import Item
+from model.evaluation.scoring import corpus_class_names, correct
+from model.generate import Answer, choice_scores
+from model.naming import (added_name, asked_categories, best_fused, candidates, choose_name, renamed, vocabulary,
+                          wants_renaming)
+from model.prompt import DESCRIBE_PROMPT, LIVE_PROMPT, answer_ids, prompt_ids
+from model.tags import THRESHOLD, Tags
+from model.yamnet import NUM_CLASSES
+
+from test_tags import audio, model, row, tags_with  # noqa: F401  (fixtures)
+
+
+def scores_with(values: dict[int, float], level: float = 0.001) -> torch.Tensor:
+    s = torch.full((NUM_CLASSES,), level)
+    for r, v in values.items():
+        s[r] = v
+    return s
+
+
+# ---------------------------------------------------------------- which answers are named again
+
+@pytest.mark.parametrize("question,answer,named", [
+    ("what's that noise?", "dog", "dog"), ("what was that", "Barking.", "dog"), ("which animal is it?", "cat", "cat"),
+    ("what's that noise?", "I hear a dog barking.", None), ("what's that noise?", "dog, rain", None),
+    ("what's that noise at 4.2 s?", "dog", None), ("What sound do you hear at about 7 seconds?", "dog", None),
+    (LIVE_PROMPT, "dog", None), (DESCRIBE_PROMPT, "dog", None)])
+def test_only_a_bare_class_name_to_a_question_about_no_one_moment_is_named_again(question, answer, named):
+    assert wants_renaming(question, answer) == named
+
+
+def test_a_category_the_question_asks_for_limits_the_candidates():
+    v = vocabulary()
+    assert asked_categories("Which animal is making noise?") == {"animal"}
+    assert asked_categories("what's that noise?") == set()
+    animals = candidates("Which animal is making noise?", "dog")
+    assert animals and all(v.classes[c] == "animal" for c in animals)
+    assert "rain" in candidates("which animal is it?", "rain")  # the answer's own class stays a candidate
+    assert len(candidates("what's that?", "dog")) == len(v.classes)
+
+
+# ---------------------------------------------------------------- the choice
+
+def test_the_tags_turn_a_close_choice_and_the_weight_says_how_far():
+    dog, cat = max(vocabulary().rows["dog"]), max(vocabulary().rows["cat"])
+    lm = {"dog": -1.0, "cat": -1.5, "rain": -6.0}
+    heard = scores_with({cat: 0.95, dog: 0.02})
+    assert choose_name(lm, heard, weight=0.0) == "dog"
+    assert choose_name(lm, heard, weight=0.25) == "cat"  # +0.25 x log-odds of 0.95 against 0.28 beats 0.5 nats
+    assert choose_name({"dog": -1.0, "cat": -9.0}, heard, weight=0.25) == "dog"  # not against a sure LM
+
+
+def test_an_added_class_is_named_only_when_it_is_yamnets_top_sound_and_over_the_threshold():
+    sneeze, speech = row("Sneeze"), row("Speech")
+    dropped = next(r.index for r in default_map() if r.action == "drop")
+    assert added_name(scores_with({sneeze: 0.6})) == "sneeze"
+    assert added_name(scores_with({sneeze: THRESHOLD * 0.9})) is None
+    assert added_name(scores_with({sneeze: 0.6, speech: 0.7})) is None  # one of ours is louder
+    assert added_name(scores_with({sneeze: 0.6, dropped: 0.99})) == "sneeze"  # a dropped row names nothing
+    assert choose_name({"dog": -0.1}, scores_with({sneeze: 0.6})) == "sneeze"
+    assert choose_name({"dog": -0.1}, scores_with({sneeze: 0.6}), added=False) == "dog"
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_the_bounded_search_finds_what_scoring_every_class_finds(seed):
+    """Slow reference: choose_name with every class's log-probability."""
+    rng = random.Random(seed)
+    names = list(vocabulary().classes)[: rng.randint(1, 60)]
+    logp = {c: -rng.expovariate(0.3) for c in names}
+    first = [logp[c] + rng.expovariate(1.0) * rng.random() for c in names]  # the first token's is never lower
+    if seed % 3 == 0:
+        logp[names[-1]] = logp[names[0]]  # a tie: the earlier name wins in both
+        first[-1] = max(first[-1], logp[names[-1]])
+    scores = torch.rand(NUM_CLASSES, generator=torch.Generator().manual_seed(seed))
+    asked: list[str] = []
+
+    def exact(some):
+        asked.extend(some)
+        return [logp[c] for c in some]
+
+    got = best_fused(names, first, exact, scores, chunk=rng.randint(1, 9))
+    assert got == choose_name(logp, scores, added=False)
+    assert len(set(asked)) == len(asked)  # each class scored once at most
+
+
+def test_renaming_with_the_model_agrees_with_scoring_every_candidate(model, audio):  # noqa: F811
+    tok = model.tokenizer
+    state = model.hear(audio)
+    dog, cat = max(vocabulary().rows["dog"]), max(vocabulary().rows["cat"])
+    for q, heard in (("what's that noise?", {cat: 0.99}), ("which animal is it?", {dog: 0.99}),
+                     ("what was that", {})):
+        tags = tags_with(heard)
+        prompt = prompt_ids(tok, q)
+        with torch.inference_mode():
+            logits, pushed = model.lm(torch.tensor([prompt]), state=state.lm.fork())
+            names = candidates(q, "rain")
+            logp = choice_scores(model.lm, tok, pushed, logits[:, -1], [answer_ids(tok, c) for c in names]).tolist()
+        want = choose_name(dict(zip(names, logp)), tags.ever[0], added=not asked_categories(q))
+        got = renamed(model.lm, tok, state.lm, prompt, q, "rain", tags)
+        assert got == want
+    assert renamed(model.lm, tok, state.lm, prompt, "what was that", "I hear rain.", tags) == "I hear rain."
+    assert renamed(model.lm, tok, state.lm, prompt, "what was that", "rain", Tags.empty(1)) == "rain"
+
+
+def test_sam_ask_names_an_added_sound_the_tags_heard(model, audio, monkeypatch):  # noqa: F811
+    state = model.hear(audio)
+    state.tags = tags_with({row("Sneeze"): 0.9})
+    monkeypatch.setattr("model.sam.generate", lambda *a, **k: Answer("dog", 1, 0.0, 0.0, 0.0))  # decoded: a class
+    assert model.ask(state, "what was that?").text == "sneeze"
+    assert model.ask(state, "what was that?", forms=False).text == "dog"
+
+
+# ---------------------------------------------------------------- scoring
+
+def test_an_added_name_is_scored_as_its_class_and_ours_keep_their_phrases():
+    names = corpus_class_names()
+    assert correct(Item("s", "what was that?", "keys jangling", "open"), "keys", names)
+    assert not correct(Item("s", "what was that?", "keys jangling", "open"), "dog", names)
+    assert not correct(Item("s", "what was that?", "dog", "open"), "sneeze", names)
+    assert names.named("dog barking") == {"dog"}
+
+
+# ---------------------------------------------------------------- the added classes' evaluation set
+
+def test_the_shipped_list_names_added_classes_of_allowed_packages_and_files_the_corpus_drops():
+    from model.data.added_set import read_added_eval
+    from model.data.labels import DROP, label_for, load_rules
+
+    recs = read_added_eval()
+    added = {r.name for r in default_map() if r.action == "new"}
+    assert len(recs) >= 30 and {r.name for r in recs} <= added
+    rules = load_rules()
+    for r in recs:  # never a recording the corpus keeps: no trained model heard it
+        rule = label_for(r.package, r.path, rules)
+        assert rule is None or rule.label == DROP, r
+
+
+@pytest.mark.parametrize("line,problem", [
+    ("nonesuch-data\ta.wav\tsneeze", "not a corpus source"), ("triplea\ta.wav\tdog", "not the plain name"),
+    ("triplea\ta.wav", "2 columns")])
+def test_a_bad_row_of_the_list_is_refused_by_its_line(tmp_path, line, problem):
+    from model.data.added_set import read_added_eval
+
+    path = tmp_path / "added.tsv"
+    path.write_text("# comment\n" + line + "\n")
+    with pytest.raises(ValueError, match=f"added.tsv:2: .*{problem}"):
+        read_added_eval(path)
+
+
+def test_each_recording_is_asked_what_it_is_and_about_its_sound_and_another():
+    from model.data.added_set import AddedRecording, asked_about, items_for
+
+    assert asked_about("burp") == "a burp"
+    assert asked_about("keys jangling") == "keys jangling" and asked_about("artillery") == "artillery"
+    rec = AddedRecording("triplea", "x.mp3", "slap")
+    for seed in range(20):
+        items = items_for(rec, "scenes/00000.wav", ["slap", "sonar", "burp"], random.Random(seed))
+        assert [i["answer"] for i in items] == ["slap", "yes", "no"]
+        assert "slap" in items[1]["question"] and "slap" not in items[2]["question"]

@@ -408,9 +408,9 @@ def asked_scores(question: str, tags) -> Tensor:
     return tags.last(RECENT_COLUMNS)[0] if recent else tags.ever[0]
 
 
-def heard_priors(form: Form, question: str, tags) -> tuple[float, ...] | None:
-    """What the tags (model.tags.Tags of one stream, or None) add to each of the form's answers' log-probabilities
-    (module docstring); None when they add nothing."""
+def heard_priors(form: Form, question: str, tags, weight: float = HEARD_WEIGHT) -> tuple[float, ...] | None:
+    """What the tags (model.tags.Tags of one stream, or None) add, at `weight`, to each of the form's answers'
+    log-probabilities (module docstring); None when they add nothing."""
     from .tags import evidence, rows_named
 
     if tags is None or tags.columns == 0 or form.kind not in ("listed", "named", "yesno"):
@@ -425,11 +425,11 @@ def heard_priors(form: Form, question: str, tags) -> tuple[float, ...] | None:
             return None
         e = evidence(scores, rows)
         e = -e if negated else min(e, 0.0) if _MORE_THAN_THERE.search(question) else e
-        return tuple(HEARD_WEIGHT * e if a == positive else 0.0 for a in said)
+        return tuple(weight * e if a == positive else 0.0 for a in said)
     named = [rows_named(a) for a in form.answers]
     if not any(named):
         return None
-    return tuple(HEARD_WEIGHT * (-1 if negated else 1) * evidence(scores, rows) for rows in named)
+    return tuple(weight * (-1 if negated else 1) * evidence(scores, rows) for rows in named)
 
 
 @dataclass(frozen=True)

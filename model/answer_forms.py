@@ -17,7 +17,8 @@
   cow or a goat?"): one of them, by its class name; alternatives no class names ("is it a plane
   or a bird?") are chosen between as written.
 - **Anything else with a question word or a request** ("what was that", "describe the scene") is
-  answered freely, but never by a bare yes, no, true, false or number, which answer other kinds.
+  answered freely, but never by a bare yes, no, true, false or number, which answer other kinds, nor by
+  nothing, nor by a bare time ("at 0.3 s") unless it asks when.
 
 **What the branch tagged** (model/tags.py), for a model with a YAMNet branch: where the answers to choose
 from name sounds (options, the sounds named as alternatives) or the question asks whether a sound is
@@ -47,6 +48,7 @@ from .data.mixer import LONG_SCENE_S
 from .data.questions import REFUSAL
 from .metrics import normalize
 from .prompt import answer_ids
+from .shapes import NOTHING, TIME_OR_NOTHING, Shape
 from .tokenizer import Tokenizer
 
 YES_NO = ("yes", "no")  # as the training data answers (model/data/questions.py)
@@ -257,6 +259,7 @@ class Form:
     kind: str  # listed, refusal, type, count, yesno, named, open
     answers: tuple[str, ...] = ()
     banned: tuple[str, ...] = ()
+    unwanted: Shape | None = None  # an open answer's shape the question does not ask for (model/shapes.py)
 
 
 def asked_form(question: str) -> Form | None:
@@ -294,10 +297,15 @@ def asked_form(question: str) -> Form | None:
     if said:  # "is it a plane or a helicopter?": one of them, as said
         return Form("listed", tuple(said))
     if _QUESTION_WORD.search(text) or _REQUEST.match(bare) or alternatives and yes_no:
-        return Form("open", banned=BARE)  # "is the sound loud or soft?" is not answered "yes" either
+        # "is the sound loud or soft?" is not answered "yes" either, nor "what was that?" by a bare time
+        return Form("open", banned=BARE, unwanted=NOTHING if _ASKS_WHEN.search(text) else TIME_OR_NOTHING)
     return None
 
 
+# A question about when, as the training data and people ask it ("when did ...", "at what second", "give me
+# the time of ...", "the timestamp", "where in the clip", "how long ago"): only it may be answered by a bare time.
+_ASKS_WHEN = re.compile(r"\b(?:when|time|times?tamp|timing|second|seconds|moment|point|ago|since|how long|where in|"
+                        r"begins?|start(?:s|ed)?|onset|locate|at what|at which)\b", re.IGNORECASE)
 _IS_IT = re.compile(r"^(?:is|was|are|were)\s+(?:it|this|that|they|these|those)\s+(.+?)[?.!]*$", re.IGNORECASE)
 
 
@@ -440,6 +448,7 @@ class TokenForm:
     choices: list[list[int]] | None
     banned: list[list[int]]
     priors: tuple[float, ...] | None = None
+    unwanted: Shape | None = None
 
 
 def question_form(tok: Tokenizer, question: str, tags=None) -> TokenForm:
@@ -450,4 +459,4 @@ def question_form(tok: Tokenizer, question: str, tags=None) -> TokenForm:
         return TokenForm(None, [])
     priors = heard_priors(form, question, tags) if form.answers else None
     return TokenForm([answer_ids(tok, a) for a in form.answers] or None, [answer_ids(tok, a) for a in form.banned],
-                     priors)
+                     priors, form.unwanted)

@@ -9,9 +9,13 @@ import torch
 from torch import Tensor
 
 from .lm import MambaLM
+from .shapes import Shape
 from .prompt import right_padded
 from .state import MambaState
 from .tokenizer import Tokenizer
+
+
+MAX_REDECODES = 4  # an answer of an unwanted shape is decoded again at most this many times
 
 
 @dataclass
@@ -86,7 +90,7 @@ def generate(lm: MambaLM, tok: Tokenizer, state: MambaState, prompt: list[int], 
              temperature: float = 0.0, top_p: float = 1.0, on_token: Callable[[str], None] | None = None,
              generator: torch.Generator | None = None, choices: list[list[int]] | None = None,
              banned: list[list[int]] | None = None, once: bool = False,
-             priors: tuple[float, ...] | None = None) -> Answer:
+             priors: tuple[float, ...] | None = None, unwanted: Shape | None = None) -> Answer:
     """Push `prompt` onto `state` (which is not modified) and decode until <|endoftext|> or the limit.
 
     With `choices` (whole answers' token ids, end token included: the answers a question may have,
@@ -94,7 +98,9 @@ def generate(lm: MambaLM, tok: Tokenizer, state: MambaState, prompt: list[int], 
     log-probabilities. `banned` holds whole answers
     (end token included) the answer may not be: when the decoding ends in one, its first token is
     ruled out and the answer decoded again. Text that could still become a banned answer is held back
-    from `on_token` until it cannot. With `once`, a list answer ends before its first item said a
+    from `on_token` until it cannot. An answer of the `unwanted` shape (one the question does not ask for:
+    a bare time, nothing at all) is ruled out the same way, at most MAX_REDECODES times (a banned one as
+    often as it takes), and text that could still take that shape is held back too. With `once`, a list answer ends before its first item said a
     second time ("hiss, bass guitar, hiss, hiss" is "hiss, bass guitar"), and each item is streamed
     once it is complete.
     """
@@ -114,6 +120,7 @@ def generate(lm: MambaLM, tok: Tokenizer, state: MambaState, prompt: list[int], 
         return Answer(final.strip(), len(ids), total, 0.0, total)
     banned = [b for b in banned or [] if b]
     ruled_out: list[int] = []  # first tokens of banned answers the decoding ended in
+    reshaped = 0  # decodings again for an unwanted shape
     first = None
     while True:
         ids: list[int] = []
@@ -134,7 +141,8 @@ def generate(lm: MambaLM, tok: Tokenizer, state: MambaState, prompt: list[int], 
                 if len(cut) < len(ids):
                     ids = cut
                     break
-            if on_token is not None and not _may_become(ids, banned):
+            if on_token is not None and not _may_become(ids, banned) and not (
+                    unwanted is not None and unwanted.may_become(tok.decode(ids).strip())):
                 new_text = tok.decode(ids[: _last_item_end(ids, tok.comma_id)] if once else ids)
                 if not new_text.endswith("\ufffd") and len(new_text) > len(text):  # whole UTF-8 characters
                     on_token(new_text[len(text):])
@@ -142,9 +150,12 @@ def generate(lm: MambaLM, tok: Tokenizer, state: MambaState, prompt: list[int], 
             nxt, s = lm.step(torch.tensor([token], device=device), state=s)
         if once:
             ids = said_once(ids, tok.comma_id)
-        if not ids or [*ids, tok.eot_id] not in banned or ids[0] in ruled_out:
+        first_token = ids[0] if ids else tok.eot_id
+        shape = [*ids, tok.eot_id] not in banned
+        if not _unwanted(tok, ids, banned, unwanted) or first_token in ruled_out or shape and reshaped >= MAX_REDECODES:
             break
-        ruled_out.append(ids[0])
+        reshaped += shape
+        ruled_out.append(first_token)
     final = tok.decode(ids)
     if on_token is not None and final != text:
         on_token(final[len(text):])  # what a cut-off character or a possible banned answer held back
@@ -174,6 +185,11 @@ def _last_item_end(ids: list[int], comma: int | None) -> int:
     return max((i for i, t in enumerate(ids) if t == comma), default=0)
 
 
+def _unwanted(tok: Tokenizer, ids: list[int], banned: list[list[int]], unwanted: Shape | None) -> bool:
+    """Whether a decoded answer (without its end token) is banned or has the unwanted shape."""
+    return [*ids, tok.eot_id] in banned or unwanted is not None and unwanted.matches(tok.decode(ids).strip())
+
+
 def _may_become(ids: list[int], banned: list[list[int]]) -> bool:
     """Whether the answer decoded so far could still end as one of the banned answers."""
     return any(len(b) > len(ids) and b[:len(ids)] == ids for b in banned)
@@ -183,7 +199,8 @@ def _may_become(ids: list[int], banned: list[list[int]]) -> bool:
 def generate_batch(lm: MambaLM, tok: Tokenizer, states: list[MambaState], prompts: list[list[int]],
                    max_new_tokens: int = 48, choices: list[list[list[int]] | None] | None = None,
                    banned: list[list[list[int]]] | None = None, once: bool = False,
-                   priors: list[tuple[float, ...] | None] | None = None) -> list[str]:
+                   priors: list[tuple[float, ...] | None] | None = None,
+                   unwanted: list[Shape | None] | None = None) -> list[str]:
     """Greedy answers for many (state, prompt) pairs at once: prompts pushed one by one, then batched steps.
 
     Each prompt goes onto its own state (prompt lengths differ and padding would enter the
@@ -192,13 +209,14 @@ def generate_batch(lm: MambaLM, tok: Tokenizer, states: list[MambaState], prompt
     choices is answered by the likeliest of them and takes no part in the decoding; a row whose
     answer is one of its banned answers is decoded again alone, as `generate` decodes it. `once`
     ends each list answer before its first repeated item, as `generate` does; `priors`, each row's
-    additions to its choices' scores.
+    additions to its choices' scores; `unwanted`, each row's answer shape to decode again, as `generate`.
     """
     if len(states) != len(prompts):
         raise ValueError(f"{len(states)} states but {len(prompts)} prompts")
     choices = choices if choices is not None else [None] * len(prompts)
     banned = banned if banned is not None else [[] for _ in prompts]
     priors = priors if priors is not None else [None] * len(prompts)
+    unwanted = unwanted if unwanted is not None else [None] * len(prompts)
     if len(choices) != len(prompts) or len(banned) != len(prompts):
         raise ValueError(f"{len(choices)} sets of choices and {len(banned)} of banned answers but {len(prompts)} "
                          f"prompts")
@@ -215,8 +233,9 @@ def generate_batch(lm: MambaLM, tok: Tokenizer, states: list[MambaState], prompt
         free.append(i)
     for i, ids in zip(free, _decode_rows(lm, tok, pushed, last, max_new_tokens)):
         ids = said_once(ids, tok.comma_id) if once else ids
-        if [*ids, tok.eot_id] in banned[i]:  # (states are not changed by pushing a prompt onto them)
-            texts[i] = generate(lm, tok, states[i], prompts[i], max_new_tokens, banned=banned[i], once=once).text
+        if _unwanted(tok, ids, banned[i], unwanted[i]):  # (states are not changed by pushing a prompt onto them)
+            texts[i] = generate(lm, tok, states[i], prompts[i], max_new_tokens, banned=banned[i], once=once,
+                                unwanted=unwanted[i]).text
         else:
             texts[i] = tok.decode(ids).strip()
     return texts

@@ -206,7 +206,8 @@ class SAM(nn.Module):
         form = question_form(tok, question, state.tags) if forms else TokenForm(None, [])
         prompt = prompt_ids(tok, question)
         answer = generate(self.lm, tok, state.lm.fork(), prompt, max_new_tokens, temperature, top_p, on_token,
-                          choices=form.choices, banned=form.banned, once=forms, priors=form.priors)
+                          choices=form.choices, banned=form.banned, once=forms, priors=form.priors,
+                          unwanted=form.unwanted)
         if not forms or form.choices or temperature > 0:
             return answer
         return dataclasses.replace(answer, text=renamed(self.lm, tok, state.lm, prompt, question, answer.text,

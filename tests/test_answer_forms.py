@@ -242,6 +242,63 @@ def test_an_open_question_is_never_answered_by_a_banned_answer_and_streams_only_
     assert batched == [kept.text, free]
 
 
+@pytest.mark.parametrize("question,shape", [
+    ("what was that?", "time"), ("describe the scene", "time"), ("which sounds did you hear", "time"),
+    ("when did the dog bark?", "nothing"), ("give me the time of the drum beat", "nothing"),
+    ("at what second does the man begin", "nothing"), ("where in the clip is the bell?", "nothing"),
+    ("how long ago did it rain?", "nothing")])
+def test_an_open_question_rules_out_a_bare_time_unless_it_asks_when(question, shape):
+    from model.shapes import NOTHING, TIME_OR_NOTHING
+
+    assert asked_form(question).unwanted is (TIME_OR_NOTHING if shape == "time" else NOTHING)
+
+
+@pytest.mark.parametrize("text,whole,start", [
+    ("at 0.3 s", True, True), ("about 60 seconds ago", True, True), ("4.5 s", True, True), ("", True, True),
+    ("around 12 seconds.", True, True), ("dog", False, False), ("a dog barking", False, False),
+    ("at the door", False, True), ("rain at 0.3-1.1 s", False, False)])
+def test_a_bare_time_is_the_shape_and_text_that_could_become_one_is_held(text, whole, start):
+    from model.shapes import NOTHING, TIME_OR_NOTHING
+
+    assert TIME_OR_NOTHING.matches(text) is whole and TIME_OR_NOTHING.may_become(text) is start
+    assert NOTHING.matches(text) is (text == "")
+    if whole:  # every beginning of an unwanted answer is held back, so none of it is streamed
+        assert all(TIME_OR_NOTHING.may_become(text[:i].strip()) for i in range(len(text) + 1))
+
+
+def test_an_unwanted_shape_is_decoded_again_a_bounded_number_of_times_and_never_streamed():
+    """Slow reference: greedy decoding with the earlier attempts' first tokens ruled out by hand."""
+    import re
+
+    from model.checkpoint import load_sam
+    from model.generate import MAX_REDECODES
+    from model.shapes import Shape
+
+    model = load_sam(Path(__file__).parents[1] / "assets" / "sam-small")
+    tok = model.tokenizer
+    heard = model.hear(torch.randn(16000) * 0.1).lm
+    prompt = prompt_ids(tok, "what was that")
+    free = generate(model.lm, tok, heard.fork(), prompt, 12).text
+    prefixes = "|".join(re.escape(free[:i].strip()) for i in range(len(free) + 1))
+    not_free = Shape(re.compile(re.escape(free)), re.compile(prefixes))  # the model's own answer is unwanted
+    streamed: list[str] = []
+    again = generate(model.lm, tok, heard.fork(), prompt, 12, on_token=streamed.append, unwanted=not_free)
+    assert again.text != free and "".join(streamed).strip() == again.text
+    logits, _ = model.lm(torch.tensor([prompt]), state=heard.fork())
+    masked = answer_logits(model.lm, tok, logits[:, -1].clone())
+    masked[:, answer_ids(tok, free)[0]] = float("-inf")
+    assert answer_ids(tok, again.text)[0] == int(masked.argmax())
+    every = Shape(re.compile(r"[\s\S]*"), re.compile(r"[\s\S]*"))  # nothing is wanted: it gives up
+    streamed.clear()
+    last = generate(model.lm, tok, heard.fork(), prompt, 12, on_token=streamed.append, unwanted=every)
+    starts = {answer_ids(tok, t)[0] for t in [free, again.text]}
+    assert "".join(streamed).strip() == last.text  # what the attempts held back, once, at the end
+    assert len(starts) == 2 and MAX_REDECODES >= 1
+    batched = generate_batch(model.lm, tok, [heard.fork(), heard.fork()], [prompt, prompt], 12,
+                             unwanted=[not_free, None])
+    assert batched == [again.text, free]
+
+
 # -- list answers that name each sound once -------------------------------------------------------
 @pytest.mark.parametrize("items, kept", [
     (["hiss", "bass guitar", "hiss", "hiss"], 2),

@@ -74,7 +74,7 @@ def answer_items(model: SAM, items: list[Item], read, batch_size: int, max_new_t
                  for i, _, _, heard in pending]
         texts = generate_batch(model.lm, tok, [s for _, s, _, _ in pending], [p for _, _, p, _ in pending],
                                max_new_tokens, [a.choices for a in asked], [a.banned for a in asked], once=forms,
-                               priors=[a.priors for a in asked])
+                               priors=[a.priors for a in asked], unwanted=[a.unwanted for a in asked])
         for (i, state, prompt, heard), a, t in zip(pending, asked, texts):
             answers[i] = t if a.choices or not forms else renamed(model.lm, tok, state, prompt, items[i].question, t,
                                                                   heard)

@@ -91,7 +91,8 @@ def _scored(model: SAM, state, item: Item, source: tuple[str, ...]) -> Scored:
         scored.logp = choice_scores(lm, tok, pushed, logits[:, -1], form.choices).tolist()
         scored.evidence = heard_priors(asked_form(item.question), item.question, state.tags, weight=1.0)
         return scored
-    scored.decoded = generate(lm, tok, state.lm.fork(), prompt, 64, banned=form.banned, once=True).text
+    scored.decoded = generate(lm, tok, state.lm.fork(), prompt, 64, banned=form.banned, once=True,
+                              unwanted=form.unwanted).text
     said = wants_renaming(item.question, scored.decoded)
     if said is not None and state.tags is not None and state.tags.columns:
         names = candidates(item.question, said)

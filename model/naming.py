@@ -9,8 +9,11 @@ rest. Where YAMNet's top row that names a sound is a class the table adds (model
 "a sneeze", "keys jangling") and it scores that row over the tags' THRESHOLD, the answer is its plain
 name: a word the language model never learnt to say.
 
-An answer that is not a bare class name (a sentence, a list, a refusal), a question about one moment
-("... at 4.2 s"), the live feed's descriptions and a model without a branch keep the decoded answer.
+A question about what was just heard reads the last ten seconds' tags, any other the tags
+answer_forms.asked_scores reads. An answer that is not a bare class name (a sentence, a list, a
+refusal), a question about one moment ("... at 4.2 s"), about several sounds ("which sounds", "tag
+this", "what happened") or about one among others by its order or loudness ("what came first?"),
+the live feed's descriptions and a model without a branch keep the decoded answer.
 """
 from __future__ import annotations
 
@@ -25,6 +28,12 @@ from .metrics import normalize
 
 NAME_WEIGHT = 0.5  # of the tags' log-odds against the LM's log-probabilities: as answer_forms.HEARD_WEIGHT, chosen
 # by two-fold cross-validation on recordings of sources the model never heard (docs/RESULTS.md)
+# Questions whose answer is not the one sound heard: several ("which sounds", "tag this", "what happened in the
+# last ten seconds"), or one picked by its order or loudness among others ("what do you hear first?").
+_NOT_ONE_SOUND = re.compile(r"\b(?:sounds|noises|classes|tags?|list|labels?|everything|all|happen(?:ed|ing)?|"
+                            r"going on|first|last|before|after|earlier|later|next|then|louder|quieter|softer|"
+                            r"loudest|quietest|longer|shorter)\b", re.IGNORECASE)
+_JUST_NOW = re.compile(r"\b(?:just|a moment ago|a second ago|right now)\b", re.IGNORECASE)  # the last ten seconds
 _AT_MOMENT = re.compile(r"\b(?:at|around|near)\s+(?:about\s+|roughly\s+)?\d+(?:\.\d+)?\s*(?:s|sec|secs|seconds?)\b",
                         re.IGNORECASE)
 # Words that ask for one category of classes (model/data/classes.tsv), as the open questions of the training
@@ -147,23 +156,32 @@ def wants_renaming(question: str, answer: str) -> str | None:
     """The class an answer to `question` names, when the tags may choose it again (module docstring); else None."""
     from .prompt import DESCRIBE_PROMPT, LIVE_PROMPT
 
-    if _AT_MOMENT.search(question) or question in (DESCRIBE_PROMPT, LIVE_PROMPT):  # the feed describes, never names
-        return None
+    if _AT_MOMENT.search(question) or _NOT_ONE_SOUND.search(question) or question in (DESCRIBE_PROMPT, LIVE_PROMPT):
+        return None  # (the feed's prompts describe; they never name one sound)
     return answered_class(answer)
+
+
+def named_scores(question: str, tags) -> Tensor:
+    """(521,) the tags a question that asks for one sound reads (module docstring), on the CPU."""
+    from .answer_forms import asked_scores
+    from .tags import RECENT_COLUMNS
+
+    if _JUST_NOW.search(question):  # "what did you just hear?": the last ten seconds, in a short scene too
+        return tags.last(RECENT_COLUMNS)[0].float().cpu()
+    return asked_scores(question, tags).float().cpu()
 
 
 @torch.inference_mode()
 def renamed(lm, tok, state, prompt: list[int], question: str, answer: str, tags) -> str:
     """`answer` (decoded after `prompt` from the LM `state`, which is unchanged) named again with `tags`
     (model.tags.Tags of the stream asked about, or None), as the module docstring says."""
-    from .answer_forms import asked_scores
     from .generate import answer_logits, choice_scores
     from .prompt import answer_ids
 
     said = wants_renaming(question, answer)
     if said is None or tags is None or tags.columns == 0:
         return answer
-    scores = asked_scores(question, tags).float().cpu()
+    scores = named_scores(question, tags)
     category = asked_categories(question)
     name = added_name(scores) if not category else None
     if name is None:

@@ -9,8 +9,8 @@ from model.data.audioset import default_map
 from model.evaluation.answering import Item
 from model.evaluation.scoring import corpus_class_names, correct
 from model.generate import Answer, choice_scores
-from model.naming import (added_name, asked_categories, best_fused, candidates, choose_name, renamed, vocabulary,
-                          wants_renaming)
+from model.naming import (added_name, asked_categories, best_fused, candidates, choose_name, named_scores, renamed,
+                          vocabulary, wants_renaming)
 from model.prompt import DESCRIBE_PROMPT, LIVE_PROMPT, answer_ids, prompt_ids
 from model.tags import THRESHOLD, Tags
 from model.yamnet import NUM_CLASSES
@@ -31,8 +31,11 @@ def scores_with(values: dict[int, float], level: float = 0.001) -> torch.Tensor:
     ("what's that noise?", "dog", "dog"), ("what was that", "Barking.", "dog"), ("which animal is it?", "cat", "cat"),
     ("what's that noise?", "I hear a dog barking.", None), ("what's that noise?", "dog, rain", None),
     ("what's that noise at 4.2 s?", "dog", None), ("What sound do you hear at about 7 seconds?", "dog", None),
+    ("Tag this audio.", "dog", None), ("Which sounds can you hear?", "dog", None), ("What do you hear first?", "dog", None),
+    ("What happened in the last ten seconds?", "dog", None), ("which is louder, the dog or the rain", "dog", None),
+    ("What did you just hear?", "dog", "dog"),
     (LIVE_PROMPT, "dog", None), (DESCRIBE_PROMPT, "dog", None)])
-def test_only_a_bare_class_name_to_a_question_about_no_one_moment_is_named_again(question, answer, named):
+def test_only_a_bare_class_name_to_a_question_about_one_sound_is_named_again(question, answer, named):
     assert wants_renaming(question, answer) == named
 
 
@@ -44,6 +47,17 @@ def test_a_category_the_question_asks_for_limits_the_candidates():
     assert animals and all(v.classes[c] == "animal" for c in animals)
     assert "rain" in candidates("which animal is it?", "rain")  # the answer's own class stays a candidate
     assert len(candidates("what's that?", "dog")) == len(v.classes)
+
+
+def test_a_question_about_what_was_just_heard_reads_the_last_ten_seconds_even_in_a_short_scene():
+    from model.naming import named_scores
+    from model.tags import RECENT_COLUMNS
+
+    s = torch.zeros(1, RECENT_COLUMNS + 20, NUM_CLASSES)
+    s[0, 0, 7] = 0.9  # heard at the start, more than ten seconds ago
+    tags = Tags.empty(1).push(s)
+    assert float(named_scores("what did you just hear?", tags)[7]) == 0.0
+    assert float(named_scores("what's that noise?", tags)[7]) == pytest.approx(0.9)  # a short scene: all of it
 
 
 # ---------------------------------------------------------------- the choice
@@ -102,7 +116,7 @@ def test_renaming_with_the_model_agrees_with_scoring_every_candidate(model, audi
             logits, pushed = model.lm(torch.tensor([prompt]), state=state.lm.fork())
             names = candidates(q, "rain")
             logp = choice_scores(model.lm, tok, pushed, logits[:, -1], [answer_ids(tok, c) for c in names]).tolist()
-        want = choose_name(dict(zip(names, logp)), tags.ever[0], added=not asked_categories(q))
+        want = choose_name(dict(zip(names, logp)), named_scores(q, tags), added=not asked_categories(q))
         got = renamed(model.lm, tok, state.lm, prompt, q, "rain", tags)
         assert got == want
     assert renamed(model.lm, tok, state.lm, prompt, "what was that", "I hear rain.", tags) == "I hear rain."

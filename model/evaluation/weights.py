@@ -21,9 +21,9 @@ from typing import Any
 
 import torch
 
-from ..answer_forms import asked_form, asked_scores, heard_priors, question_form
+from ..answer_forms import asked_form, heard_priors, question_form
 from ..generate import choice_scores, generate
-from ..naming import asked_categories, candidates, choose_name, vocabulary, wants_renaming
+from ..naming import asked_categories, candidates, choose_name, named_scores, wants_renaming
 from ..prompt import answer_ids, prompt_ids
 from ..sam import SAM
 from .answering import Item
@@ -97,7 +97,7 @@ def _scored(model: SAM, state, item: Item, source: tuple[str, ...]) -> Scored:
     if said is not None and state.tags is not None and state.tags.columns:
         names = candidates(item.question, said)
         logp = choice_scores(lm, tok, pushed, logits[:, -1], [answer_ids(tok, c) for c in names]).tolist()
-        scored.names, scored.tags = dict(zip(names, logp)), asked_scores(item.question, state.tags).float().cpu()
+        scored.names, scored.tags = dict(zip(names, logp)), named_scores(item.question, state.tags)
     return scored
 
 

@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> None:
 
         try:
             print(write_added_set(args.out, args.cache, seed=args.seed))
-        except ValueError as e:
+        except (ValueError, RuntimeError) as e:  # a bad row, a missing file, a package that cannot be fetched
             raise SystemExit(f"sam-data valset --added: {e}") from None
     elif args.cmd == "valset":
         from model.data.valset import write_valset

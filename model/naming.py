@@ -28,6 +28,7 @@ from .metrics import normalize
 
 NAME_WEIGHT = 0.5  # of the tags' log-odds against the LM's log-probabilities: as answer_forms.HEARD_WEIGHT, chosen
 # by two-fold cross-validation on recordings of sources the model never heard (docs/RESULTS.md)
+
 # Questions whose answer is not the one sound heard: several ("which sounds", "tag this", "what happened in the
 # last ten seconds"), or one picked by its order or loudness among others ("what do you hear first?").
 _NOT_ONE_SOUND = re.compile(r"\b(?:sounds|noises|classes|tags?|list|labels?|everything|all|happen(?:ed|ing)?|"

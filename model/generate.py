@@ -9,8 +9,8 @@ import torch
 from torch import Tensor
 
 from .lm import MambaLM
-from .shapes import Shape
 from .prompt import right_padded
+from .shapes import Shape
 from .state import MambaState
 from .tokenizer import Tokenizer
 
@@ -100,9 +100,9 @@ def generate(lm: MambaLM, tok: Tokenizer, state: MambaState, prompt: list[int], 
     ruled out and the answer decoded again. Text that could still become a banned answer is held back
     from `on_token` until it cannot. An answer of the `unwanted` shape (one the question does not ask for:
     a bare time, nothing at all) is ruled out the same way, at most MAX_REDECODES times (a banned one as
-    often as it takes), and text that could still take that shape is held back too. With `once`, a list answer ends before its first item said a
-    second time ("hiss, bass guitar, hiss, hiss" is "hiss, bass guitar"), and each item is streamed
-    once it is complete.
+    often as it takes), and text that could still take that shape is held back too. With `once`, a list
+    answer ends before its first item said a second time ("hiss, bass guitar, hiss, hiss" is "hiss, bass
+    guitar"), and each item is streamed once it is complete.
     """
     if max_new_tokens < 1:
         raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
@@ -151,10 +151,11 @@ def generate(lm: MambaLM, tok: Tokenizer, state: MambaState, prompt: list[int], 
         if once:
             ids = said_once(ids, tok.comma_id)
         first_token = ids[0] if ids else tok.eot_id
-        shape = [*ids, tok.eot_id] not in banned
-        if not _unwanted(tok, ids, banned, unwanted) or first_token in ruled_out or shape and reshaped >= MAX_REDECODES:
+        is_banned = [*ids, tok.eot_id] in banned
+        shaped = not is_banned and unwanted is not None and unwanted.matches(tok.decode(ids).strip())
+        if not (is_banned or shaped) or first_token in ruled_out or shaped and reshaped >= MAX_REDECODES:
             break
-        reshaped += shape
+        reshaped += shaped
         ruled_out.append(first_token)
     final = tok.decode(ids)
     if on_token is not None and final != text:

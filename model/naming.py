@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from .metrics import normalize
+from .metrics import ClassNames, normalize
 
 NAME_WEIGHT = 0.5  # of the tags' log-odds against the LM's log-probabilities: as answer_forms.HEARD_WEIGHT, chosen
 # by two-fold cross-validation on recordings of sources the model never heard (docs/RESULTS.md)
@@ -71,12 +71,8 @@ def vocabulary() -> Vocabulary:
     from .yamnet import NUM_CLASSES
 
     classes = load_classes()
-    owners: dict[str, set[str]] = {}
-    for name, info in classes.items():
-        for said in (name, *info.synonyms):
-            owners.setdefault(normalize(said), set()).add(name)
-    accepts = {s: next(iter(c)) for s, c in owners.items() if len(c) == 1}
-    accepts.update({normalize(name): name for name in classes})  # a class's own name is always itself
+    phrases = ClassNames.from_table({name: info.synonyms for name, info in classes.items()}).phrases
+    accepts = {phrase: name for phrase, name in phrases if name is not None}  # as the metrics read a class name
     rows: dict[str, list[int]] = {}
     added, naming = {}, torch.zeros(NUM_CLASSES, dtype=torch.bool)
     for row in default_map():
@@ -153,6 +149,8 @@ def best_fused(names: list[str], first: list[float], exact, scores: Tensor, weig
             if value > best_score or value == best_score and i < names.index(best):
                 best, best_score = names[i], value
     return best
+
+
 def wants_renaming(question: str, answer: str) -> str | None:
     """The class an answer to `question` names, when the tags may choose it again (module docstring); else None."""
     from .prompt import DESCRIBE_PROMPT, LIVE_PROMPT

@@ -25,6 +25,6 @@ _SECONDS = r"(?:s|sec|secs|seconds?|minutes?|mins?)"
 NOTHING = Shape(re.compile(r"[.!]?"), re.compile(r""))  # an empty answer
 # "at 0.3 s", "around 12 seconds", "about 60 seconds ago", "4.5 s", or nothing
 TIME_OR_NOTHING = Shape(
-    re.compile(rf"(?:(?:at|around) (?:about )?\d+(?:\.\d+)?\s*{_SECONDS}|(?:about )?\d+(?:\.\d+)?\s*{_SECONDS}(?: ago)?)?"
-               r"[.!]?", re.IGNORECASE),
+    re.compile(rf"(?:(?:at|around) (?:about )?\d+(?:\.\d+)?\s*{_SECONDS}|"
+               rf"(?:about )?\d+(?:\.\d+)?\s*{_SECONDS}(?: ago)?)?[.!]?", re.IGNORECASE),
     re.compile(r"(?:at|around|about|\d)(?:\s[\s\S]*|[\d.][\s\S]*)?|a|ar|aro|arou|aroun|ab|abo|abou|", re.IGNORECASE))

@@ -2,6 +2,7 @@
 description classes and CIDEr-D, and false alarms on quiet scenes."""
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from typing import Any
 
@@ -10,6 +11,7 @@ from .answering import MARGINS, Item, mcq_parts
 from .stats import bits
 
 
+@functools.lru_cache(maxsize=1)  # read by every accuracy the weights' replay computes
 def corpus_class_names() -> ClassNames:
     """The corpus classes with their synonyms, as the metrics match them, and the classes audioset.tsv adds
     with theirs (an open answer may name one, model/naming.py), less any phrase one of ours already says."""

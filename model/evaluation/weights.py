@@ -129,8 +129,9 @@ def cross_validate(items: list[Scored], kinds: tuple[str, ...], weights=WEIGHTS)
         tune, test = pair[k], pair[1 - k]
         on_tune = [accuracy(tune, w, kinds)[0] for w in weights]
         best = weights[max(range(len(weights)), key=on_tune.__getitem__)]
-        res["folds"].append({"tune_n": accuracy(tune, 0.0, kinds)[1], "tune": on_tune, "chosen": best,
-                             "test_n": accuracy(test, 0.0, kinds)[1], "test_at_chosen": accuracy(test, best, kinds)[0]})
+        test_at_chosen, test_n = accuracy(test, best, kinds)
+        res["folds"].append({"tune_n": sum(s.item.kind in kinds for s in tune), "tune": on_tune, "chosen": best,
+                             "test_n": test_n, "test_at_chosen": test_at_chosen})
     n = sum(f["test_n"] for f in res["folds"])
     res["cross_validated"] = sum(f["test_at_chosen"] * f["test_n"] for f in res["folds"]) / max(n, 1)
     res["all_items"] = [accuracy(items, w, kinds)[0] for w in weights]
@@ -160,7 +161,8 @@ def main(argv: list[str] | None = None) -> int:
         for k, f in enumerate(r["folds"]):
             print(f"  fold {k} chooses {f['chosen']} (n={f['tune_n']}: " + " ".join(f"{a:.3f}" for a in f["tune"])
                   + f"); on the other fold (n={f['test_n']}): {f['test_at_chosen']:.3f}")
-        print(f"  cross-validated {r['cross_validated']:.3f}; all items: " + " ".join(f"{a:.3f}" for a in r["all_items"]))
+        print(f"  cross-validated {r['cross_validated']:.3f}; all items: "
+              + " ".join(f"{a:.3f}" for a in r["all_items"]))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(res, indent=1))

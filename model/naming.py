@@ -10,10 +10,17 @@ rest. Where YAMNet's top row that names a sound is a class the table adds (model
 name: a word the language model never learnt to say.
 
 A question about what was just heard reads the last ten seconds' tags, any other the tags
-answer_forms.asked_scores reads. An answer that is not a bare class name (a sentence, a list, a
-refusal), a question about one moment ("... at 4.2 s"), about several sounds ("which sounds", "tag
-this", "what happened") or about one among others by its order or loudness ("what came first?"),
-the live feed's descriptions and a model without a branch keep the decoded answer.
+answer_forms.asked_scores reads. A class that names a family ("music", "speech") gains from the tags no
+more than its best member does (`heard`). An answer that is a sentence or a refusal, a question about
+one moment ("... at 4.2 s") or about one sound among others by its order or loudness ("what came
+first?"), and a model without a branch keep the decoded answer.
+
+A list of sounds in the answer format of model/data/tasks.py ("dog, rain" to "which sounds can you
+hear?", the feed's "nothing, only rain in the background") has each name chosen again the same way, in
+order, each after the list's text before it, with the tags the question reads; a list names a class once.
+A description that gives each event its seconds keeps its names: measured on recordings of sources the
+model never heard, the tags chose no better there than the language model (docs/RESULTS.md). The
+candidates are our classes: a plain name the table adds does not fit the format.
 """
 from __future__ import annotations
 
@@ -29,14 +36,22 @@ from .metrics import ClassNames, normalize
 NAME_WEIGHT = 0.5  # of the tags' log-odds against the LM's log-probabilities: as answer_forms.HEARD_WEIGHT, chosen
 # by two-fold cross-validation on recordings of sources the model never heard (docs/RESULTS.md)
 
-# Questions whose answer is not the one sound heard: several ("which sounds", "tag this", "what happened in the
-# last ten seconds"), or one picked by its order or loudness among others ("what do you hear first?").
-_NOT_ONE_SOUND = re.compile(r"\b(?:sounds|noises|classes|tags?|list|labels?|everything|all|happen(?:ed|ing)?|"
-                            r"going on|first|last|before|after|earlier|later|next|then|louder|quieter|softer|"
-                            r"loudest|quietest|longer|shorter)\b", re.IGNORECASE)
+# Questions whose answer is several sounds ("which sounds", "tag this", "what happened in the last ten seconds"):
+# a bare name answering one of these is the first item of a list, not the one sound heard.
+_SEVERAL = re.compile(r"\b(?:sounds|noises|classes|tags?|list|labels?|everything|all|happen(?:ed|ing)?|going on|"
+                      r"describe|description|caption)\b",
+                      re.IGNORECASE)
+# Questions about one sound among others by its order or loudness ("what do you hear first?"): the tags of the
+# whole scene cannot tell which.
+_ONE_AMONG = re.compile(r"\b(?:first|last|before|after|earlier|later|next|then|louder|quieter|softer|loudest|"
+                        r"quietest|longer|shorter)\b", re.IGNORECASE)
+_WINDOW = re.compile(r"\b(?:the\s+)?(?:last|past)\s+(?:\w+\s+)?(?:seconds?|minutes?|hours?)\b", re.IGNORECASE)
 _JUST_NOW = re.compile(r"\b(?:just|a moment ago|a second ago|right now)\b", re.IGNORECASE)  # the last ten seconds
 _AT_MOMENT = re.compile(r"\b(?:at|around|near)\s+(?:about\s+|roughly\s+)?\d+(?:\.\d+)?\s*(?:s|sec|secs|seconds?)\b",
                         re.IGNORECASE)
+# The answer format's pieces (model/data/tasks.py): an event with its seconds (a description), the background.
+_EVENT = re.compile(r".+? at \d+(?:\.\d+)?-\d+(?:\.\d+)? s")
+_BACKGROUND = re.compile(r"(?:only )?(?P<name>.+?) in the background")
 # Words that ask for one category of classes (model/data/classes.tsv), as the open questions of the training
 # data and people ask them ("which animal", "what instrument", "what kind of voice").
 _CATEGORY_WORDS = {
@@ -61,6 +76,7 @@ class Vocabulary:
     rows: dict[str, tuple[int, ...]]  # our class -> its same/into YAMNet rows
     added: dict[int, str]  # YAMNet row of a class the table adds -> its plain name
     naming: Tensor  # (521,) bool: the rows that name a sound (same, into, new)
+    members: dict[str, tuple[str, ...]]  # a class that names a family ("music") -> its members ("cello")
 
 
 @functools.lru_cache(maxsize=1)
@@ -68,6 +84,7 @@ def vocabulary() -> Vocabulary:
     """The shipped class table and AudioSet map, read once."""
     from .data.audioset import default_map
     from .data.labels import load_classes
+    from .data.questions import UMBRELLAS
     from .yamnet import NUM_CLASSES
 
     classes = load_classes()
@@ -81,8 +98,10 @@ def vocabulary() -> Vocabulary:
         elif row.action == "new":
             added[row.index] = row.name
         naming[row.index] = row.action != "drop"
+    members = {u: tuple(c for c, info in classes.items() if c != u and inside(info))
+               for u, inside in UMBRELLAS.items() if u in classes}
     return Vocabulary({n: i.category for n, i in classes.items()}, accepts,
-                      {c: tuple(r) for c, r in rows.items()}, added, naming)
+                      {c: tuple(r) for c, r in rows.items()}, added, naming, members)
 
 
 def answered_class(answer: str) -> str | None:
@@ -115,11 +134,24 @@ def added_name(scores: Tensor) -> str | None:
     return v.added[top] if top in v.added and float(scores[top]) >= THRESHOLD else None
 
 
-def fused(name: str, logp: float, scores: Tensor, weight: float = NAME_WEIGHT) -> float:
-    """A class's score as the answer: its log-probability plus `weight` x the tags' evidence for it."""
+def heard(name: str, scores: Tensor) -> float:
+    """The tags' evidence for a class as the name of what was heard. A class that names a family ("music",
+    "speech", "bird") has no more than its best member (0, none for or against, for a member YAMNet has no
+    row for, as "male speech"): YAMNet's family rows ("Music") score high whenever any member plays, so they
+    say nothing for "music" against "cello"; the tags choose between sounds that exclude each other and leave
+    the family's name or its member's to the language model."""
     from .tags import evidence
 
-    return logp + weight * evidence(scores, vocabulary().rows.get(name, ()))
+    v = vocabulary()
+    own = evidence(scores, v.rows.get(name, ()))
+    if v.members.get(name):
+        return min(own, max(evidence(scores, v.rows.get(m, ())) for m in v.members[name]))
+    return own
+
+
+def fused(name: str, logp: float, scores: Tensor, weight: float = NAME_WEIGHT) -> float:
+    """A class's score as the answer: its log-probability plus `weight` x the tags' evidence for it (`heard`)."""
+    return logp + weight * heard(name, scores)
 
 
 def choose_name(lm_scores: dict[str, float], scores: Tensor, weight: float = NAME_WEIGHT,
@@ -152,12 +184,51 @@ def best_fused(names: list[str], first: list[float], exact, scores: Tensor, weig
 
 
 def wants_renaming(question: str, answer: str) -> str | None:
-    """The class an answer to `question` names, when the tags may choose it again (module docstring); else None."""
-    from .prompt import DESCRIBE_PROMPT, LIVE_PROMPT
-
-    if _AT_MOMENT.search(question) or _NOT_ONE_SOUND.search(question) or question in (DESCRIBE_PROMPT, LIVE_PROMPT):
-        return None  # (the feed's prompts describe; they never name one sound)
+    """The class an answer to `question` names, when it is the one sound heard that the tags may choose again
+    (module docstring); else None."""
+    if _AT_MOMENT.search(question) or _SEVERAL.search(question) or _one_among(question):
+        return None
     return answered_class(answer)
+
+
+def _one_among(question: str) -> bool:
+    """Whether a question asks for one sound by its order or loudness ("what came first?"; "in the last ten
+    seconds" is a window, not an order)."""
+    return bool(_ONE_AMONG.search(_WINDOW.sub(" ", question)))
+
+
+@dataclass(frozen=True)
+class Slot:
+    """A class name inside a list answer in the answer format (model/data/tasks.py)."""
+
+    start: int  # its characters in the answer: answer[start:end]
+    end: int
+    name: str  # the class it says
+
+
+def slots(answer: str) -> list[Slot]:
+    """The class names a list answer says, in order (its items, the background); none for a description that
+    gives events their seconds, and none from a piece that names no class ("nothing", "otherwise quiet")."""
+    out = []
+    for piece in re.finditer(r"[^,;]+", answer):
+        body = piece.group().strip()
+        if _EVENT.fullmatch(body):
+            return []
+        at = piece.start() + len(piece.group()) - len(piece.group().lstrip())
+        m = _BACKGROUND.fullmatch(body)
+        name, offset = (m.group("name"), m.start("name")) if m else (body, 0)
+        said = answered_class(name)
+        if said is not None:
+            out.append(Slot(at + offset, at + offset + len(name), said))
+    return out
+
+
+def wants_relabelling(question: str, answer: str) -> list[Slot]:
+    """The names of a list answer to be chosen again (module docstring); empty for any other answer."""
+    if _AT_MOMENT.search(question) or _one_among(question) or answered_class(answer) and not _SEVERAL.search(question):
+        return []  # a bare name to a question about one sound: wants_renaming's
+    found = slots(answer)
+    return found if len(found) > 1 or _SEVERAL.search(question) or _BACKGROUND.search(answer) else []
 
 
 def named_scores(question: str, tags) -> Tensor:
@@ -172,25 +243,43 @@ def named_scores(question: str, tags) -> Tensor:
 
 @torch.inference_mode()
 def renamed(lm, tok, state, prompt: list[int], question: str, answer: str, tags) -> str:
-    """`answer` (decoded after `prompt` from the LM `state`, which is unchanged) named again with `tags`
-    (model.tags.Tags of the stream asked about, or None), as the module docstring says."""
-    from .generate import answer_logits, choice_scores
-    from .prompt import answer_ids
-
+    """`answer` (decoded after `prompt` from the LM `state`, which is unchanged) with its names chosen again
+    with `tags` (model.tags.Tags of the stream asked about, or None), as the module docstring says."""
+    if tags is None or tags.columns == 0:
+        return answer
     said = wants_renaming(question, answer)
-    if said is None or tags is None or tags.columns == 0:
+    if said is not None:
+        scores = named_scores(question, tags)
+        category = asked_categories(question)
+        name = added_name(scores) if not category else None
+        if name is None:
+            name = _chosen(lm, tok, state, prompt, "", "", candidates(question, said), scores)
+        return answer if name == said else name
+    if not wants_relabelling(question, answer):
         return answer
     scores = named_scores(question, tags)
-    category = asked_categories(question)
-    name = added_name(scores) if not category else None
-    if name is None:
-        names = candidates(question, said)
-        ids = {c: answer_ids(tok, c) for c in names}
-        logits, pushed = lm(torch.tensor([prompt], device=lm.backbone.embedding.weight.device), state=state)
-        first = torch.log_softmax(answer_logits(lm, tok, logits[:, -1].clone()).float(), -1)[0]
+    for k in range(len(slots(answer))):
+        slot = slots(answer)[k]  # read again: an earlier name chosen may be longer or shorter
+        taken = {s.name for s in slots(answer)[:k]}
+        names = [c for c in vocabulary().classes if c not in taken]
+        name = _chosen(lm, tok, state, prompt, answer[:slot.start], answer[slot.end:], names, scores)
+        answer = answer[:slot.start] + name + answer[slot.end:]
+    return answer
 
-        def exact(some: list[str]) -> list[float]:
-            return choice_scores(lm, tok, pushed, logits[:, -1], [ids[c] for c in some]).tolist()
 
-        name = best_fused(names, [float(first[ids[c][0]]) for c in names], exact, scores)
-    return answer if name == said else name
+def _chosen(lm, tok, state, prompt: list[int], before: str, after: str, names: list[str], scores: Tensor) -> str:
+    """The class among `names` with the best `fused` score as the name said between the answer's text `before`
+    and `after` it, each name scored with the token that follows it (the end token at the answer's end)."""
+    from .generate import answer_logits, choice_scores
+
+    said = tok.encode(" " + before.strip()) if before.strip() else []
+    follow = tok.encode(after)[:1] if after else [tok.eot_id]
+    ids = {c: [*tok.encode(" " + c), *follow] for c in names}
+    device = lm.backbone.embedding.weight.device
+    logits, pushed = lm(torch.tensor([prompt + said], device=device), state=state)
+    first = torch.log_softmax(answer_logits(lm, tok, logits[:, -1].clone()).float(), -1)[0]
+
+    def exact(some: list[str]) -> list[float]:
+        return choice_scores(lm, tok, pushed, logits[:, -1], [ids[c] for c in some]).tolist()
+
+    return best_fused(names, [float(first[ids[c][0]]) for c in names], exact, scores)

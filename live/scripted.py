@@ -125,8 +125,21 @@ def score(scene: Scene, asked: list[tuple[float, object, str]], events: Path) ->
               "false_yes": _share([r["answer"] for r in yes_no if r["expected"] == "no"]),
               "true_yes": _share([r["answer"] for r in yes_no if r["expected"] == "yes"]),
               "by_kind": {k: {"n": len(v), "accuracy": sum(v) / len(v)} for k, v in sorted(by_kind.items())},
-              "median_ttft_s": sorted(r["ttft_s"] for r in rows)[len(rows) // 2] if rows else None}
+              "median_ttft_s": sorted(r["ttft_s"] for r in rows)[len(rows) // 2] if rows else None,
+              **_listed(rows, names)}
     return report, rows
+
+
+def _listed(rows: list[dict], names) -> dict:
+    """Precision and recall of the sounds named in answers to "what happened" questions: right only when the
+    list is exact, which over minutes of stream is rare, they say how much of it a list gets."""
+    from model.metrics import micro_prf
+
+    lists = [r for r in rows if r["kind"] == "recent"]
+    if not lists:
+        return {}
+    prf = micro_prf([names.named(r["answer"]) for r in lists], [names.named(r["expected"]) for r in lists])
+    return {"recent_precision": prf.precision, "recent_recall": prf.recall, "recent_n": len(lists)}
 
 
 def _share(answers: list[str]) -> dict:
@@ -143,6 +156,9 @@ def transcript(report: dict, rows: list[dict]) -> str:
                  f"to present ones {report['true_yes']['yes']:.3f} (n={report['true_yes']['n']})", "",
              "| kind | n | accuracy |", "|---|---:|---:|"]
     lines += [f"| {k} | {v['n']} | {v['accuracy']:.2f} |" for k, v in report["by_kind"].items()]
+    if "recent_n" in report:
+        lines += ["", f"'what happened' lists ({report['recent_n']}): precision {report['recent_precision']:.3f}, "
+                      f"recall {report['recent_recall']:.3f} of the sounds named"]
     lines += ["", "| s | question | answer | expected | right |", "|---:|---|---|---|---|"]
     lines += [f"| {r['at']} | {r['question']} | {r['answer']} | {r['expected']} | {'yes' if r['right'] else 'no'} |"
               for r in rows]

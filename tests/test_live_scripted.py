@@ -70,3 +70,11 @@ def test_answers_are_judged_against_the_moment_they_were_asked(tmp_path):
     unknowable = sum(e == REFUSAL for e in expected)
     assert refused["accuracy"] == unknowable / len(asked)
     assert refused["form_errors"] == 1 - unknowable / len(asked)
+    recent = [i for i, (_, w, _) in enumerate(asked) if w.kind == "recent"]
+    assert recent  # the plan asks what happened
+    assert report["recent_precision"] == report["recent_recall"] == 1.0 and report["recent_n"] == len(recent)
+    assert refused["recent_precision"] == refused["recent_recall"] == 0.0  # a refusal names no sound
+    first = [e.split(", ")[0] if i in recent else e for i, e in enumerate(expected)]  # each list's first sound
+    some, _ = score(scene, asked, log(first))
+    longer = any("," in expected[i] for i in recent)
+    assert some["recent_precision"] == 1.0 and (some["recent_recall"] < 1.0) == longer

@@ -194,13 +194,15 @@ class SAM(nn.Module):
                            self._tagged(state.tags, emb, buf.shape[0]))
 
     def ask(self, state: StreamState, question: str, *, max_new_tokens: int = 48, temperature: float = 0.0,
-            top_p: float = 1.0, on_token: Callable[[str], None] | None = None, forms: bool = True) -> Answer:
+            top_p: float = 1.0, on_token: Callable[[str], None] | None = None, forms: bool = True,
+            named: bool = True) -> Answer:
         """Answer `question` about what the state has heard, decoding on a fork (state is unchanged).
 
         With `forms`, the answer keeps to the form the question asks for (model/answer_forms.py): the
         likeliest of the answers it lists or its grammar allows ("yes or no", options, a number), never
-        a bare yes, no or number to an open question, and a list that names each sound once; an open
-        answer that names one sound is named again with what the branch tagged (model/naming.py).
+        a bare yes, no or number to an open question, and a list that names each sound once; with `named`
+        too, an answer that names one sound or lists sounds is named again with what the branch tagged
+        (model/naming.py).
         """
         tok = self._tok()
         form = question_form(tok, question, state.tags) if forms else TokenForm(None, [])
@@ -208,7 +210,7 @@ class SAM(nn.Module):
         answer = generate(self.lm, tok, state.lm.fork(), prompt, max_new_tokens, temperature, top_p, on_token,
                           choices=form.choices, banned=form.banned, once=forms, priors=form.priors,
                           unwanted=form.unwanted)
-        if not forms or form.choices or temperature > 0:
+        if not forms or not named or form.choices or temperature > 0:
             return answer
         return dataclasses.replace(answer, text=renamed(self.lm, tok, state.lm, prompt, question, answer.text,
                                                         state.tags))
@@ -216,7 +218,10 @@ class SAM(nn.Module):
     def describe(self, state: StreamState, *, recent: bool = False, **kw) -> Answer:
         """ask() with the description prompt: the whole recording, or (recent=True) its last ten seconds.
 
-        An item the model repeats word for word ("car horn, car horn") is said once.
+        An item the model repeats word for word ("car horn, car horn") is said once. The feed's descriptions
+        (recent=True) keep the names the model decoded: naming them again with the tags, about 50 ms a name
+        on the laptop CPU every 2 s, would take the live loop's real-time factor over 0.1 (docs/LIVE.md).
         """
+        kw.setdefault("named", not recent)
         answer = self.ask(state, LIVE_PROMPT if recent else DESCRIBE_PROMPT, **kw)
         return dataclasses.replace(answer, text=distinct_items(answer.text))

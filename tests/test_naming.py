@@ -203,6 +203,18 @@ def test_relabelling_with_the_model_agrees_with_scoring_every_candidate_after_th
     assert renamed(model.lm, tok, state.lm, prompt_ids(tok, DESCRIBE_PROMPT), DESCRIBE_PROMPT, described, tags) == described
 
 
+def test_the_live_feed_keeps_its_decoded_names_where_a_typed_question_has_them_chosen_again(model, audio, monkeypatch):  # noqa: F811
+    state = model.hear(audio)
+    state.tags = tags_with({max(vocabulary().rows["cat"]): 0.99})
+    monkeypatch.setattr("model.sam.generate", lambda *a, **k: Answer("dog, rain", 1, 0.0, 0.0, 0.0))
+    asked = model.ask(state, LIVE_PROMPT).text
+    assert asked != "dog, rain" and asked == renamed(model.lm, model.tokenizer, state.lm,
+                                                     prompt_ids(model.tokenizer, LIVE_PROMPT), LIVE_PROMPT, "dog, rain",
+                                                     state.tags)
+    assert model.describe(state, recent=True).text == "dog, rain"  # the feed, every 2 s: within the loop's budget
+    assert model.ask(state, LIVE_PROMPT, named=False).text == "dog, rain"
+
+
 # ---------------------------------------------------------------- scoring
 
 def test_an_added_name_is_scored_as_its_class_and_ours_keep_their_phrases():

@@ -32,6 +32,7 @@ class Item:
     variant: str = ""  # "reordered" for the second option order of a multiple-choice item
 
 
+FEED = "feed"  # the kind of the items that stand for sam-live's feed (SAM.describe(recent=True))
 MARGINS = "margins"  # the variant of a description item whose scene is heard inside digital silence
 
 
@@ -76,8 +77,8 @@ def answer_items(model: SAM, items: list[Item], read, batch_size: int, max_new_t
                                max_new_tokens, [a.choices for a in asked], [a.banned for a in asked], once=forms,
                                priors=[a.priors for a in asked], unwanted=[a.unwanted for a in asked])
         for (i, state, prompt, heard), a, t in zip(pending, asked, texts):
-            answers[i] = t if a.choices or not forms else renamed(model.lm, tok, state, prompt, items[i].question, t,
-                                                                  heard)
+            keep = a.choices or not forms or items[i].kind == FEED  # the feed keeps its decoded names, as sam-live's
+            answers[i] = t if keep else renamed(model.lm, tok, state, prompt, items[i].question, t, heard)
         pending.clear()
 
     for scene, idx in progress(by_scene.items(), "answering", len(by_scene)):

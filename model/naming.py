@@ -16,8 +16,9 @@ one moment ("... at 4.2 s") or about one sound among others by its order or loud
 first?"), and a model without a branch keep the decoded answer.
 
 A list of sounds in the answer format of model/data/tasks.py ("dog, rain" to "which sounds can you
-hear?", the feed's "nothing, only rain in the background") has each name chosen again the same way, in
-order, each after the list's text before it, with the tags the question reads; a list names a class once.
+hear?", "nothing, only rain in the background" to "what happened in the last ten seconds?") has each
+name chosen again the same way, in order, each after the list's text before it, with the tags the
+question reads; a list names a class once. (The live feed keeps its decoded lists: SAM.describe.)
 A description that gives each event its seconds keeps its names: measured on recordings of sources the
 model never heard, the tags chose no better there than the language model (docs/RESULTS.md). The
 candidates are our classes: a plain name the table adds does not fit the format.

@@ -359,18 +359,24 @@ def _existence(words: list[str]) -> bool:
 @lru_cache(maxsize=1)
 def _phrase_classes() -> tuple[dict[str, str], int]:
     """Every plain way phrases.tsv names a class ("a barking dog" -> dog, "rain" -> rain), lower case and
-    without its article, where it names one class only; and the most words one of them has."""
+    without its article, where it names one class only; and the most words one of them has. A noun phrase
+    (or a subject with its verb, "a dog barking") names its class and no other, so it is read over a bare
+    verb that other classes' subjects share ("talking" is speech, though "a computer talking" is the
+    speech synthesizer's); a bare verb only its own classes share ("buzzing": a bee, a mosquito) names none."""
     from .data.wording import cached_phrases
 
-    seen: dict[str, set[str]] = {}
+    nouns: dict[str, set[str]] = {}
+    verbs: dict[str, set[str]] = {}
     for name, p in cached_phrases().items():
-        said = [name, *p.nouns, *(f"{a.subj} {a.verbing}" for a in p.actions), *(a.verbing for a in p.actions)]
-        for s in said:
-            key = re.sub(r"^(?:a|an|the|some|someone|somebody)\s+", "", s.lower()).strip()
-            for k in {key, key + "s", s.lower()}:
-                if k:
-                    seen.setdefault(k, set()).add(name)
-    table = {k: next(iter(v)) for k, v in seen.items() if len(v) == 1}
+        for claims, said in ((nouns, [name, *p.nouns, *(f"{a.subj} {a.verbing}" for a in p.actions)]),
+                             (verbs, [a.verbing for a in p.actions])):
+            for s in said:
+                key = re.sub(r"^(?:a|an|the|some|someone|somebody)\s+", "", s.lower()).strip()
+                for k in {key, key + "s", s.lower()}:
+                    if k:
+                        claims.setdefault(k, set()).add(name)
+    table = {k: next(iter(v)) for k, v in verbs.items() if len(v) == 1 and k not in nouns}
+    table.update({k: next(iter(v)) for k, v in nouns.items() if len(v) == 1})
     return table, max(len(k.split()) for k in table)
 
 

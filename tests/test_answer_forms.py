@@ -185,6 +185,16 @@ def test_class_mentions_read_everyday_names_longest_first():
         assert class_mentions(f"was that {p.nouns[0]}?" if p.nouns else name) == (name,), name
 
 
+def test_a_noun_phrase_names_its_class_over_a_verb_other_subjects_share():
+    """phrases.tsv: "talking" is a noun phrase of speech and a verb of "a computer talking" (the speech
+    synthesizer); "clapping" of a hand clap and of "an audience clapping"; "buzzing" only a verb of several."""
+    assert class_mentions("is there talking going on") == ("speech",)
+    assert class_mentions("any clapping?") == ("hand clap",)
+    assert class_mentions("is a computer talking?") == ("speech synthesizer",)  # its subject says which
+    assert class_mentions("is the audience clapping") == ("applause",)
+    assert class_mentions("is something buzzing?") == ()
+
+
 def _reachable(form, answer):
     if form is None:
         return True

@@ -187,15 +187,16 @@ def best_fused(names: list[str], first: list[float], exact, scores: Tensor, weig
 def wants_renaming(question: str, answer: str) -> str | None:
     """The class an answer to `question` names, when it is the one sound heard that the tags may choose again
     (module docstring); else None."""
-    if _AT_MOMENT.search(question) or _SEVERAL.search(question) or _one_among(question):
+    if _keeps_names(question) or _SEVERAL.search(question):
         return None
     return answered_class(answer)
 
 
-def _one_among(question: str) -> bool:
-    """Whether a question asks for one sound by its order or loudness ("what came first?"; "in the last ten
-    seconds" is a window, not an order)."""
-    return bool(_ONE_AMONG.search(_WINDOW.sub(" ", question)))
+def _keeps_names(question: str) -> bool:
+    """Whether a question's answer keeps its decoded names: it asks about one moment ("at 4.2 s"), or for one
+    sound by its order or loudness ("what came first?"; "in the last ten seconds" is a window, not an order),
+    which the tags of the whole scene cannot tell."""
+    return bool(_AT_MOMENT.search(question) or _ONE_AMONG.search(_WINDOW.sub(" ", question)))
 
 
 @dataclass(frozen=True)
@@ -226,7 +227,7 @@ def slots(answer: str) -> list[Slot]:
 
 def wants_relabelling(question: str, answer: str) -> list[Slot]:
     """The names of a list answer to be chosen again (module docstring); empty for any other answer."""
-    if _AT_MOMENT.search(question) or _one_among(question) or answered_class(answer) and not _SEVERAL.search(question):
+    if _keeps_names(question) or answered_class(answer) and not _SEVERAL.search(question):
         return []  # a bare name to a question about one sound: wants_renaming's
     found = slots(answer)
     return found if len(found) > 1 or _SEVERAL.search(question) or _BACKGROUND.search(answer) else []
@@ -260,8 +261,8 @@ def renamed(lm, tok, state, prompt: list[int], question: str, answer: str, tags)
         return answer
     scores = named_scores(question, tags)
     for k in range(len(slots(answer))):
-        slot = slots(answer)[k]  # read again: an earlier name chosen may be longer or shorter
-        taken = {s.name for s in slots(answer)[:k]}
+        said = slots(answer)  # read again: an earlier name chosen may be longer or shorter
+        slot, taken = said[k], {s.name for s in said[:k]}
         names = [c for c in vocabulary().classes if c not in taken]
         name = _chosen(lm, tok, state, prompt, answer[:slot.start], answer[slot.end:], names, scores)
         answer = answer[:slot.start] + name + answer[slot.end:]

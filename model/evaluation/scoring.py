@@ -7,7 +7,7 @@ from collections import defaultdict
 from typing import Any
 
 from ..metrics import ClassNames, cider_d, event_classes, mcq_choice, micro_prf, normalize, says_quiet, true_false
-from .answering import MARGINS, Item, mcq_parts
+from .answering import FEED, MARGINS, Item, mcq_parts
 from .stats import bits
 
 
@@ -55,7 +55,7 @@ def correct(it: Item, pred: str, names: ClassNames) -> bool:
         return true_false(pred) is not None and true_false(pred) == true_false(gold)
     if it.kind in ("open", "order", "loudness"):
         return gold in names.named(pred) and len(names.named(pred)) == 1
-    if it.kind in ("recent", "tags", "description", "feed"):
+    if it.kind in ("recent", "tags", "description", FEED):
         want = names.named(gold)
         if not want:  # a quiet answer
             return not names.named(pred) and says_quiet(pred, names) or normalize(pred) == normalize(gold)
@@ -168,7 +168,7 @@ def _feed(items: list[Item], preds: list[str], names: ClassNames, scenes: dict[s
     """False alarms of sam-live's feed: its question about the last seconds, asked of scenes
     without events, names an event that is not the background; `gated` scenes the gate answers.
     Also how often it names any class the scene lacks, a misnamed background included."""
-    rows = [(it, p) for it, p in zip(items, preds) if it.kind == "feed"]
+    rows = [(it, p) for it, p in zip(items, preds) if it.kind == FEED]
     if not rows:
         return {}
     backgrounds = [_background(scenes.get(it.scene, {})) for it, _ in rows]

@@ -15,7 +15,7 @@ from ..generate import generate_batch
 from ..metrics import ClassNames
 from ..prompt import DESCRIBE_PROMPT, LIVE_PROMPT, prompt_ids
 from ..sam import SAM
-from .answering import MARGINS, ClozeScorer, Item, answer_items, progress, reorder
+from .answering import FEED, MARGINS, ClozeScorer, Item, answer_items, progress, reorder
 from .scoring import background_label, corpus_class_names, correct, scene_file, score
 from .stats import bits, intervals
 
@@ -71,7 +71,7 @@ def evaluate_valset(model: SAM, valset: str | Path, batch_size: int = 32, limit:
     items += [Item(s, DESCRIBE_PROMPT, quiet_description(background_label(sc)), "description")
               for s, sc in scenes.items()
               if sc.get("type") == "quiet" and s not in described]  # every quiet scene is described
-    items += [Item(s, LIVE_PROMPT, nothing_recent(background_label(sc)), "feed")
+    items += [Item(s, LIVE_PROMPT, nothing_recent(background_label(sc)), FEED)
               for s, sc in scenes.items() if not sc.get("events")]  # and asked sam-live's feed question
     items += [Item(f"{it.scene}#{MARGINS}", it.question, it.answer, it.kind, MARGINS) for it in list(items)
               if it.kind == "description" and scenes.get(it.scene, {}).get("events")]  # inside digital silence
@@ -91,7 +91,7 @@ def evaluate_valset(model: SAM, valset: str | Path, batch_size: int = 32, limit:
     start = time.perf_counter()
     cloze = ClozeScorer(model, items)
     preds = answer_items(model, items, read, batch_size, max_new_tokens, on_heard=cloze, forms=forms, tags=tags)
-    quiet = {it.scene for it in items if it.kind == "feed"}  # every scene without events is asked the feed question
+    quiet = {it.scene for it in items if it.kind == FEED}  # every scene without events is asked the feed question
     gated = frozenset(s for s in quiet if loudest_dbfs(read(s).numpy()) < QUIET_DB)
     res = {"items": len(items), **score(items, preds, names, scenes, gated), "silence_gated_scenes": len(gated)}
     by_likelihood = cloze.result()

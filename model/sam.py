@@ -26,6 +26,7 @@ from .naming import renamed
 from .prompt import DESCRIBE_PROMPT, LIVE_PROMPT, distinct_items, prompt_ids
 from .stream import StreamState
 from .tags import Tags
+from .timing import timed
 from .tokenizer import Tokenizer
 
 
@@ -202,7 +203,7 @@ class SAM(nn.Module):
         likeliest of the answers it lists or its grammar allows ("yes or no", options, a number), never
         a bare yes, no or number to an open question, and a list that names each sound once; with `named`
         too, an answer that names one sound or lists sounds is named again with what the branch tagged
-        (model/naming.py).
+        (model/naming.py), and one that gives a time in a long stream takes it from the tags (model/timing.py).
         """
         tok = self._tok()
         form = question_form(tok, question, state.tags) if forms else TokenForm(None, [])
@@ -212,8 +213,8 @@ class SAM(nn.Module):
                           unwanted=form.unwanted)
         if not forms or not named or form.choices or temperature > 0:
             return answer
-        return dataclasses.replace(answer, text=renamed(self.lm, tok, state.lm, prompt, question, answer.text,
-                                                        state.tags))
+        text = renamed(self.lm, tok, state.lm, prompt, question, answer.text, state.tags)
+        return dataclasses.replace(answer, text=timed(question, text, state.tags))
 
     def describe(self, state: StreamState, *, recent: bool = False, **kw) -> Answer:
         """ask() with the description prompt: the whole recording, or (recent=True) its last ten seconds.

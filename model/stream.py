@@ -108,16 +108,19 @@ class StreamState:
 
 
 def _tags(path: str | Path, tensors: dict[str, Tensor], meta: dict[str, str]) -> Tags | None:
-    """The saved tags; None for a state saved without them (its answers go without the tags until it hears more)."""
+    """The saved tags; None for a state saved without them (its answers go without the tags until it hears more).
+    A state saved before the tags kept their columns knows no times for what it heard then (Tags.heard_ago)."""
     if "tags.recent" not in tensors or "tags.ever" not in tensors:
         return None
     recent, ever = tensors["tags.recent"], tensors["tags.ever"]
+    onset, run = tensors.get("tags.onset"), tensors.get("tags.run")
     b = ever.shape[0]
-    if tuple(recent.shape) != (b, RECENT_COLUMNS, NUM_CLASSES) or tuple(ever.shape) != (b, NUM_CLASSES):
+    shapes = [tuple(t.shape) for t in (ever, onset, run) if t is not None]
+    if tuple(recent.shape) != (b, RECENT_COLUMNS, NUM_CLASSES) or any(s != (b, NUM_CLASSES) for s in shapes):
         raise ValueError(f"{path}: damaged SAM stream state: its tags are {tuple(recent.shape)} and "
-                         f"{tuple(ever.shape)}, not {(b, RECENT_COLUMNS, NUM_CLASSES)} and {(b, NUM_CLASSES)}; "
-                         "move the file away to start from the recorded audio instead")
-    return Tags(recent, ever, int_field(path, meta, "tags_columns"))
+                         f"{', '.join(map(str, shapes))}, not {(b, RECENT_COLUMNS, NUM_CLASSES)} and "
+                         f"{(b, NUM_CLASSES)}; move the file away to start from the recorded audio instead")
+    return Tags(recent, ever, int_field(path, meta, "tags_columns"), onset, run)
 
 
 def check_same_config(path: str | Path, saved_json: str, model_config: SAMConfig) -> None:

@@ -4,9 +4,10 @@ the evidence they give for or against a sound a question names.
 A model with a branch (model/branch.py) runs YAMNet on the last 0.96 s at every 160 ms column to
 make its LM token. YAMNet's own classifier turns that embedding into 521 AudioSet scores for the
 cost of one small linear layer, and those scores were learnt from two million AudioSet clips,
-where our encoder and connector learnt from a few thousand. A stream keeps them in two tensors
-of fixed size: the scores of its last RECENT_COLUMNS columns (the "just now" window of live
-questions, model/data/mixer.RECENT_S) and each class's highest score since the stream began.
+where our encoder and connector learnt from a few thousand. A stream keeps them in tensors of
+fixed size: the scores of its last RECENT_COLUMNS columns (the "just now" window of live
+questions, model/data/mixer.RECENT_S), each class's highest score since the stream began, and the
+column where that score's run over THRESHOLD began (when a long stream heard it, model/timing.py).
 
 A text names AudioSet rows through our classes (model/data/phrases.tsv, via
 answer_forms.class_mentions, and model/data/audioset.tsv's same/into rows) and through the plain
@@ -30,18 +31,32 @@ from .data.mixer import RECENT_S
 from .audio import TOKENS_PER_SECOND
 from .yamnet import NUM_CLASSES
 
+PATCH_S = 0.96  # the audio YAMNet scores for one column, ending at the column's end (model/branch.py)
 RECENT_COLUMNS = math.ceil(RECENT_S * TOKENS_PER_SECOND)  # 63 columns: the last ten seconds
 THRESHOLD = 0.28  # a class is present at this max-pooled score (the baseline's calibration on training scenes)
 EVIDENCE_CAP = 8.0  # log-odds: one score near 0 or 1 never outweighs everything else
 
 
+UNKNOWN = -1.0  # a column not known: never over THRESHOLD, or heard by a state saved without the columns
+
+
 @dataclass
 class Tags:
-    """YAMNet's scores of a stream: its last RECENT_COLUMNS columns and each class's highest so far."""
+    """YAMNet's scores of a stream: its last RECENT_COLUMNS columns and each class's highest so far, with the
+    column where that highest score's run over THRESHOLD began."""
 
     recent: Tensor  # (b, RECENT_COLUMNS, 521) float32, oldest first; zeros before the stream began
     ever: Tensor  # (b, 521) float32: the highest score of each class since the stream began
     columns: int = 0  # columns tagged so far
+    onset: Tensor | None = None  # (b, 521) float32: the column where the run over THRESHOLD that first reached
+    # `ever` began; UNKNOWN where `ever` is under THRESHOLD
+    run: Tensor | None = None  # (b, 521) float32: the column where the run over THRESHOLD going on began; UNKNOWN
+
+    def __post_init__(self) -> None:
+        if self.onset is None:
+            self.onset = torch.full_like(self.ever, UNKNOWN)
+        if self.run is None:
+            self.run = torch.full_like(self.ever, UNKNOWN)
 
     @classmethod
     def empty(cls, batch_size: int, device: torch.device | str = "cpu") -> "Tags":
@@ -54,7 +69,29 @@ class Tags:
         if scores.shape[1] == 0:
             return self.fork()
         recent = torch.cat([self.recent, scores], dim=1)[:, -RECENT_COLUMNS:]
-        return Tags(recent, torch.maximum(self.ever, scores.amax(1)), self.columns + scores.shape[1])
+        ever, onset, run = self.ever, self.onset, self.run
+        unknown = torch.full_like(run, UNKNOWN)
+        for i in range(scores.shape[1]):  # a live hop brings 8 columns; a recording heard whole, all of them
+            s = scores[:, i]
+            over = s >= THRESHOLD
+            run = torch.where(over, torch.where(run < 0, torch.full_like(run, float(self.columns + i)), run), unknown)
+            onset = torch.where(over & (s > ever), run, onset)
+            ever = torch.maximum(ever, s)
+        return Tags(recent, ever, self.columns + scores.shape[1], onset, run)
+
+    def heard_ago(self, rows: tuple[int, ...]) -> float | None:
+        """Seconds from the start of the best-tagged of `rows` (the run over THRESHOLD of its highest score) to the
+        end of what the stream has heard (batch 1); None when none was over THRESHOLD or its column is unknown.
+        A column's score is YAMNet's of the PATCH_S of audio before its end: the sound is taken to start half a
+        patch before the end of the run's first column."""
+        if not rows:
+            return None
+        best = max(rows, key=lambda r: float(self.ever[0, r]))
+        start = float(self.onset[0, best])
+        if float(self.ever[0, best]) < THRESHOLD or start < 0:
+            return None
+        onset_s = max(0.0, (start + 1) / TOKENS_PER_SECOND - PATCH_S / 2)
+        return self.columns / TOKENS_PER_SECOND - onset_s
 
     def last(self, columns: int) -> Tensor:
         """(b, 521): the highest score of each class over the last `columns` columns (at most RECENT_COLUMNS)."""
@@ -63,14 +100,14 @@ class Tags:
         return self.recent[:, -min(columns, max(self.columns, 1)):].amax(1)
 
     def fork(self) -> "Tags":
-        return Tags(self.recent.clone(), self.ever.clone(), self.columns)
+        return Tags(self.recent.clone(), self.ever.clone(), self.columns, self.onset.clone(), self.run.clone())
 
     @property
     def nbytes(self) -> int:
-        return self.recent.nbytes + self.ever.nbytes
+        return self.recent.nbytes + self.ever.nbytes + self.onset.nbytes + self.run.nbytes
 
     def tensors(self) -> dict[str, Tensor]:
-        return {"tags.recent": self.recent, "tags.ever": self.ever}
+        return {"tags.recent": self.recent, "tags.ever": self.ever, "tags.onset": self.onset, "tags.run": self.run}
 
 
 # ---------------------------------------------------------------- what a text names

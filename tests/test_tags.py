@@ -9,9 +9,11 @@ from model.answer_forms import HEARD_WEIGHT, asked_form, heard_priors, question_
 from model.audio import SAMPLE_RATE
 from model.config import SAMConfig
 from model.data.audioset import default_map
+from model.files import read_safetensors
 from model.generate import choose
 from model.prompt import prompt_ids
 from model.sam import SAM
+from model.state import save_state_file
 from model.stream import StreamState
 from model.tags import EVIDENCE_CAP, RECENT_COLUMNS, THRESHOLD, Tags, evidence, rows_named
 from model.tokenizer import Tokenizer
@@ -136,6 +138,36 @@ def test_a_question_about_now_in_a_long_stream_reads_the_last_ten_seconds():
     assert heard_priors(asked_form("was that a dog?"), "was that a dog?", tags)[yes] < 0  # just now
 
 
+def test_the_onset_kept_is_where_the_run_of_each_class_highest_score_began():
+    """Slow reference: from the whole sequence, the run over THRESHOLD around each class's first highest score."""
+    g = torch.Generator().manual_seed(0)
+    every = torch.rand(2, 300, NUM_CLASSES, generator=g) ** 4  # runs over THRESHOLD of a few columns
+    tags = Tags.empty(2)
+    for a, b in ((0, 7), (7, 100), (100, 101), (101, 300)):
+        tags = tags.push(every[:, a:b])
+    want = torch.full((2, NUM_CLASSES), -1.0)
+    for b in range(2):
+        for r in range(NUM_CLASSES):
+            j = int(every[b, :, r].argmax())
+            if every[b, j, r] >= THRESHOLD:
+                while j > 0 and every[b, j - 1, r] >= THRESHOLD:
+                    j -= 1
+                want[b, r] = j
+    assert (want >= 0).any() and (want > 0).any()
+    torch.testing.assert_close(tags.onset, want)
+
+
+def test_heard_ago_counts_back_from_the_end_of_the_stream_to_the_start_of_the_sound():
+    bark = row("Bark")
+    s = torch.full((1, 1000, NUM_CLASSES), 0.001)  # 160 s of stream
+    s[0, 100:110, bark] = torch.linspace(0.5, 0.95, 10)  # the dog from 16 s: its first column ends at 16.16 s
+    s[0, 500, bark] = 0.6  # a lesser bark later does not move it
+    tags = Tags.empty(1).push(s)
+    assert tags.heard_ago((bark,)) == pytest.approx(160 - (16.16 - 0.48), abs=1e-4)
+    assert tags.heard_ago((row("Meow"),)) is None  # never over the threshold
+    assert tags.heard_ago(()) is None
+
+
 def test_no_tags_and_open_questions_add_nothing():
     assert heard_priors(asked_form("is there a dog?"), "is there a dog?", None) is None
     assert heard_priors(asked_form("is there a dog?"), "is there a dog?", Tags.empty(1)) is None  # heard nothing
@@ -189,7 +221,14 @@ def test_a_saved_state_keeps_its_tags_and_an_old_one_without_them_still_loads(mo
     state.save(tmp_path / "s.safetensors", model.cfg)
     back = StreamState.load(tmp_path / "s.safetensors", model.cfg)
     assert back.tags.columns == state.tags.columns
-    torch.testing.assert_close(back.tags.ever, state.tags.ever)
+    for name, t in state.tags.tensors().items():
+        torch.testing.assert_close(back.tags.tensors()[name], t)
+    tensors, meta = read_safetensors(tmp_path / "s.safetensors", "cpu")
+    del tensors["tags.onset"], tensors["tags.run"]  # saved before the tags kept their columns
+    save_state_file(tmp_path / "older.safetensors", tensors, meta)
+    older = StreamState.load(tmp_path / "older.safetensors", model.cfg)
+    torch.testing.assert_close(older.tags.ever, state.tags.ever)
+    assert older.tags.heard_ago(tuple(range(NUM_CLASSES))) is None  # no times for what it heard then
     old = StreamState(state.lm, state.encoder, state.pending, state.history, state.samples_seen, state.branch, None)
     old.save(tmp_path / "old.safetensors", model.cfg)
     resumed = StreamState.load(tmp_path / "old.safetensors", model.cfg)

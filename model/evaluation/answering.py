@@ -17,6 +17,7 @@ from ..naming import renamed
 from ..prompt import answer_ids, prompt_ids
 from ..sam import SAM
 from ..state import MambaState
+from ..timing import timed
 from .stats import bits
 
 
@@ -58,7 +59,8 @@ def answer_items(model: SAM, items: list[Item], read, batch_size: int, max_new_t
                  tags: bool = True) -> list[str]:
     """Each scene heard once, its questions asked on forks, answers decoded in batches; with `forms`, an
     answer keeps to the form its question states, as `SAM.ask` does, and with `tags` too, what the
-    branch tagged weighs in its choice (model/answer_forms.py) and in the naming of one sound (model/naming.py).
+    branch tagged weighs in its choice (model/answer_forms.py), in the naming of one sound (model/naming.py) and
+    in a time given in a long stream (model/timing.py).
 
     `on_heard(indices, state)`, when given, sees each scene's heard state with the indices of its
     items, for other scorings of the same hearing.
@@ -78,7 +80,8 @@ def answer_items(model: SAM, items: list[Item], read, batch_size: int, max_new_t
                                priors=[a.priors for a in asked], unwanted=[a.unwanted for a in asked])
         for (i, state, prompt, heard), a, t in zip(pending, asked, texts):
             keep = a.choices or not forms or items[i].kind == FEED  # the feed keeps its decoded names, as sam-live's
-            answers[i] = t if keep else renamed(model.lm, tok, state, prompt, items[i].question, t, heard)
+            answers[i] = t if keep else timed(items[i].question, renamed(model.lm, tok, state, prompt,
+                                                                         items[i].question, t, heard), heard)
         pending.clear()
 
     for scene, idx in progress(by_scene.items(), "answering", len(by_scene)):

@@ -24,8 +24,9 @@
 from name sounds (options, the sounds named as alternatives) or the question asks whether a sound is
 there ("is there a dog?", "did someone sneeze?"), each answer's score gains HEARD_WEIGHT times the tags'
 log-odds for its sound (against it, for "which did you NOT hear"); "yes" gains them for the sound asked
-about. Questions that ask more than whether it is there (how often, before what, louder than what)
-take only the evidence against it. In a stream longer than LONG_SCENE_S, a question about the
+about, or for the group of sounds asked about without naming one ("is anyone there?", "any animals?").
+Questions that ask more than whether it is there (how often, before what, louder than what) take only
+the evidence against it. In a stream longer than LONG_SCENE_S, a question about the
 present or about what was just heard ("is it raining?", "was that a dog?") reads the last ten
 seconds' tags, one in the past tense ("did someone speak?") the tags of all it has heard.
 
@@ -425,7 +426,7 @@ def asked_scores(question: str, tags) -> Tensor:
 def heard_priors(form: Form, question: str, tags, weight: float = HEARD_WEIGHT) -> tuple[float, ...] | None:
     """What the tags (model.tags.Tags of one stream, or None) add, at `weight`, to each of the form's answers'
     log-probabilities (module docstring); None when they add nothing."""
-    from .tags import evidence, rows_named
+    from .tags import asked_evidence, evidence, rows_named
 
     if tags is None or tags.columns == 0 or form.kind not in ("listed", "named", "yesno"):
         return None
@@ -434,10 +435,9 @@ def heard_priors(form: Form, question: str, tags, weight: float = HEARD_WEIGHT) 
     said = [normalize(a) for a in form.answers]
     positive = next((p for p, n in (YES_NO, TRUE_FALSE) if p in said and n in said), None)
     if positive is not None:  # "is there a dog?", "true or false: a dog barks"
-        rows = rows_named(question)
-        if not rows:
+        e = asked_evidence(scores, question)
+        if e is None:
             return None
-        e = evidence(scores, rows)
         e = -e if negated else min(e, 0.0) if _MORE_THAN_THERE.search(question) else e
         return tuple(weight * e if a == positive else 0.0 for a in said)
     named = [rows_named(a) for a in form.answers]

@@ -165,6 +165,39 @@ def _vocabulary() -> tuple[dict[str, tuple[int, ...]], dict[str, tuple[int, ...]
     return {c: tuple(r) for c, r in ours.items()}, table, max(len(k.split()) for k in table)
 
 
+# A group of sounds a question asks about without naming one ("is anyone there?", "any animals around?",
+# "did a vehicle go by?"), as the training data's group questions ask it (model/data/questions.py, TARGETS):
+# its words; the block of AudioSet's ontology that holds its sounds, by its first and last rows' names in
+# YAMNet's order; and the block's presence threshold. The highest of sixty rows is over THRESHOLD far more
+# often than one row is (the people's block, in 42% of training scenes without people), so each group's
+# threshold is the one with the best F1 of its presence on training scenes (python -m model.evaluation.groups).
+GROUPS = {
+    "people": (r"\b(?:any|some|no|every)(?:one|body)\b|\bpeople\b|\bpersons?\b", ("Speech", "Children playing"),
+               0.70),
+    "animal": (r"\banimals?\b|\bcreatures?\b|\bwildlife\b", ("Animal", "Whale vocalization"), 0.50),
+    "vehicle": (r"\bvehicles?\b|\b(?:drive|drives|driving|drove)\s+(?:by|past)\b", ("Vehicle", "Skateboard"), 0.55),
+}
+
+
+@functools.lru_cache(maxsize=1)
+def group_blocks() -> dict[str, tuple[int, ...]]:
+    """group -> the YAMNet rows of its block of the ontology; ValueError when the table lacks a bound's name."""
+    from .data.audioset import default_map
+
+    index = {r.display_name: r.index for r in default_map()}
+    blocks = {}
+    for group, (_, (first, last), _) in GROUPS.items():
+        if first not in index or last not in index or index[first] > index[last]:
+            raise ValueError(f"tags.GROUPS[{group!r}]: {first!r} .. {last!r} is not a block of audioset.tsv's rows")
+        blocks[group] = tuple(range(index[first], index[last] + 1))
+    return blocks
+
+
+def asked_groups(text: str) -> tuple[str, ...]:
+    """The groups of sounds (GROUPS) a text asks about by their words, in GROUPS' order."""
+    return tuple(g for g, (words, _, _) in GROUPS.items() if re.search(words, text, re.IGNORECASE))
+
+
 @functools.lru_cache(maxsize=4096)  # a watch asks the same question every hop
 def rows_named(text: str) -> tuple[int, ...]:
     """The YAMNet rows the sounds a text names stand for: our classes' same/into rows (phrases.tsv's names,
@@ -194,10 +227,22 @@ def log_odds(p: float) -> float:
     return math.log(p / (1 - p))
 
 
-def evidence(scores: Tensor, rows: tuple[int, ...]) -> float:
-    """Log-odds for the sound of `rows` being there, from (521,) scores: its best row's score against THRESHOLD,
+def evidence(scores: Tensor, rows: tuple[int, ...], threshold: float = THRESHOLD) -> float:
+    """Log-odds for the sound of `rows` being there, from (521,) scores: its best row's score against `threshold`,
     within +-EVIDENCE_CAP; 0 with no rows."""
     if not rows:
         return 0.0
-    logit = log_odds(float(scores[list(rows)].max())) - log_odds(THRESHOLD)
+    logit = log_odds(float(scores[list(rows)].max())) - log_odds(threshold)
     return max(-EVIDENCE_CAP, min(EVIDENCE_CAP, logit))
+
+
+def asked_evidence(scores: Tensor, text: str) -> float | None:
+    """Log-odds, from (521,) scores, for what a text asks about being there: the sounds it names (`rows_named`),
+    or where it names none, the groups it asks about ("is anyone there?"), each its block against its own
+    threshold (the likeliest group where it asks about several); None when it asks about neither."""
+    rows = rows_named(text)
+    if rows:
+        return evidence(scores, rows)
+    blocks = group_blocks()
+    groups = asked_groups(text)
+    return max((evidence(scores, blocks[g], GROUPS[g][2]) for g in groups), default=None)

@@ -28,7 +28,7 @@ from torch import Tensor
 from .lm import MambaLM
 from .prompt import prompt_ids, right_padded
 from .state import MambaState
-from .tags import evidence, log_odds, rows_named
+from .tags import asked_evidence, log_odds
 from .tokenizer import Tokenizer
 
 YES, NO = " yes", " no"  # the answers the training data gives yes/no questions (model/data/questions.py)
@@ -72,18 +72,15 @@ def yes_confidence_one_by_one(lm: MambaLM, tok: Tokenizer, state: MambaState, qu
 
 
 def with_tags(confidences: list[float], questions: list[str], tags) -> list[float]:
-    """Each confidence with the tags' log-odds for the sound its question names added to its own (unchanged
-    where the question names none the tags know, or without tags)."""
+    """Each confidence with the tags' log-odds for the sound its question names (or the group it asks about,
+    "anyone") added to its own (unchanged where the question names none the tags know, or without tags)."""
     if tags is None or tags.columns == 0:
         return list(confidences)
     recent = tags.last(WATCH_COLUMNS)[0]
     out = []
     for p, q in zip(confidences, questions):
-        rows = rows_named(q)
-        if not rows:
-            out.append(p)
-            continue
-        out.append(1 / (1 + math.exp(-(log_odds(p) + evidence(recent, rows)))))
+        e = asked_evidence(recent, q)
+        out.append(p if e is None else 1 / (1 + math.exp(-(log_odds(p) + e))))
     return out
 
 

@@ -15,7 +15,8 @@ from model.prompt import prompt_ids
 from model.sam import SAM
 from model.state import save_state_file
 from model.stream import StreamState
-from model.tags import EVIDENCE_CAP, RECENT_COLUMNS, THRESHOLD, Tags, evidence, rows_named
+from model.tags import (EVIDENCE_CAP, GROUPS, RECENT_COLUMNS, THRESHOLD, Tags, asked_evidence, asked_groups, evidence,
+                        group_blocks, rows_named)
 from model.tokenizer import Tokenizer
 from model.watch import WATCH_COLUMNS, with_tags
 from model.yamnet import NUM_CLASSES
@@ -82,6 +83,45 @@ def test_a_text_that_names_no_sound_names_no_row():
     assert rows_named("how long has it been quiet") == ()
     assert rows_named("did the mic catch any sound?") == ()  # a gong "sounds", but "sound" alone names nothing
     assert rows_named("is anything buzzing?") == ()  # a verb only other classes' subjects share: a bee, a mosquito
+
+
+def test_a_group_asked_about_reads_its_block_of_the_ontology():
+    blocks = group_blocks()
+    assert asked_groups("is anyone there?") == ("people",) and asked_groups("any animals around") == ("animal",)
+    assert asked_groups("did a vehicle go by?") == ("vehicle",) and asked_groups("what was that?") == ()
+    assert {row("Speech"), row("Laughter"), row("Walk, footsteps")} <= set(blocks["people"])
+    assert {row("Bark"), row("Meow"), row("Animal")} <= set(blocks["animal"]) and row("Speech") not in blocks["animal"]
+    assert {row("Car"), row("Vehicle")} <= set(blocks["vehicle"]) and row("Engine") not in blocks["vehicle"]
+    assert not set(blocks["people"]) & set(blocks["animal"])
+
+
+def test_a_group_is_weighed_against_its_own_threshold_and_a_named_sound_against_its_rows():
+    laughing = tags_with({row("Laughter"): 0.9}).ever[0]
+    threshold = GROUPS["people"][2]
+    assert asked_evidence(laughing, "is anyone there?") == pytest.approx(
+        math.log(0.9 / 0.1) - math.log(threshold / (1 - threshold)), rel=1e-5)
+    assert asked_evidence(laughing, "is someone talking?") < 0  # speech is named: laughter is not speech
+    assert asked_evidence(laughing, "what was that?") is None
+
+
+def test_a_groups_threshold_is_the_one_with_the_best_f1():
+    from model.evaluation.groups import best_threshold
+
+    present = [True, True, True, False, False, False, False]
+    scores = [0.9, 0.8, 0.35, 0.6, 0.25, 0.1, 0.0]
+    # over 0.3: 3 of 3 found with 1 false (F1 6/7); over 0.6: 2 found with 1 false (F1 4/6); over 0.8: 2 (F1 4/5)
+    chosen = best_threshold(present, scores, (0.3, 0.6, 0.8))
+    assert chosen["threshold"] == 0.3 and chosen["f1"] == pytest.approx(6 / 7, abs=1e-4)
+    assert chosen["tpr"] == 1.0 and chosen["fpr"] == 0.25
+    assert best_threshold(present, scores, (0.7, 0.8))["threshold"] == 0.7  # a tie: the lower
+
+
+def test_yes_to_a_group_gains_by_any_of_its_sounds():
+    q = "is anyone there?"
+    form = asked_form(q)
+    yes = form.answers.index("yes")
+    assert heard_priors(form, q, tags_with({row("Laughter"): 0.9}))[yes] > 0
+    assert heard_priors(form, q, tags_with({row("Bark"): 0.9}))[yes] < 0
 
 
 def test_evidence_is_the_log_odds_against_the_presence_threshold():

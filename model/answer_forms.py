@@ -33,7 +33,9 @@ seconds' tags, one in the past tense ("did someone speak?") the tags of all it h
 A question about what the sound cannot tell (what was said, who someone is, the world beyond the
 recording, what cannot be heard, why) is answered by the refusal, and only such a question: the
 closed forms never offer it, since the question asks for a number, yes or no, or one of the sounds
-it names. A question none of the rules reads is answered freely. The scoring is `model.generate.choice_scores`;
+it names, and nor does a question that asks for the sounds themselves, to describe, list, tag or name
+them ("list the sounds", "describe the recording"), in the words the training data asks them with. A
+question none of the rules reads is answered freely. The scoring is `model.generate.choice_scores`;
 the banned answers are kept out by `model.generate.generate`.
 """
 from __future__ import annotations
@@ -253,6 +255,14 @@ _UNKNOWABLE = re.compile("|".join([
 ]), re.IGNORECASE)
 
 
+# A question that asks for the sounds themselves, to describe, list, tag or name them, in the training data's
+# description and tag questions' words (model/data/stems.txt): the sound can always answer it, so it is never refused.
+_ASKING = (r"describe|description|caption|rundown|(?:walk|talk|run) me through|break down|timeline|summari[sz]e|"
+           r"list|tags?|labels?|names?")
+_SOUNDS = r"sounds?|noises?|audio|recording|clip|scene|sound events?|(?:what )?you(?:'re| are)? hear(?:ing)?"
+_ASKS_SOUNDS = re.compile(rf"\b(?:{_ASKING})\b.*\b(?:{_SOUNDS})\b|\b(?:{_SOUNDS})\b.*\b(?:{_ASKING})\b", re.IGNORECASE)
+
+
 @dataclass(frozen=True)
 class Form:
     """What a question asks for: the answers to choose from, or (an open question) answers it may not be."""
@@ -297,9 +307,12 @@ def asked_form(question: str) -> Form | None:
     said = _said_alternatives(bare) if alternatives else []
     if said:  # "is it a plane or a helicopter?": one of them, as said
         return Form("listed", tuple(said))
-    if _QUESTION_WORD.search(text) or _REQUEST.match(bare) or alternatives and yes_no:
-        # "is the sound loud or soft?" is not answered "yes" either, nor "what was that?" by a bare time
-        return Form("open", banned=BARE, unwanted=NOTHING if _ASKS_WHEN.search(text) else TIME_OR_NOTHING)
+    sounds = bool(_ASKS_SOUNDS.search(text))
+    if _QUESTION_WORD.search(text) or _REQUEST.match(bare) or alternatives and yes_no or sounds:
+        # "is the sound loud or soft?" is not answered "yes" either, nor "what was that?" by a bare time, nor
+        # "list the sounds" by the refusal
+        return Form("open", banned=BARE + ((REFUSAL,) if sounds else ()),
+                    unwanted=NOTHING if _ASKS_WHEN.search(text) else TIME_OR_NOTHING)
     return None
 
 

@@ -168,7 +168,23 @@ def test_the_grammar_of_a_question_gives_its_form(question, kind, answers):
     form = asked_form(question)
     assert form is not None and form.kind == kind
     assert form.answers == answers
-    assert form.banned == (BARE if kind == "open" else ())
+    assert set(form.banned) - {REFUSAL} == set(BARE if kind == "open" else ())
+
+
+@pytest.mark.parametrize("question", ["can you describe what you hear", "list the sounds in this clip",
+                                      "tag this audio", "give me a rundown of the sounds", "what sounds are in here, "
+                                      "just the names", "Describe the recording."])
+def test_a_question_for_the_sounds_themselves_is_never_refused(question):
+    form = asked_form(question)
+    assert form.kind == "open" and REFUSAL in form.banned and set(BARE) <= set(form.banned)
+
+
+@pytest.mark.parametrize("question,kind", [("what was that?", "open"), ("where is the sound coming from?", "open"),
+                                           ("what's the name of this song", "refusal"),
+                                           ("what did the man say in the recording?", "refusal")])
+def test_other_questions_keep_the_refusal_where_they_had_it(question, kind):
+    form = asked_form(question)
+    assert form.kind == kind and (REFUSAL in form.answers) == (kind == "refusal") and REFUSAL not in form.banned
 
 
 @pytest.mark.parametrize("question", ["dog", "hmm", "thanks!", "the rain stopped.", "tru or false: a horn"])

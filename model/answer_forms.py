@@ -13,9 +13,9 @@
 - **It asks yes or no by its grammar**: an auxiliary verb first ("is there ...", "did someone ...",
   "can you hear ...", "anyone there?"), no question word, and no alternatives ("is it X or Y"),
   except where the alternatives are what is asked about ("is there singing or music").
-- **It names the sounds to choose between** ("which was louder, the dog or the rain", "was that a
-  cow or a goat?"): one of them, by its class name; alternatives no class names ("is it a plane
-  or a bird?") are chosen between as written.
+- **It names the sounds to choose between** ("which was louder, the dog or the rain", "which is the
+  quieter of the dog and the rain", "was that a cow or a goat?"): one of them, by its class name;
+  alternatives no class names ("is it a plane or a bird?") are chosen between as written.
 - **Anything else with a question word or a request** ("what was that", "describe the scene") is
   answered freely, but never by a bare yes, no, true, false or number, which answer other kinds, nor by
   nothing, nor by a bare time ("at 0.3 s") unless it asks when.
@@ -217,6 +217,7 @@ _COUNT = re.compile(r"\bhow\s+many\b(?!\s+(?:seconds|minutes|hours)\b)|\bhow\s+o
                     r"\btally\b|\bnumerically\b|\bas\s+a\s+(?:digit|number)\b|\bwith\s+a\s+(?:digit|number)\b",
                     re.IGNORECASE)
 _WHICH = re.compile(r"^(?:which|what|who)\b|\bwhich\s+one\b", re.IGNORECASE)
+_OF_PAIR = re.compile(r"\bof\b.+\band\b", re.IGNORECASE)  # "the louder of X and Y", "first out of X and Y"
 _BEFORE_AFTER = re.compile(r"\bbefore\s+or\s+after\b|\bafter\s+or\s+before\b", re.IGNORECASE)
 _KIND_WORDS = {
     "speech": r"speech|speaking|talking|talk|voices?|words|spoken|conversation|someone saying|somebody saying",
@@ -289,7 +290,8 @@ def asked_form(question: str) -> Form | None:
     yes_no = _yes_no_question(text, words)
     existence = yes_no and _existence(words)
     alternatives = bool(_ALTERNATIVES.search(text))
-    named = class_mentions(text) if alternatives and not _BEFORE_AFTER.search(text) else ()
+    between = alternatives or bool(_OF_PAIR.search(text))  # "the dog or the rain"; "the louder of the dog and the rain"
+    named = class_mentions(text) if between and not _BEFORE_AFTER.search(text) else ()
     kinds = {k for k, said in _KIND_WORDS.items() if re.search(rf"\b(?:{said})\b", text, re.IGNORECASE)}
     of_kind = len(kinds) >= 2 and alternatives and (not existence or len(kinds) >= 3 or "sound" in kinds)
     if of_kind and (kinds & {"sound", "silence"} or set(named) <= {"speech", "music"}):

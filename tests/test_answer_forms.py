@@ -139,6 +139,9 @@ def test_batched_answers_choose_as_single_answers_do_and_the_others_decode_as_be
     ("voice or music?", "type", TYPES),
     ("which one was louder, the dog or the rain?", "named", ("dog", "rain")),
     ("was that a cow or a goat", "named", ("cow", "goat")),
+    ("which is the quieter of the dog and the rain?", "named", ("dog", "rain")),  # the training data's words
+    ("which came first out of the rain and the dog", "named", ("rain", "dog")),
+    ("how many of the dogs and cats barked?", "count", COUNTS),  # a count still
     ("Choose from: rain, wind or thunder", "listed", ("rain", "wind", "thunder")),
     ("which of these do you hear - a cow / a goat / a sheep", "listed", ("a cow", "a goat", "a sheep")),
     ("which one is it?\n- hammer\n- saw\n- drill\nanswer with one", "listed", ("hammer", "saw", "drill")),

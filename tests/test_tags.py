@@ -278,10 +278,15 @@ def test_a_saved_state_keeps_its_tags_and_an_old_one_without_them_still_loads(mo
 
 def test_a_state_whose_tags_have_the_wrong_shape_is_refused_by_name(model, audio, tmp_path):
     state = model.hear(audio)
-    state.tags = Tags(state.tags.recent[:, :5], state.tags.ever, state.tags.columns)
+    good = state.tags
+    state.tags = Tags(good.recent[:, :5], good.ever, good.columns)
     state.save(tmp_path / "bad.safetensors", model.cfg)
     with pytest.raises(ValueError, match="bad.safetensors: damaged SAM stream state: its tags"):
         StreamState.load(tmp_path / "bad.safetensors", model.cfg)
+    state.tags = Tags(good.recent, good.ever, good.columns, good.onset[:, :7], good.run)  # its onsets cut short
+    state.save(tmp_path / "bad_onset.safetensors", model.cfg)
+    with pytest.raises(ValueError, match="bad_onset.safetensors: damaged SAM stream state: its tags"):
+        StreamState.load(tmp_path / "bad_onset.safetensors", model.cfg)
 
 
 def test_a_large_enough_prior_changes_the_choice(model, audio):

@@ -46,8 +46,6 @@ from functools import lru_cache
 
 from torch import Tensor
 
-from .audio import TOKENS_PER_SECOND
-from .data.mixer import LONG_SCENE_S
 from .data.questions import REFUSAL
 from .metrics import normalize
 from .prompt import answer_ids
@@ -429,12 +427,11 @@ _JUST = re.compile(r"\b(?:that|this|just|now|currently|still|at the moment)\b", 
 
 
 def asked_scores(question: str, tags) -> Tensor:
-    """(521,) the tags a question about one stream (model.tags.Tags, batch 1) reads: in a stream longer than
-    LONG_SCENE_S, the last ten seconds' for the present or what was just heard, else all it has heard."""
+    """(521,) the tags a question about one stream (model.tags.Tags, batch 1) reads: in a stream (`Tags.stream`,
+    longer than LONG_SCENE_S), the last ten seconds' for the present or what was just heard, else all it has heard."""
     from .tags import RECENT_COLUMNS
 
-    stream = tags.columns > LONG_SCENE_S * TOKENS_PER_SECOND
-    recent = stream and (_JUST.search(question) or not _PAST.search(question))
+    recent = tags.stream and (_JUST.search(question) or not _PAST.search(question))
     return tags.last(RECENT_COLUMNS)[0] if recent else tags.ever[0]
 
 

@@ -30,6 +30,12 @@ from .timing import timed
 from .tokenizer import Tokenizer
 
 
+def heard_again(lm, tok: Tokenizer, state, prompt: list[int], question: str, answer: str, tags) -> str:
+    """An open answer decoded after `prompt` from the LM `state` (unchanged), as sam-ask and sam-eval give it: its
+    names chosen again with `tags` (model/naming.py), then a time in a long stream read from them (model/timing.py)."""
+    return timed(question, renamed(lm, tok, state, prompt, question, answer, tags), tags)
+
+
 class SAM(nn.Module):
     def __init__(self, cfg: SAMConfig, tokenizer: Tokenizer | None = None, backend: str = "auto"):
         super().__init__()
@@ -213,8 +219,8 @@ class SAM(nn.Module):
                           unwanted=form.unwanted)
         if not forms or not named or form.choices or temperature > 0:
             return answer
-        text = renamed(self.lm, tok, state.lm, prompt, question, answer.text, state.tags)
-        return dataclasses.replace(answer, text=timed(question, text, state.tags))
+        return dataclasses.replace(answer, text=heard_again(self.lm, tok, state.lm, prompt, question, answer.text,
+                                                            state.tags))
 
     def describe(self, state: StreamState, *, recent: bool = False, **kw) -> Answer:
         """ask() with the description prompt: the whole recording, or (recent=True) its last ten seconds.

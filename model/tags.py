@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from .data.mixer import RECENT_S
+from .data.mixer import LONG_SCENE_S, RECENT_S
 from .audio import TOKENS_PER_SECOND
 from .yamnet import NUM_CLASSES
 
@@ -78,6 +78,11 @@ class Tags:
             onset = torch.where(over & (s > ever), run, onset)
             ever = torch.maximum(ever, s)
         return Tags(recent, ever, self.columns + scores.shape[1], onset, run)
+
+    @property
+    def stream(self) -> bool:
+        """Whether more than LONG_SCENE_S has been tagged: a stream, as the training data tells one from a recording."""
+        return self.columns > LONG_SCENE_S * TOKENS_PER_SECOND
 
     def heard_ago(self, rows: tuple[int, ...]) -> float | None:
         """Seconds from the start of the best-tagged of `rows` (the run over THRESHOLD of its highest score) to the

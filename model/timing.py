@@ -15,8 +15,6 @@ from __future__ import annotations
 import re
 
 from .answer_forms import class_mentions
-from .audio import TOKENS_PER_SECOND
-from .data.mixer import LONG_SCENE_S
 from .data.questions import fmt_span
 from .tags import rows_named
 
@@ -26,7 +24,7 @@ _TIME = re.compile(r"^\s*(?:about\s+\S+(?:\s+\S+)?\s+ago|at\s+\d+(?:\.\d+)?\s*s)
 def timed(question: str, answer: str, tags) -> str:
     """`answer` to `question`, with its time read from `tags` (model.tags.Tags of one stream, or None) where the
     module docstring says; otherwise `answer` as it is."""
-    if tags is None or tags.columns <= LONG_SCENE_S * TOKENS_PER_SECOND or not _TIME.match(answer):
+    if tags is None or not tags.stream or not _TIME.match(answer):
         return answer
     if len(class_mentions(question)) > 1:  # "how long after the dog did the cat meow?"
         return answer

@@ -13,11 +13,9 @@ import torch
 from ..answer_forms import TokenForm, question_form
 from ..data.tasks import ABSENT_STEMS
 from ..generate import choice_scores, generate_batch
-from ..naming import renamed
 from ..prompt import answer_ids, prompt_ids
-from ..sam import SAM
+from ..sam import SAM, heard_again
 from ..state import MambaState
-from ..timing import timed
 from .stats import bits
 
 
@@ -80,8 +78,7 @@ def answer_items(model: SAM, items: list[Item], read, batch_size: int, max_new_t
                                priors=[a.priors for a in asked], unwanted=[a.unwanted for a in asked])
         for (i, state, prompt, heard), a, t in zip(pending, asked, texts):
             keep = a.choices or not forms or items[i].kind == FEED  # the feed keeps its decoded names, as sam-live's
-            answers[i] = t if keep else timed(items[i].question, renamed(model.lm, tok, state, prompt,
-                                                                         items[i].question, t, heard), heard)
+            answers[i] = t if keep else heard_again(model.lm, tok, state, prompt, items[i].question, t, heard)
         pending.clear()
 
     for scene, idx in progress(by_scene.items(), "answering", len(by_scene)):

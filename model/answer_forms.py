@@ -1,21 +1,27 @@
 """Answers in the form the question asks for.
 
 `asked_form` reads a question's form from its words, in this order:
-- **It lists its answers**: "Answer yes or no", "True or false:", options labelled "(A) ... (B) ..."
-  or "1. ... 2. ...", options without labels after a header ("Options: rain, wind or hail"),
-  between slashes ("rain / wind / hail") or one per line. The answer is the likeliest of them,
+- **It lists its answers**: "Answer yes or no", "True or false:", options labelled "(A) ... (B) ...",
+  "[A] ... [B] ..." or "1. ... 2. ...", options without labels after a header ("Options: rain, wind or
+  hail"), between slashes ("rain / wind / hail"), one per line, or three or more after a "which" question's
+  colon or question mark ("which of these did you hear? rain; thunder; wind"). The answer is the likeliest of them,
   scored by its log-probability after the question, its end token included, as the evaluation's
   cloze scores multiple choice. A labelled option is answered as the training data answers it, its
   label as written and its text ("(B) a dog"); an unlabelled one by its text.
-- **It asks what kind of sound** ("speech or music?", "is this a voice, a song or just noise"):
-  speech, music, another sound or silence.
+- **It asks what kind of sound** ("speech or music?", "is this a voice, a song or just noise", "is someone
+  speaking or is it music"): speech, music, another sound or silence.
 - **It asks how many** ("how many times did the dog bark", "count the knocks"): a number.
 - **It asks yes or no by its grammar**: an auxiliary verb first ("is there ...", "did someone ...",
   "can you hear ...", "anyone there?"), no question word, and no alternatives ("is it X or Y"),
   except where the alternatives are what is asked about ("is there singing or music").
 - **It names the sounds to choose between** ("which was louder, the dog or the rain", "which is the
-  quieter of the dog and the rain", "was that a cow or a goat?"): one of them, by its class name;
-  alternatives no class names ("is it a plane or a bird?") are chosen between as written.
+  quieter of the dog and the rain", "was that a cow or a goat?"): one of them, by its class name, the
+  narrower where one narrows another down ("who is talking, a man or a woman?"); alternatives no class
+  names ("is it a plane or a bird?") are chosen between as written.
+- **It asks how long it has been quiet** ("how long has it been quiet?", "how long since anything
+  happened?"): an answer that gives a span or says it isn't quiet or has been all along; **or when**, by its
+  first words as the training data's timing questions begin ("when did ...", "how long ago ...", "find when
+  ..."): an answer that gives a time. Neither is the refusal.
 - **Anything else with a question word or a request** ("what was that", "describe the scene") is
   answered freely, but never by a bare yes, no, true, false or number, which answer other kinds, nor by
   nothing, nor by a bare time ("at 0.3 s") unless it asks when.
@@ -31,7 +37,8 @@ present or about what was just heard ("is it raining?", "was that a dog?") reads
 seconds' tags, one in the past tense ("did someone speak?") the tags of all it has heard.
 
 A question about what the sound cannot tell (what was said, who someone is, the world beyond the
-recording, what cannot be heard, why) is answered by the refusal, and only such a question: the
+recording, what cannot be heard, why, what will happen) is answered by the refusal, unless it offers sounds to
+choose between, and only such a question: the
 closed forms never offer it, since the question asks for a number, yes or no, or one of the sounds
 it names, and nor does a question that asks for the sounds themselves, to describe, list, tag or name
 them ("list the sounds", "describe the recording"), in the words the training data asks them with. A
@@ -49,7 +56,7 @@ from torch import Tensor
 from .data.questions import REFUSAL
 from .metrics import normalize
 from .prompt import answer_ids
-from .shapes import NOTHING, TIME_OR_NOTHING, Shape
+from .shapes import NOT_A_QUIET_SPAN, NOT_A_TIME, NOTHING, TIME_OR_NOTHING, Shape
 from .tokenizer import Tokenizer
 
 YES_NO = ("yes", "no")  # as the training data answers (model/data/questions.py)
@@ -59,7 +66,7 @@ _YES_NO = re.compile(r"\byes\s*(?:or|/)\s*no\b|\bno\s*(?:or|/)\s*yes\b|\by\s*/\s
 _TRUE_FALSE = re.compile(r"\btrue\s*(?:or|/)\s*false\b|\bfalse\s*(?:or|/)\s*true\b|\bt\s*(?:or|/)\s*f\b", re.IGNORECASE)
 # An option label at the start of the text or after white space, followed by white space:
 # (A) A) A. A: a) a. (1) 1) 1. 1:
-_LABEL = re.compile(r"(?:^|(?<=\s))(\()?([A-Ha-h]|[1-9])([.):])(?=\s)")
+_LABEL = re.compile(r"(?:^|(?<=\s))([(\[])?([A-Ha-h]|[1-9])([.):\]])(?=\s)")
 _SEQUENCES = ("ABCDEFGH", "abcdefgh", "123456789")
 
 
@@ -85,7 +92,7 @@ def labelled_options(question: str) -> list[tuple[str, str]]:
     found = []
     for m in _LABEL.finditer(question):
         opened, mark, close = m.group(1) or "", m.group(2), m.group(3)
-        if opened and close != ")":  # "(A." is not a label
+        if (opened, close) not in (("", "."), ("", ")"), ("", ":"), ("(", ")"), ("[", "]")):  # "(A." is not a label
             continue
         found.append((opened, mark, close, m))
     best: list[re.Match] = []
@@ -131,7 +138,7 @@ MAX_OPTION_WORDS = 6
 def unlabelled_options(question: str) -> list[str]:
     """Options written without labels: after a header ("Options: rain, wind or hail"), between spaced
     slashes ("rain / wind / hail") or one per line under the question; [] when there are none."""
-    for find in (_header_options, _slash_options, _line_options):
+    for find in (_header_options, _slash_options, _line_options, _listed_after):
         options = find(question)
         if len(options) >= 2 and len(set(map(str.lower, options))) == len(options) and all(
                 0 < len(o.split()) <= MAX_OPTION_WORDS for o in options):
@@ -155,6 +162,19 @@ def _header_options(question: str) -> list[str]:
         if len(options) >= 2:
             return options
     return []
+
+
+def _listed_after(question: str) -> list[str]:
+    """Three or more options listed after a "which" question's colon or question mark, between commas or
+    semicolons ("which of these did you hear? rain; thunder; wind", "which is NOT there: rain, wind, hail, birds")."""
+    if not _WHICH.search(question.strip()):
+        return []
+    m = re.search(r"[:?]\s*([^:?]+)$", question.strip())
+    if not m:
+        return []
+    items = re.split(r"\s*[,;]\s*(?:or\s+|and\s+)?", _LAST_END.split(m.group(1) + "\n", maxsplit=1)[0].strip())
+    options = [_option_text(x, last=False) for x in items if x.strip()]
+    return options if len(options) >= 3 else []
 
 
 def _slash_options(question: str, whole: bool = False) -> list[str]:
@@ -211,6 +231,21 @@ _REQUEST = re.compile(r"^(?:(?:can|could|would|will)\s+(?:you|u)\s+(?:please\s+)
                       r"(?!.*\b(?:if|whether)\b)", re.IGNORECASE)
 _ALTERNATIVES = re.compile(r"\bor\b(?!\s+(?:not|no|nah|anything|so|what|maybe|(?:is\s+it\s+)?just\s+me)\b)|"
                            r"\bvs\.?(?=\s)|\bversus\b|\bcategor(?:y|ies)\b", re.IGNORECASE)
+# A question that asks when, by its first words as the training data's timing questions begin ("when did ...",
+# "at what point ...", "what time in the clip ...", "how long ago ...", "where in the clip ...", "give me the time of").
+_WHEN_FIRST = re.compile(r"(?:(?:so|and|tell me|do you know|any idea)\s+)?(?:when\b(?! (?:i|you) (?:was|were|am|are)\b)|"
+                         r"(?:find|point out|show me|mark) when\b|at (?:what|which) (?:point|time|second|moment|"
+                         r"timestamp)\b|what (?:time|timestamp) (?:in|into|did|was)\b|how long ago\b|how "
+                         r"(?:many seconds|far) (?:in|into)\b|where in the\b|locate\b.*\bin time\b|mark the time\b|"
+                         r"give me the (?:time|timestamp|onset)\b|what(?:'s| is) the (?:timestamp|onset|start time)\b)",
+                         re.IGNORECASE)
+# A question that asks how long it has been quiet, as the training data's quiet questions ask it ("how long has it
+# been quiet?", "how long since anything happened?", "been quiet how long?", "the duration of the current silence").
+_HOW_LONG_QUIET = re.compile(r"\bhow (?:long|many (?:seconds|minutes)|much time)\b.*\b(?:quiet|silen(?:t|ce)|still|"
+                             r"nothing|no (?:sound|noise)|since|last (?:sound|noise)|without (?:a |any )?(?:sound|noise))|"
+                             r"\b(?:quiet|silent)\b.*\bhow long\b|\bduration of the (?:current )?silence\b",
+                             re.IGNORECASE)
+_OR_IS_IT = re.compile(r"\bor\s+(?:is|was|are|were)\s+(?:it|this|that|these|those)\b", re.IGNORECASE)
 _COUNT = re.compile(r"\bhow\s+many\b(?!\s+(?:seconds|minutes|hours)\b)|\bhow\s+often\b|\bnumber\s+of\b|\bcount\b|"
                     r"\btally\b|\bnumerically\b|\bas\s+a\s+(?:digit|number)\b|\bwith\s+a\s+(?:digit|number)\b",
                     re.IGNORECASE)
@@ -219,16 +254,21 @@ _OF_PAIR = re.compile(r"\bof\b.+\band\b", re.IGNORECASE)  # "the louder of X and
 _BEFORE_AFTER = re.compile(r"\bbefore\s+or\s+after\b|\bafter\s+or\s+before\b", re.IGNORECASE)
 _KIND_WORDS = {
     "speech": r"speech|speaking|talking|talk|voices?|words|spoken|conversation|someone saying|somebody saying",
-    "music": r"music|musical|songs?|tunes?|melody",
+    "music": r"music|musical|songs?|tunes?|melody|(?:an )?instruments?",
     "sound": r"noises?|sound effects?|(?:an)?other sounds?|(?:other|different) kind of sound|different sounds?|"
              r"just (?:a )?sound|something else",
     "silence": r"silence|silent|quiet|nothing",
 }
 
 
-# What the sound cannot tell, as the training data's unknowable questions ask it (model/data/stems.txt):
-# what was said, who someone is, the world beyond the recording, what cannot be heard, why.
-_PERSON = r"(?:he|she|they|someone|somebody|that (?:person|guy)|the (?:man|woman|guy|girl|boy|person|announcer|speaker))"
+# What the sound cannot tell, as the training data's unknowable questions ask it (model/data/stems.txt) and in the
+# other words people use for each of its kinds: what was said, who someone is, the world beyond the recording,
+# what cannot be heard (looks, size, distance, place, smell, sight), why, what someone wants or will do.
+_PEOPLE = (r"man|woman|guy|girl|boy|person|announcer|speaker|lady|kids?|child|children|people|voice|caller|narrator|"
+           r"singer|crowd|host|teacher|driver|neighbou?r|baby|dude|men|women")
+_PERSON = rf"(?:he|she|they|someone|somebody|people|that (?:person|guy|voice)|the (?:{_PEOPLE}))"
+_KIN = (r"mom|mum|mother|dad|father|wife|husband|son|daughter|brother|sister|friends?|boss|neighbou?rs?|kids?|partner|"
+        r"roommate|grandma|grandpa|granny|grandmother|grandfather|uncle|aunt|auntie|cousin|nan")
 _UNKNOWABLE = re.compile("|".join([
     rf"\bwhat (?:did|does|do|is|are|was|were) {_PERSON} (?:just )?(?:say|said|saying|talking about|mention|"
     r"mentioned)\b",
@@ -251,15 +291,52 @@ _UNKNOWABLE = re.compile("|".join([
     r"place)\b|\bwhat (?:country|room|building|street|town)\b|\bforecast\b|\bwhat will\b|\bgoing to happen\b|"
     r"\bnext (?:week|month|year)\b|\bwhat (?:model|make) (?:is|of)\b|\bprice\b|"
     r"\bpassword\b|\bfeeling\b",
+    # what was said, asked or announced, in other verbs; speech written down or translated
+    rf"\bwhat (?:did|does|do|is|are|was|were|'s) {_PERSON} (?:just )?(?:tell|told|telling|ask|asked|asking|announce|"
+    r"announced|announcing|whisper|whispered|whispering|yell|yelled|yelling|shout|shouted|shouting|mean|meant|trying "
+    r"to (?:say|tell))\b",
+    rf"\bwhat {_PERSON} (?:just )?(?:said|says|say|told|asked|meant|means)\b|\bgoing on about\b|\bread (?:out|aloud)\b|"
+    rf"\b(?:word|words|number|name)s? {_PERSON} (?:just )?(?:said|says|read|spoke|used)\b|\bspell\b|"
+    r"\bwhat (?:did|does|do|is) (?:it|this|that|the \w+) (?:say|said|saying)\b|\btranscri(?:be|pt|ption)\b|\btranslat"
+    r"(?:e|ion)\b|\bwhat(?:'s| is| was) the (?:joke|announcement|message|news|story|punchline)\b",
+    # who someone is: a person, a performer, the people of one's own life
+    r"\bwho (?:knocked|called|rang|phoned|came in|left|arrived|sings|sang|composed|performs|performed|recorded)\b|"
+    rf"\bwho(?:'s| is| was) the (?:singer|artist|band|composer|{_PEOPLE})\b|"
+    rf"\b(?:is|was) (?:that|this|it) (?:(?:my|our|your) )?(?:{_KIN})\b|\b(?:my|our) (?:{_KIN})'s\b|\bwhich of my\b",
+    r"\bname (?:the|of the|this|that) (?:artist|band|singer|song|tune|composer|album|movie|film|show|station|"
+    r"channel|podcast)\b|\b(?:which|what) (?:composer|artist|band|singer|station|channel|show|programme|program|movie|"
+    r"film|episode|podcast)\b|\bwhat(?:'s| is) on (?:the )?(?:tv|radio|television|telly)\b|\bwho won\b",
+    # what cannot be heard: size, weight, looks, makes, distance and direction, place, what is written or seen
+    r"\bhow (?:big|small|large|tall|short|heavy|far|close|near|fast)\b(?! in(?:to)?\b| along\b)|\bwhat size\b|\bweigh\b|\bweight\b|"
+    r"\bwhat (?:make|model|brand|shape)\b|\bwhich (?:direction|way|side|room|floor|street|city|town|country)\b|"
+    r"\bthe address\b|\bbreed\b|\bcolou?rs?\b|\bhow much money\b|"
+    r"\bwhere (?:did|does|do|will) (?:he|she|they|it|we|i|the (?!sound|noise)\w+) (?:go|went|come|live|put|hide|keep)\b|"
+    r"\bwhere (?:is|are|am|was|were) (?:this|we|i|they|he|she|that|the (?!sound|noise)\w+)\b(?! in the)|"
+    r"\bwhat does the (?:sign|screen|note|label|message) say\b|\bwritten\b|\b(?:what )?can you see\b|"
+    r"\bsmell\w*|\btaste[sd]?\b|\bstink\w*",
+    # the recording itself, and the world outside it: when and how it was made, the time, weather and news
+    r"\b(?:when|who|how) (?:was (?:this|it) )?recorded\b|\bwhat (?:microphone|mic|device|camera)\b|"
+    r"\bwhat (?:time of day|year|month|season)\b|\btoday's date\b|\bthe date\b|\bwhat's the news\b|"
+    r"\bis it (?:hot|cold|warm|chilly|freezing|humid|sunny|cloudy|dark|light|daytime|night ?time|morning|evening)\b|"
+    r"\bhot outside\b|\bcold in here\b|\bstock\b|\bcost\b",
+    # minds, and what has not happened yet
+    r"\bwhat (?:does|did|do) (?:he|she|they|it|the \w+) want\b|\bhow (?:does|did|do) (?:he|she|they|the \w+) feel\b|"
+    r"\blying\b|\btrying to (?:say|tell)\b|\bwhat happens next\b|\bwill (?:it|he|she|they|the \w+) (?:rain|snow|stop|come|do|be|start)\b|"
+    r"\bgoing to (?:rain|snow)\b",
+    # what is private: a pin, an email, a name
+    r"\bpin(?: code| number)?\b(?! drop)|\be-?mail\b|\bcredit card\b|\bwhat(?:'s| is) (?:his|her|their|its) name\b|"
+    r"\b\w+'s name\b",
 ]), re.IGNORECASE)
 
 
 # A question that asks for the sounds themselves, to describe, list, tag or name them, in the training data's
 # description and tag questions' words (model/data/stems.txt): the sound can always answer it, so it is never refused.
 _ASKING = (r"describe|description|caption|rundown|(?:walk|talk|run) me through|break down|timeline|summari[sz]e|"
-           r"list|tags?|labels?|names?")
-_SOUNDS = r"sounds?|noises?|audio|recording|clip|scene|sound events?|(?:what )?you(?:'re| are)? hear(?:ing)?"
-_ASKS_SOUNDS = re.compile(rf"\b(?:{_ASKING})\b.*\b(?:{_SOUNDS})\b|\b(?:{_SOUNDS})\b.*\b(?:{_ASKING})\b", re.IGNORECASE)
+           r"list|tags?|labels?|names?|overview|enumerate|pick out|sum up|recap|identify")
+_SOUNDS = (r"sounds?|noises?|audio|recording|clip|scene|sound events?|soundscape|(?:what )?you(?:'re| are)? "
+           r"hear(?:ing)?")
+_ASKS_SOUNDS = re.compile(rf"\b(?:{_ASKING})\b.*\b(?:{_SOUNDS})\b|\b(?:{_SOUNDS})\b.*\b(?:{_ASKING})\b|"
+                          r"\b(?:which|what) (?:sounds|noises)\b|\bsoundscape\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -281,7 +358,8 @@ def asked_form(question: str) -> Form | None:
     if options:
         return Form("listed", tuple(options))
     text = " ".join(question.split())
-    if _UNKNOWABLE.search(text.replace("\u2019", "'")):
+    plain = text.replace("\u2019", "'")
+    if (_UNKNOWABLE.search(plain) or _WHO_OR_WILL.search(_FILLER.sub("", plain))) and not _between_sounds(text):
         return Form("refusal", (REFUSAL,))
     bare = _FILLER.sub("", text)
     words = _words_after_filler(text)
@@ -289,13 +367,18 @@ def asked_form(question: str) -> Form | None:
     existence = yes_no and _existence(words)
     alternatives = bool(_ALTERNATIVES.search(text))
     between = alternatives or bool(_OF_PAIR.search(text))  # "the dog or the rain"; "the louder of the dog and the rain"
-    named = class_mentions(text) if between and not _BEFORE_AFTER.search(text) else ()
+    named = _narrowest(class_mentions(text)) if between and not _BEFORE_AFTER.search(text) else ()
     kinds = {k for k, said in _KIND_WORDS.items() if re.search(rf"\b(?:{said})\b", text, re.IGNORECASE)}
-    of_kind = len(kinds) >= 2 and alternatives and (not existence or len(kinds) >= 3 or "sound" in kinds)
+    choice = bool(_OR_IS_IT.search(text))  # "is someone speaking or is it music": a choice, not whether either is there
+    of_kind = len(kinds) >= 2 and alternatives and (not existence or choice or len(kinds) >= 3 or "sound" in kinds)
     if of_kind and (kinds & {"sound", "silence"} or set(named) <= {"speech", "music"}):
         return Form("type", TYPES)  # "speech, music or another sound?"
     if len(named) >= 2 and _WHICH.search(bare):  # "which was louder, the dog or the rain"
         return Form("named", named)
+    if _HOW_LONG_QUIET.search(bare):  # "how long has it been quiet?": a span, or that it isn't or has been all along
+        return Form("open", banned=BARE + (REFUSAL,), unwanted=NOT_A_QUIET_SPAN)
+    if _WHEN_FIRST.match(bare):  # "when did the dog bark?", "how long ago was that?": a time
+        return Form("open", banned=BARE + (REFUSAL,), unwanted=NOT_A_TIME)
     if _COUNT.search(text):
         return Form("count", COUNTS)
     if yes_no and (not alternatives or existence):
@@ -314,6 +397,19 @@ def asked_form(question: str) -> Form | None:
         return Form("open", banned=BARE + ((REFUSAL,) if sounds else ()),
                     unwanted=NOTHING if _ASKS_WHEN.search(text) else TIME_OR_NOTHING)
     return None
+
+
+# Who someone is, and what is yet to come, asked with the question word first ("who's playing the piano?", "any
+# idea who came in?", "will the baby wake up?", "when will the train come?").
+_WHO_OR_WILL = re.compile(r"^(?:(?:do you know|any idea|can you tell(?: me)?|tell me|guess|i wonder)\s+)?"
+                          r"(?:who|whose|whom|who's|will (?!you\b))\b|\b(?:when|what|where|who|how) will\b",
+                          re.IGNORECASE)
+
+
+def _between_sounds(text: str) -> bool:
+    """Whether `text` offers two or more of our sounds to choose between ("who is talking, a man or a woman?"),
+    which the sound can tell even where the words alone would ask what it cannot ("who")."""
+    return bool(_ALTERNATIVES.search(text)) and len(class_mentions(text)) >= 2
 
 
 # A question about when, as the training data and people ask it ("when did ...", "at what second", "give me
@@ -392,6 +488,12 @@ def _phrase_classes() -> tuple[dict[str, str], int]:
     table = {k: next(iter(v)) for k, v in verbs.items() if len(v) == 1 and k not in nouns}
     table.update({k: next(iter(v)) for k, v in nouns.items() if len(v) == 1})
     return table, max(len(k.split()) for k in table)
+
+
+def _narrowest(named: tuple[str, ...]) -> tuple[str, ...]:
+    """The sounds to choose between without one that others narrow down ("who is talking, a man or a woman?" is
+    male or female speech, not speech): a class whose name another's ends with is left out."""
+    return tuple(c for c in named if not any(o != c and o.endswith(" " + c) for o in named))
 
 
 def class_mentions(text: str) -> tuple[str, ...]:

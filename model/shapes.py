@@ -1,5 +1,6 @@
 """Shapes of answer a question does not ask for: a bare time to a question that is not about when,
-nothing at all to any question. model/answer_forms.py says which a question rules out;
+nothing at all to any question, anything but a time to one that asks when, anything but a span of quiet to one
+that asks how long it has been quiet. model/answer_forms.py says which a question rules out;
 model/generate.py decodes again an answer of that shape and holds back text that could still take it."""
 from __future__ import annotations
 
@@ -28,3 +29,13 @@ TIME_OR_NOTHING = Shape(
     re.compile(rf"(?:(?:at|around) (?:about )?\d+(?:\.\d+)?\s*{_SECONDS}|"
                rf"(?:about )?\d+(?:\.\d+)?\s*{_SECONDS}(?: ago)?)?[.!]?", re.IGNORECASE),
     re.compile(r"(?:at|around|about|\d)(?:\s[\s\S]*|[\d.][\s\S]*)?|a|ar|aro|arou|aroun|ab|abo|abou|", re.IGNORECASE))
+
+# A time or span as the training data's answers give one: "at 3.2 s", "about 40 seconds ago", "about 2 minutes"
+_A_TIME = rf"\d+(?:\.\d+)?\s*(?:{_SECONDS}|hours?|h)\b"
+# Any answer that gives no time ("harpsichord" to "when did it start?"); once a time is said, it cannot become one
+NOT_A_TIME = Shape(re.compile(rf"(?![\s\S]*{_A_TIME})[\s\S]*", re.IGNORECASE),
+                   re.compile(rf"(?![\s\S]*{_A_TIME})[\s\S]*", re.IGNORECASE))
+# Any answer to "how long has it been quiet?" that gives no span and does not say it isn't quiet or has been all along
+_QUIET_SAID = rf"{_A_TIME}|isn't quiet|is not quiet|not quiet|whole time|all along"
+NOT_A_QUIET_SPAN = Shape(re.compile(rf"(?![\s\S]*(?:{_QUIET_SAID}))[\s\S]*", re.IGNORECASE),
+                         re.compile(rf"(?![\s\S]*(?:{_QUIET_SAID}))[\s\S]*", re.IGNORECASE))

@@ -166,6 +166,21 @@ def test_batched_answers_choose_as_single_answers_do_and_the_others_decode_as_be
     ("is it raining or snowing?", "listed", ("raining", "snowing")),  # alternatives no class names: as said
     ("was that a plane, a kite or a bird", "listed", ("a plane", "a kite", "a bird")),
     ("is the sound loud or soft?", "open", ()),  # alternatives of something else: never "yes"
+    ("Which one: [A] rain [B] thunder [C] wind", "listed", ("[A] rain", "[B] thunder", "[C] wind")),
+    ("Which of these can you hear? rain; thunder; wind; birds", "listed", ("rain", "thunder", "wind", "birds")),
+    ("which of these is NOT in the clip: rain, thunder, wind, hail", "listed", ("rain", "thunder", "wind", "hail")),
+    ("is someone speaking or is it music", "type", TYPES),  # "or is it": a choice, not whether either is there
+    ("is it a voice or an instrument?", "type", TYPES),
+    ("who is talking, a man or a woman?", "named", ("male speech", "female speech")),  # the narrower sounds
+    ("what was the guy yelling", "refusal", (REFUSAL,)),
+    ("can you transcribe that", "refusal", (REFUSAL,)),
+    ("is that my mom?", "refusal", (REFUSAL,)),
+    ("how big is the dog", "refusal", (REFUSAL,)),
+    ("where did the dog go?", "refusal", (REFUSAL,)),
+    ("does it smell like smoke?", "refusal", (REFUSAL,)),
+    ("any idea who just came in", "refusal", (REFUSAL,)),
+    ("will the baby wake up?", "refusal", (REFUSAL,)),
+    ("what's the cat's name", "refusal", (REFUSAL,)),
 ])
 def test_the_grammar_of_a_question_gives_its_form(question, kind, answers):
     form = asked_form(question)
@@ -273,13 +288,37 @@ def test_an_open_question_is_never_answered_by_a_banned_answer_and_streams_only_
 
 @pytest.mark.parametrize("question,shape", [
     ("what was that?", "time"), ("describe the scene", "time"), ("which sounds did you hear", "time"),
-    ("when did the dog bark?", "nothing"), ("give me the time of the drum beat", "nothing"),
-    ("at what second does the man begin", "nothing"), ("where in the clip is the bell?", "nothing"),
-    ("how long ago did it rain?", "nothing")])
+    ("when did the dog bark?", "no time"), ("give me the time of the drum beat", "no time"),
+    ("at what second does the man begin", "no time"), ("where in the clip is the bell?", "no time"),
+    ("how long ago did it rain?", "no time"), ("find when the door opened.", "no time"),
+    ("locate the explosion in time", "no time"), ("what happened since the bell rang?", "nothing"),
+    ("what did you hear when i was out?", "nothing"), ("how long has it been quiet?", "no span"),
+    ("been quiet how long?", "no span"), ("how long since anything happened", "no span"),
+    ("what's the duration of the current silence?", "no span")])
 def test_an_open_question_rules_out_a_bare_time_unless_it_asks_when(question, shape):
-    from model.shapes import NOTHING, TIME_OR_NOTHING
+    """A question about when rules out any answer without a time, one about how long it has been quiet any answer
+    without a span (or that it isn't quiet, or has been all along); any other question about times rules out only
+    nothing, and the rest a bare time as well."""
+    from model.shapes import NOT_A_QUIET_SPAN, NOT_A_TIME, NOTHING, TIME_OR_NOTHING
 
-    assert asked_form(question).unwanted is (TIME_OR_NOTHING if shape == "time" else NOTHING)
+    want = {"time": TIME_OR_NOTHING, "nothing": NOTHING, "no time": NOT_A_TIME, "no span": NOT_A_QUIET_SPAN}[shape]
+    form = asked_form(question)
+    assert form.unwanted is want
+    if shape in ("no time", "no span"):  # a time is something the sound can tell
+        assert REFUSAL in form.banned
+
+
+@pytest.mark.parametrize("text,no_time,no_span", [
+    ("at 0.3 s", False, False), ("about 60 seconds ago", False, False), ("about 2 minutes", False, False),
+    ("", True, True), ("harpsichord", True, True), ("dog at 3.2 s", False, False), ("at 3.", True, True),
+    ("it isn't quiet right now", True, False), ("it has been quiet the whole time", True, False),
+    ("about twenty", True, True)])
+def test_an_answer_without_a_time_or_span_is_the_shape_a_when_or_quiet_question_rules_out(text, no_time, no_span):
+    from model.shapes import NOT_A_QUIET_SPAN, NOT_A_TIME
+
+    assert NOT_A_TIME.matches(text) is no_time and NOT_A_QUIET_SPAN.matches(text) is no_span
+    # text is held back from streaming exactly while it could still end without a time
+    assert NOT_A_TIME.may_become(text) is no_time
 
 
 @pytest.mark.parametrize("text,whole,start", [

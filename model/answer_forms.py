@@ -42,7 +42,8 @@ choose between, and only such a question: the
 closed forms never offer it, since the question asks for a number, yes or no, or one of the sounds
 it names, and nor does a question that asks for the sounds themselves, to describe, list, tag or name
 them ("list the sounds", "describe the recording"), in the words the training data asks them with. A
-question none of the rules reads is answered freely. The scoring is `model.generate.choice_scores`;
+question none of the rules reads is answered freely. `question_form` reads the question with its slips of typing
+put right (model/spelling.py). The scoring is `model.generate.choice_scores`;
 the banned answers are kept out by `model.generate.generate`.
 """
 from __future__ import annotations
@@ -56,6 +57,7 @@ from torch import Tensor
 from .data.questions import REFUSAL
 from .metrics import normalize
 from .prompt import answer_ids
+from .spelling import respelled
 from .shapes import NOT_A_QUIET_SPAN, NOT_A_TIME, NOTHING, TIME_OR_NOTHING, Shape
 from .tokenizer import Tokenizer
 
@@ -574,6 +576,7 @@ class TokenForm:
 def question_form(tok: Tokenizer, question: str, tags=None) -> TokenForm:
     """The answers `question` may have, as token ids: its closed answers, or the answers it may not be; with
     `tags` (model.tags.Tags of the stream asked about), what they add to each closed answer."""
+    question = respelled(question)  # the rules read the words meant; the language model reads them as typed
     form = asked_form(question)
     if form is None:
         return TokenForm(None, [])

@@ -26,6 +26,7 @@ from ..generate import choice_scores, generate
 from ..naming import asked_categories, candidates, choose_name, named_scores, wants_renaming
 from ..prompt import answer_ids, prompt_ids
 from ..sam import SAM
+from ..spelling import respelled
 from .answering import Item
 from .scoring import corpus_class_names, correct
 
@@ -89,7 +90,8 @@ def _scored(model: SAM, state, item: Item, source: tuple[str, ...]) -> Scored:
     if form.choices:
         scored.choices = [tok.decode(c[:-1] if c[-1] == tok.eot_id else c).strip() for c in form.choices]
         scored.logp = choice_scores(lm, tok, pushed, logits[:, -1], form.choices).tolist()
-        scored.evidence = heard_priors(asked_form(item.question), item.question, state.tags, weight=1.0)
+        question = respelled(item.question)  # as question_form reads it
+        scored.evidence = heard_priors(asked_form(question), question, state.tags, weight=1.0)
         return scored
     scored.decoded = generate(lm, tok, state.lm.fork(), prompt, 64, banned=form.banned, once=True,
                               unwanted=form.unwanted).text

@@ -176,7 +176,8 @@ def _listed_after(question: str) -> list[str]:
         return []
     items = re.split(r"\s*[,;]\s*(?:or\s+|and\s+)?", _LAST_END.split(m.group(1) + "\n", maxsplit=1)[0].strip())
     options = [_option_text(x, last=False) for x in items if x.strip()]
-    return options if len(options) >= 3 else []
+    kinds = {k for o in options for k, said in _KIND_WORDS.items() if re.search(rf"\b(?:{said})\b", o, re.IGNORECASE)}
+    return options if len(options) >= 3 and len(kinds) < 2 else []  # "which is it: speech, music or another sound"
 
 
 def _slash_options(question: str, whole: bool = False) -> list[str]:

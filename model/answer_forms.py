@@ -248,6 +248,9 @@ _HOW_LONG_QUIET = re.compile(r"\bhow (?:long|many (?:seconds|minutes)|much time)
                              r"nothing|no (?:sound|noise)|since|last (?:sound|noise)|without (?:a |any )?(?:sound|noise))|"
                              r"\b(?:quiet|silent)\b.*\bhow long\b|\bduration of the (?:current )?silence\b",
                              re.IGNORECASE)
+# Alternatives compared by order or loudness ("did you hear the bell or the knock first?"): one of them is asked for.
+_WHICH_FIRST = re.compile(r"\bor\b.*\b(?:first|last|earlier|later|sooner|louder|quieter|softer|longer|shorter)\b",
+                          re.IGNORECASE)
 _OR_IS_IT = re.compile(r"\bor\s+(?:is|was|are|were)\s+(?:it|this|that|these|those)\b", re.IGNORECASE)
 _COUNT = re.compile(r"\bhow\s+many\b(?!\s+(?:seconds|minutes|hours)\b)|\bhow\s+often\b|\bnumber\s+of\b|\bcount\b|"
                     r"\btally\b|\bnumerically\b|\bas\s+a\s+(?:digit|number)\b|\bwith\s+a\s+(?:digit|number)\b",
@@ -367,7 +370,7 @@ def asked_form(question: str) -> Form | None:
     bare = _FILLER.sub("", text)
     words = _words_after_filler(text)
     yes_no = _yes_no_question(text, words)
-    existence = yes_no and _existence(words)
+    existence = yes_no and _existence(words) and not _WHICH_FIRST.search(text)  # "did you hear X or Y first?"
     alternatives = bool(_ALTERNATIVES.search(text))
     between = alternatives or bool(_OF_PAIR.search(text))  # "the dog or the rain"; "the louder of the dog and the rain"
     named = _narrowest(class_mentions(text)) if between and not _BEFORE_AFTER.search(text) else ()

@@ -170,6 +170,7 @@ def test_batched_answers_choose_as_single_answers_do_and_the_others_decode_as_be
     ("Which of these can you hear? rain; thunder; wind; birds", "listed", ("rain", "thunder", "wind", "birds")),
     ("which of these is NOT in the clip: rain, thunder, wind, hail", "listed", ("rain", "thunder", "wind", "hail")),
     ("which is it: speech, music, or another sound", "type", TYPES),  # kinds, not options as written
+    ("did you hear the bell or the dog first?", "named", ("bell", "dog")),  # which, not whether either
     ("is someone speaking or is it music", "type", TYPES),  # "or is it": a choice, not whether either is there
     ("is it a voice or an instrument?", "type", TYPES),
     ("who is talking, a man or a woman?", "named", ("male speech", "female speech")),  # the narrower sounds

@@ -67,7 +67,7 @@ TRUE_FALSE = ("true", "false")
 _YES_NO = re.compile(r"\byes\s*(?:or|/)\s*no\b|\bno\s*(?:or|/)\s*yes\b|\by\s*/\s*n\b", re.IGNORECASE)
 _TRUE_FALSE = re.compile(r"\btrue\s*(?:or|/)\s*false\b|\bfalse\s*(?:or|/)\s*true\b|\bt\s*(?:or|/)\s*f\b", re.IGNORECASE)
 # An option label at the start of the text or after white space, followed by white space:
-# (A) A) A. A: a) a. (1) 1) 1. 1:
+# (A) A) A. A: [A] a) a. (1) 1) 1. 1:
 _LABEL = re.compile(r"(?:^|(?<=\s))([(\[])?([A-Ha-h]|[1-9])([.):\]])(?=\s)")
 _SEQUENCES = ("ABCDEFGH", "abcdefgh", "123456789")
 

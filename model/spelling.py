@@ -66,6 +66,11 @@ def known_words() -> Counter:
     return words
 
 
+@functools.lru_cache(maxsize=1)
+def _longest() -> int:
+    return max(map(len, known_words()))
+
+
 def _patterns(module) -> list[str]:
     """The source of every regular expression a module keeps at its top level."""
     return [v.pattern for v in vars(module).values() if isinstance(v, re.Pattern)]
@@ -98,7 +103,7 @@ def _one_slip(word: str) -> set[str]:
 def respelled_word(word: str) -> str:
     """`word` (lower case) put right, or as it is."""
     known = known_words()
-    if len(word) < MIN_TYPED or word in known:
+    if not MIN_TYPED <= len(word) <= _longest() + 1 or word in known:  # one slip changes a length by one at most
         return word
     near = sorted(((known[w], w) for w in _one_slip(word) if len(w) >= MIN_KNOWN and w in known), reverse=True)
     if not near or len(near) > 1 and near[0][0] == near[1][0]:

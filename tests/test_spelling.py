@@ -56,6 +56,19 @@ def test_case_and_punctuation_are_kept_and_only_slips_change(typed, meant):
     assert respelled(typed) == meant
 
 
+def test_a_word_no_slip_could_make_known_is_not_searched(monkeypatch):
+    """A word two letters longer than the longest known word is one slip from none: its slips (26 additions per
+    letter, for a 2,000-letter word 52,000 strings of its length) are never made."""
+    import model.spelling as spelling
+
+    def no_search(word):
+        raise AssertionError(f"searched {len(word)} letters")
+
+    monkeypatch.setattr(spelling, "_one_slip", no_search)
+    long_word = "x" * (spelling._longest() + 2)
+    assert spelling.respelled("is there a " + long_word) == "is there a " + long_word
+
+
 def test_the_form_of_a_mistyped_question_is_its_form_and_the_prompt_keeps_its_words():
     tok = Tokenizer.load("assets/sam-small/tokenizer.json")
     typed, meant = "how mnay times did the dog bark", "how many times did the dog bark"

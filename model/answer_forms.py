@@ -236,7 +236,8 @@ _ALTERNATIVES = re.compile(r"\bor\b(?!\s+(?:not|no|nah|anything|so|what|maybe|(?
                            r"\bvs\.?(?=\s)|\bversus\b|\bcategor(?:y|ies)\b", re.IGNORECASE)
 # A question that asks when, by its first words as the training data's timing questions begin ("when did ...",
 # "at what point ...", "what time in the clip ...", "how long ago ...", "where in the clip ...", "give me the time of").
-_WHEN_FIRST = re.compile(r"(?:(?:so|and|tell me|do you know|any idea)\s+)?(?:when\b(?! (?:i|you) (?:was|were|am|are)\b)|"
+_WHEN_FIRST = re.compile(r"(?:(?:so|and|tell me|do you know|any idea)\s+)?"
+                         r"(?:when\b(?! (?:i|you) (?:was|were|am|are)\b)|"
                          r"(?:find|point out|show me|mark) when\b|at (?:what|which) (?:point|time|second|moment|"
                          r"timestamp)\b|what (?:time|timestamp) (?:in|into|did|was)\b|how long ago\b|how "
                          r"(?:many seconds|far) (?:in|into)\b|where in the\b|locate\b.*\bin time\b|mark the time\b|"
@@ -245,7 +246,8 @@ _WHEN_FIRST = re.compile(r"(?:(?:so|and|tell me|do you know|any idea)\s+)?(?:whe
 # A question that asks how long it has been quiet, as the training data's quiet questions ask it ("how long has it
 # been quiet?", "how long since anything happened?", "been quiet how long?", "the duration of the current silence").
 _HOW_LONG_QUIET = re.compile(r"\bhow (?:long|many (?:seconds|minutes)|much time)\b.*\b(?:quiet|silen(?:t|ce)|still|"
-                             r"nothing|no (?:sound|noise)|since|last (?:sound|noise)|without (?:a |any )?(?:sound|noise))|"
+                             r"nothing|no (?:sound|noise)|since|last (?:sound|noise)|"
+                             r"without (?:a |any )?(?:sound|noise))|"
                              r"\b(?:quiet|silent)\b.*\bhow long\b|\bduration of the (?:current )?silence\b",
                              re.IGNORECASE)
 # Alternatives compared by order or loudness ("did you hear the bell or the knock first?"): one of them is asked for.
@@ -313,10 +315,12 @@ _UNKNOWABLE = re.compile("|".join([
     r"channel|podcast)\b|\b(?:which|what) (?:composer|artist|band|singer|station|channel|show|programme|program|movie|"
     r"film|episode|podcast)\b|\bwhat(?:'s| is) on (?:the )?(?:tv|radio|television|telly)\b|\bwho won\b",
     # what cannot be heard: size, weight, looks, makes, distance and direction, place, what is written or seen
-    r"\bhow (?:big|small|large|tall|short|heavy|far|close|near|fast)\b(?! in(?:to)?\b| along\b)|\bwhat size\b|\bweigh\b|\bweight\b|"
+    r"\bhow (?:big|small|large|tall|short|heavy|far|close|near|fast)\b(?! in(?:to)?\b| along\b)|\bwhat size\b|"
+    r"\bweigh\b|\bweight\b|"
     r"\bwhat (?:make|model|brand|shape)\b|\bwhich (?:direction|way|side|room|floor|street|city|town|country)\b|"
     r"\bthe address\b|\bbreed\b|\bcolou?rs?\b|\bhow much money\b|"
-    r"\bwhere (?:did|does|do|will) (?:he|she|they|it|we|i|the (?!sound|noise)\w+) (?:go|went|come|live|put|hide|keep)\b|"
+    r"\bwhere (?:did|does|do|will) (?:he|she|they|it|we|i|the (?!sound|noise)\w+) "
+    r"(?:go|went|come|live|put|hide|keep)\b|"
     r"\bwhere (?:is|are|am|was|were) (?:this|we|i|they|he|she|that|the (?!sound|noise)\w+)\b(?! in the)|"
     r"\bwhat does the (?:sign|screen|note|label|message) say\b|\bwritten\b|\b(?:what )?can you see\b|"
     r"\bsmell\w*|\btaste[sd]?\b|\bstink\w*",
@@ -327,7 +331,8 @@ _UNKNOWABLE = re.compile("|".join([
     r"\bhot outside\b|\bcold in here\b|\bstock\b|\bcost\b",
     # minds, and what has not happened yet
     r"\bwhat (?:does|did|do) (?:he|she|they|it|the \w+) want\b|\bhow (?:does|did|do) (?:he|she|they|the \w+) feel\b|"
-    r"\blying\b|\btrying to (?:say|tell)\b|\bwhat happens next\b|\bwill (?:it|he|she|they|the \w+) (?:rain|snow|stop|come|do|be|start)\b|"
+    r"\blying\b|\btrying to (?:say|tell)\b|\bwhat happens next\b|"
+    r"\bwill (?:it|he|she|they|the \w+) (?:rain|snow|stop|come|do|be|start)\b|"
     r"\bgoing to (?:rain|snow)\b",
     # what is private: a pin, an email, a name
     r"\bpin(?: code| number)?\b(?! drop)|\be-?mail\b|\bcredit card\b|\bwhat(?:'s| is) (?:his|her|their|its) name\b|"
@@ -341,6 +346,7 @@ _ASKING = (r"describe|description|caption|rundown|(?:walk|talk|run) me through|b
            r"list|tags?|labels?|names?|overview|enumerate|pick out|sum up|recap|identify")
 _SOUNDS = (r"sounds?|noises?|audio|recording|clip|scene|sound events?|soundscape|(?:what )?you(?:'re| are)? "
            r"hear(?:ing)?")
+_OF_SOUND = re.compile(rf"\b(?:{_SOUNDS})\b", re.IGNORECASE)  # a question that speaks of the sound itself
 _ASKS_SOUNDS = re.compile(rf"\b(?:{_ASKING})\b.*\b(?:{_SOUNDS})\b|\b(?:{_SOUNDS})\b.*\b(?:{_ASKING})\b|"
                           r"\b(?:which|what) (?:sounds|noises)\b|\bsoundscape\b", re.IGNORECASE)
 
@@ -399,8 +405,10 @@ def asked_form(question: str) -> Form | None:
     sounds = bool(_ASKS_SOUNDS.search(text))
     if _QUESTION_WORD.search(text) or _REQUEST.match(bare) or alternatives and yes_no or sounds:
         # "is the sound loud or soft?" is not answered "yes" either, nor "what was that?" by a bare time, nor
-        # "list the sounds" by the refusal
-        return Form("open", banned=BARE + ((REFUSAL,) if sounds else ()),
+        # "list the sounds" or "what's that noise" by the refusal: what the sound cannot tell is read above, and a
+        # question that speaks of the sound itself asks what it can, but where it comes from
+        about_sound = sounds or bool(_OF_SOUND.search(text)) and not re.match(r"where\b", bare, re.IGNORECASE)
+        return Form("open", banned=BARE + ((REFUSAL,) if about_sound else ()),
                     unwanted=NOTHING if _ASKS_WHEN.search(text) else TIME_OR_NOTHING)
     return None
 

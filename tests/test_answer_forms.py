@@ -191,7 +191,9 @@ def test_the_grammar_of_a_question_gives_its_form(question, kind, answers):
     assert set(form.banned) - {REFUSAL} == set(BARE if kind == "open" else ())
 
 
-@pytest.mark.parametrize("question", ["can you describe what you hear", "list the sounds in this clip",
+@pytest.mark.parametrize("question", ["what's that noise?", "what's the loudest sound", "which noises are in there",
+                                      "what's the soundscape like", "can you describe what you hear",
+                                      "list the sounds in this clip",
                                       "tag this audio", "give me a rundown of the sounds", "what sounds are in here, "
                                       "just the names", "Describe the recording."])
 def test_a_question_for_the_sounds_themselves_is_never_refused(question):

@@ -3,13 +3,13 @@
 
 The words known are those the training data's questions are made of (the stems of the families training draws
 from, their answer-form instructions, fillers and the words their slots are filled with, every class's everyday
-names) and the words the form reader
-itself looks for (model/answer_forms.py). A word of three letters or more that is none of them is put right when
-one slip makes it a known word of four letters or more: two neighbouring letters swapped, one dropped, one added or
-one changed, as people mistype (model/data/wording.py, `typo`). Where several known words are one slip away, the
-one the training questions use most is taken, and none where two are used equally often. A word that is known is
-never changed, nor is anything but letters. The language model still reads the question as typed: it was trained
-on typing like it; only the rules that read the question's form, and the sounds it names, read the words put right.
+names) and the words the form reader itself looks for (model/answer_forms.py). A word of three letters or more
+that is none of them is put right when one slip makes it a known word of four letters or more: two neighbouring
+letters swapped, one dropped, one added, or a neighbouring key's letter hit instead, as people mistype and as the
+training data's typing does (model/data/wording.py, `typo`). Where several known words are one slip away, the one
+the training questions use most is taken, and none where two are used equally often. A word that is known is never
+changed, nor is anything but letters. The language model still reads the question as typed: it was trained on
+typing like it; only the rules that read the question's form, and the sounds it names, read the words put right.
 """
 from __future__ import annotations
 

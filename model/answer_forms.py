@@ -176,7 +176,7 @@ def _listed_after(question: str) -> list[str]:
         return []
     items = re.split(r"\s*[,;]\s*(?:or\s+|and\s+)?", _LAST_END.split(m.group(1) + "\n", maxsplit=1)[0].strip())
     options = [_option_text(x, last=False) for x in items if x.strip()]
-    kinds = {k for o in options for k, said in _KIND_WORDS.items() if re.search(rf"\b(?:{said})\b", o, re.IGNORECASE)}
+    kinds = set().union(*map(_kinds, options))
     return options if len(options) >= 3 and len(kinds) < 2 else []  # "which is it: speech, music or another sound"
 
 
@@ -267,6 +267,11 @@ _KIND_WORDS = {
              r"just (?:a )?sound|something else",
     "silence": r"silence|silent|quiet|nothing",
 }
+
+
+def _kinds(text: str) -> set[str]:
+    """The kinds of sound (speech, music, sound, silence) that `text` names."""
+    return {k for k, said in _KIND_WORDS.items() if re.search(rf"\b(?:{said})\b", text, re.IGNORECASE)}
 
 
 # What the sound cannot tell, as the training data's unknowable questions ask it (model/data/stems.txt) and in the
@@ -380,7 +385,7 @@ def asked_form(question: str) -> Form | None:
     alternatives = bool(_ALTERNATIVES.search(text))
     between = alternatives or bool(_OF_PAIR.search(text))  # "the dog or the rain"; "the louder of the dog and the rain"
     named = _narrowest(class_mentions(text)) if between and not _BEFORE_AFTER.search(text) else ()
-    kinds = {k for k, said in _KIND_WORDS.items() if re.search(rf"\b(?:{said})\b", text, re.IGNORECASE)}
+    kinds = _kinds(text)
     choice = bool(_OR_IS_IT.search(text))  # "is someone speaking or is it music": a choice, not whether either is there
     of_kind = len(kinds) >= 2 and alternatives and (not existence or choice or len(kinds) >= 3 or "sound" in kinds)
     if of_kind and (kinds & {"sound", "silence"} or set(named) <= {"speech", "music"}):

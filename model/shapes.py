@@ -32,10 +32,15 @@ TIME_OR_NOTHING = Shape(
 
 # A time or span as the training data's answers give one: "at 3.2 s", "about 40 seconds ago", "about 2 minutes"
 _A_TIME = rf"\d+(?:\.\d+)?\s*(?:{_SECONDS}|hours?|h)\b"
+
+
+def _without(said: str) -> Shape:
+    """Answers that never say `said` (a pattern); text becomes one of them exactly while it has not said it yet."""
+    none_yet = re.compile(rf"(?![\s\S]*(?:{said}))[\s\S]*", re.IGNORECASE)
+    return Shape(none_yet, none_yet)
+
+
 # Any answer that gives no time ("harpsichord" to "when did it start?"); once a time is said, it cannot become one
-NOT_A_TIME = Shape(re.compile(rf"(?![\s\S]*{_A_TIME})[\s\S]*", re.IGNORECASE),
-                   re.compile(rf"(?![\s\S]*{_A_TIME})[\s\S]*", re.IGNORECASE))
+NOT_A_TIME = _without(_A_TIME)
 # Any answer to "how long has it been quiet?" that gives no span and does not say it isn't quiet or has been all along
-_QUIET_SAID = rf"{_A_TIME}|isn't quiet|is not quiet|not quiet|whole time|all along"
-NOT_A_QUIET_SPAN = Shape(re.compile(rf"(?![\s\S]*(?:{_QUIET_SAID}))[\s\S]*", re.IGNORECASE),
-                         re.compile(rf"(?![\s\S]*(?:{_QUIET_SAID}))[\s\S]*", re.IGNORECASE))
+NOT_A_QUIET_SPAN = _without(rf"{_A_TIME}|isn't quiet|is not quiet|not quiet|whole time|all along")

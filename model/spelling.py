@@ -19,7 +19,7 @@ import re
 import string
 from collections import Counter
 
-from .data.wording import KEYBOARD
+from .data.wording import KEY_NEIGHBOURS
 
 _WORD = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)?")
 MIN_TYPED = 3  # a slip in a word of four letters can leave three
@@ -76,25 +76,13 @@ def _patterns(module) -> list[str]:
     return [v.pattern for v in vars(module).values() if isinstance(v, re.Pattern)]
 
 
-def _neighbours() -> dict[str, str]:
-    """Each letter's neighbouring keys on its keyboard row, the keys a finger slips to."""
-    near: dict[str, str] = {}
-    for row in KEYBOARD.split():
-        for i, key in enumerate(row):
-            near[key] = row[max(i - 1, 0):i] + row[i + 1:i + 2]
-    return near
-
-
-_NEAR = _neighbours()
-
-
 def _one_slip(word: str) -> set[str]:
     """Every string one slip away from `word`, undone: two neighbouring letters swapped back, a dropped letter
     put back, a doubled or stray one taken out, a neighbouring key's letter changed back."""
     splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
     swaps = {a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1}
     drops = {a + b[1:] for a, b in splits if b}
-    changes = {a + c + b[1:] for a, b in splits if b for c in _NEAR.get(b[0], "")}
+    changes = {a + c + b[1:] for a, b in splits if b for c in KEY_NEIGHBOURS.get(b[0], "")}
     adds = {a + c + b for a, b in splits for c in string.ascii_lowercase}
     return (swaps | drops | changes | adds) - {word}
 

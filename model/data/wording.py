@@ -339,6 +339,18 @@ SUFFIXES = (" pls", " please", " thanks", "??", " ?", "?!", " thx")
 KEYBOARD = "qwertyuiop asdfghjkl zxcvbnm"
 
 
+def _key_neighbours() -> dict[str, str]:
+    """Each letter's neighbouring keys on its KEYBOARD row, left then right: the keys a finger slips to."""
+    near: dict[str, str] = {}
+    for row in KEYBOARD.split():
+        for i, key in enumerate(row):
+            near[key] = row[max(i - 1, 0):i] + row[i + 1:i + 2]
+    return near
+
+
+KEY_NEIGHBOURS = _key_neighbours()
+
+
 def casual(text: str, rng: random.Random, keep: str = "") -> str:
     """`text` typed as people type in a chat box: sometimes lower case, contracted, without its question
     mark, with a filler or a typo. `keep` (e.g. a block of options) is left exactly as it is."""
@@ -379,8 +391,6 @@ def typo(text: str, rng: random.Random) -> str:
     elif how == 2:
         w = w[:i] + w[i] + w[i:]
     else:
-        row = next((r for r in KEYBOARD.split() if w[i].lower() in r), "")
-        j = row.find(w[i].lower())
-        near = [row[k] for k in (j - 1, j + 1) if 0 <= k < len(row)]
+        near = KEY_NEIGHBOURS.get(w[i].lower(), "")
         w = w[:i] + (rng.choice(near) if near else w[i]) + w[i + 1:]
     return text[: m.start()] + w + text[m.end():]

@@ -198,6 +198,7 @@ def group_blocks() -> dict[str, tuple[int, ...]]:
     return blocks
 
 
+@functools.lru_cache(maxsize=4096)  # a watch asks the same question every hop
 def asked_groups(text: str) -> tuple[str, ...]:
     """The groups of sounds (GROUPS) a text asks about by their words, in GROUPS' order."""
     return tuple(g for g, (words, _, _) in GROUPS.items() if re.search(words, text, re.IGNORECASE))

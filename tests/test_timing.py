@@ -2,14 +2,10 @@
 import torch
 
 from model.audio import TOKENS_PER_SECOND
-from model.data.audioset import default_map
 from model.tags import Tags
 from model.timing import timed
 from model.yamnet import NUM_CLASSES
-
-
-def row(display: str) -> int:
-    return next(r.index for r in default_map() if r.display_name == display)
+from test_tags import row
 
 
 def stream(seconds: float, sounds: dict[str, tuple[float, float]]) -> Tags:

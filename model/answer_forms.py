@@ -15,9 +15,10 @@
   "can you hear ...", "anyone there?"), no question word, and no alternatives ("is it X or Y"),
   except where the alternatives are what is asked about ("is there singing or music").
 - **It names the sounds to choose between** ("which was louder, the dog or the rain", "which is the
-  quieter of the dog and the rain", "was that a cow or a goat?"): one of them, by its class name, the
-  narrower where one narrows another down ("who is talking, a man or a woman?"); alternatives no class
-  names ("is it a plane or a bird?") are chosen between as written.
+  quieter of the dog and the rain", "was that a cow or a goat?", "between the bell and the dog, which came
+  first?"): one of them, by its class name, the narrower where one narrows another down ("who is talking, a man
+  or a woman?", "male or female?"); alternatives no class names ("is it a plane or a bird?") are chosen between
+  as written; "was the dog before or after the rain?" is answered before or after.
 - **It asks how long it has been quiet** ("how long has it been quiet?", "how long since anything
   happened?"): an answer that gives a span or says it isn't quiet or has been all along; **or when**, by its
   first words as the training data's timing questions begin ("when did ...", "how long ago ...", "find when
@@ -37,7 +38,7 @@ present or about what was just heard ("is it raining?", "was that a dog?") reads
 seconds' tags, one in the past tense ("did someone speak?") the tags of all it has heard.
 
 A question about what the sound cannot tell (what was said, who someone is, the world beyond the
-recording, what cannot be heard, why, what will happen) is answered by the refusal, unless it offers sounds to
+recording, what cannot be heard, how someone feels or things are, why, what will happen) is answered by the refusal, unless it offers sounds to
 choose between, and only such a question: the
 closed forms never offer it, since the question asks for a number, yes or no, or one of the sounds
 it names, and nor does a question that asks for the sounds themselves, to describe, list, tag or name
@@ -213,6 +214,7 @@ def _line_options(question: str) -> list[str]:
 
 # -- forms read from the question's grammar --------------------------------------------------------
 TYPES = ("speech", "music", "sound", "silence")  # as the training data answers "what kind of sound"
+BEFORE_AFTER = ("before", "after")  # "was the dog before or after the rain?"
 COUNTS = tuple(str(n) for n in range(31))
 BARE = YES_NO + TRUE_FALSE + COUNTS  # answers of other kinds, never the answer to an open question
 
@@ -259,9 +261,15 @@ _COUNT = re.compile(r"\bhow\s+many\b(?!\s+(?:seconds|minutes|hours)\b)|\bhow\s+o
                     re.IGNORECASE)
 _WHICH = re.compile(r"^(?:which|what|who)\b|\bwhich\s+one\b", re.IGNORECASE)
 _OF_PAIR = re.compile(r"\bof\b.+\band\b", re.IGNORECASE)  # "the louder of X and Y", "first out of X and Y"
+# Two sounds joined by "and", then the question ("between the bell and the knock, which came first?", "the horn and
+# the siren: which was louder?", "i heard a bell and a knock, which was first?")
+_MALE_OR_FEMALE = re.compile(r"\b(?:male|female)\b.*\bor\b.*\b(?:male|female)\b", re.IGNORECASE)  # "male or female?"
+_AND_THEN_WHICH = re.compile(r"^between\b.+\band\b.*\bwhich\b|\band\b[^?]*[,:;\u2013\u2014-]\s*(?:so\s+|but\s+)?which\b",
+                             re.IGNORECASE)
 _BEFORE_AFTER = re.compile(r"\bbefore\s+or\s+after\b|\bafter\s+or\s+before\b", re.IGNORECASE)
 _KIND_WORDS = {
-    "speech": r"speech|speaking|talking|talk|voices?|words|spoken|conversation|someone saying|somebody saying",
+    "speech": r"speech|speaking|talking|talk|voices?|words|spoken|conversation|someone saying|somebody saying|"
+              r"(?:a )?(?:person|human)|people|someone|somebody",
     "music": r"music|musical|songs?|tunes?|melody|(?:an )?instruments?",
     "sound": r"noises?|sound effects?|(?:an)?other sounds?|(?:other|different) kind of sound|different sounds?|"
              r"just (?:a )?sound|something else",
@@ -339,6 +347,26 @@ _UNKNOWABLE = re.compile("|".join([
     r"\blying\b|\btrying to (?:say|tell)\b|\bwhat happens next\b|"
     r"\bwill (?:it|he|she|they|the \w+) (?:rain|snow|stop|come|do|be|start)\b|"
     r"\bgoing to (?:rain|snow)\b",
+    # how someone is or feels, and the state of things, beyond their sound ("is the baby hungry?", "is the door locked?")
+    r"\b(?:is|are|was|were|am|does|do|did) (?:he|she|they|it|i|we|someone|somebody|anyone|anybody|everyone|"
+    r"(?:the|my|our|that|this) \w+(?: (?!(?:sound|seem|look|feel)s?\b)\w+)?) (?:(?:seem|look|feel)(?:s|ing)? )?(?:so |very |really )?"
+    r"(?:hungry|thirsty|happy|sad|angry|mad|upset|tired|sleepy|bored|scared|afraid|worried|hurt|injured|sick|ill|"
+    r"okay|ok|alright|lonely|nervous|drunk|married|pregnant|locked|unlocked|full|hot|cold|warm|deep|clean|"
+    r"dirty|broken|expensive|cheap|old|new)\b|\bleave (?:the|my) \w+ (?:open|unlocked)\b",
+    # what someone does or has beyond its sound: reads, cooks, eats, watches, plans, buys; their job
+    rf"\bwhat(?:'s| (?:is|are|was|were|did|does|do)) (?:{_PERSON}|he|she|they|it|the \w+) (?:reading|cooking|eating|"
+    r"drinking|"
+    r"watching|looking at|planning|writing|buying|holding|ordering|order|ordered|cook|eat|drink|read|watch|plan|"
+    r"buy|write)\b|"
+    r"\bwhat (?:he|she|they|someone|somebody) (?:ordered|bought|ate|drank|read|wrote|cooked|planned|watched)\b|"
+    r"\bfor (?:dinner|lunch|breakfast|supper)\b|\b(?:job|profession|occupation|salary)\b|\bwhat day\b|"
+    r"\bhow (?:deep|wide)\b|\bwhat (?:kind|sort|type|make) of (?:car|truck|van|phone|computer|shoes?)\b|"
+    r"\bname of (?:the|this|that) (?:street|road|place|town|city|restaurant|shop|store|dog|cat|horse|baby|kid|child|"
+    r"boy|girl|show|book|game|company)\b|\b(?:which|what) team\b|\bwho(?:'s| is) winning\b|"
+    r"\bhow many\b.*\b(?:live|lives|living|floors|storeys|stories|rooms|years old)\b|"
+    r"\bhow long (?:until|till|before) (?:the|my|our) \w+ (?:arrives?|comes?|gets? here|leaves?)\b|"
+    r"\bwhat(?:'s|s| is) (?:the|this|that) (?:tv |radio )?(?:show|programme|program|film|movie|song|book|game|street|"
+    r"road|restaurant|shop|store|place|town|city|band|podcast|station|channel) called\b",
     # what is private: a pin, an email, a name
     r"\bpin(?: code| number)?\b(?! drop)|\be-?mail\b|\bcredit card\b|\bwhat(?:'s| is) (?:his|her|their|its) name\b|"
     r"\b\w+'s name\b",
@@ -383,14 +411,19 @@ def asked_form(question: str) -> Form | None:
     yes_no = _yes_no_question(text, words)
     existence = yes_no and _existence(words) and not _WHICH_FIRST.search(text)  # "did you hear X or Y first?"
     alternatives = bool(_ALTERNATIVES.search(text))
-    between = alternatives or bool(_OF_PAIR.search(text))  # "the dog or the rain"; "the louder of the dog and the rain"
-    named = _narrowest(class_mentions(text)) if between and not _BEFORE_AFTER.search(text) else ()
+    paired = bool(_AND_THEN_WHICH.search(bare))  # "between the dog and the rain, which was first?"
+    between = alternatives or paired or bool(_OF_PAIR.search(text))  # "the dog or the rain"; "the louder of X and Y"
+    if _BEFORE_AFTER.search(text):  # "was the dog before or after the rain?"
+        return Form("listed", BEFORE_AFTER)
+    named = _narrowest(class_mentions(text)) if between else ()
+    if _MALE_OR_FEMALE.search(text):  # "is the person male or female?", "a male or female voice?"
+        named = ("male speech", "female speech")
     kinds = _kinds(text)
     choice = bool(_OR_IS_IT.search(text))  # "is someone speaking or is it music": a choice, not whether either is there
     of_kind = len(kinds) >= 2 and alternatives and (not existence or choice or len(kinds) >= 3 or "sound" in kinds)
     if of_kind and (kinds & {"sound", "silence"} or set(named) <= {"speech", "music"}):
         return Form("type", TYPES)  # "speech, music or another sound?"
-    if len(named) >= 2 and _WHICH.search(bare):  # "which was louder, the dog or the rain"
+    if len(named) >= 2 and (_WHICH.search(bare) or paired):  # "which was louder, the dog or the rain"
         return Form("named", named)
     if _HOW_LONG_QUIET.search(bare):  # "how long has it been quiet?": a span, or that it isn't or has been all along
         return Form("open", banned=BARE + (REFUSAL,), unwanted=NOT_A_QUIET_SPAN)

@@ -8,7 +8,8 @@ that is none of them is put right when one slip makes it a known word of four le
 letters swapped, one dropped, one added, or a neighbouring key's letter hit instead, as people mistype and as the
 training data's typing does (model/data/wording.py, `typo`). Where several known words are one slip away, the one
 the training questions use most is taken, and none where two are used equally often. A word that is known is never
-changed, nor is anything but letters. The language model still reads the question as typed: it was trained on
+changed, nor is anything but letters; a word with an ending after an apostrophe ("dog's") is put right
+in its stem alone. The language model still reads the question as typed: it was trained on
 typing like it; only the rules that read the question's form, and the sounds it names, read the words put right.
 """
 from __future__ import annotations
@@ -93,6 +94,9 @@ def respelled_word(word: str) -> str:
     known = known_words()
     if not MIN_TYPED <= len(word) <= _longest() + 1 or word in known:  # one slip changes a length by one at most
         return word
+    stem, mark, tail = word.partition("'")
+    if mark and stem and tail in ("s", "re", "ve", "ll", "d", "m", "t"):  # "dog's", "neighbours've": the stem alone
+        return respelled_word(stem) + mark + tail
     near = sorted(((known[w], w) for w in _one_slip(word) if len(w) >= MIN_KNOWN and w in known), reverse=True)
     if not near or len(near) > 1 and near[0][0] == near[1][0]:
         return word

@@ -183,6 +183,18 @@ def test_batched_answers_choose_as_single_answers_do_and_the_others_decode_as_be
     ("any idea who just came in", "refusal", (REFUSAL,)),
     ("will the baby wake up?", "refusal", (REFUSAL,)),
     ("what's the cat's name", "refusal", (REFUSAL,)),
+    ("was the dog before or after the rain?", "listed", ("before", "after")),
+    ("between the horn and the siren, which was first?", "named", ("horn", "siren")),  # "and", then which
+    ("i heard a bell and a dog, which came first?", "named", ("bell", "dog")),
+    ("is that a person or just a noise?", "type", TYPES),  # a person: speech
+    ("is the person male or female?", "named", ("male speech", "female speech")),
+    ("is the baby hungry?", "refusal", (REFUSAL,)),  # how someone is, beyond the sound
+    ("is the door locked", "refusal", (REFUSAL,)),
+    ("what's she cooking?", "refusal", (REFUSAL,)),
+    ("how many people live here?", "refusal", (REFUSAL,)),
+    ("whats the tv show called", "refusal", (REFUSAL,)),
+    ("what's that called?", "open", ()),  # the sound's name: the sound tells it
+    ("is the dog hungry or is it just barking?", "refusal", (REFUSAL,)),
 ])
 def test_the_grammar_of_a_question_gives_its_form(question, kind, answers):
     form = asked_form(question)

@@ -51,7 +51,8 @@ def test_a_slip_in_a_generated_question_is_read_as_the_question_without_it():
     ("how mnay times did the dog bark", "how many times did the dog bark"),
     ("is it raning", "is it raining"), ("is tehre a helicoptr?!", "is there a helicopter?!"),
     ("what's going on", "what's going on"), ("my kettle's whistling", "my kettle's whistling"),
-    ("can you tell me the wifi password", "can you tell me the wifi password")])  # a word the rules look for
+    ("can you tell me the wifi password", "can you tell me the wifi password"),  # a word the rules look for
+    ("what's the dog's name", "what's the dog's name"), ("the hrose's hooves", "the horse's hooves")])  # possessives
 def test_case_and_punctuation_are_kept_and_only_slips_change(typed, meant):
     assert respelled(typed) == meant
 

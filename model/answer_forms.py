@@ -367,6 +367,20 @@ _UNKNOWABLE = re.compile("|".join([
     r"\bhow long (?:until|till|before) (?:the|my|our) \w+ (?:arrives?|comes?|gets? here|leaves?)\b|"
     r"\bwhat(?:'s|s| is) (?:the|this|that) (?:tv |radio )?(?:show|programme|program|film|movie|song|book|game|street|"
     r"road|restaurant|shop|store|place|town|city|band|podcast|station|channel) called\b",
+    # what was said, its gist and its words; who a speaker is by name; a work's title; why, in other words
+    r"\bon about\b|\bgist\b|\bexact words\b|\b(?:his|her|their) words\b|\bquote\b|\bdiscuss(?:ed|ing|ion)?\b|"
+    r"\bmentioned\b|\binstructions?\b|\bwhat questions?\b|"
+    r"\b(?:identify|name) the (?:speaker|person|man|woman|caller|singer|people)\b|\bwhich person\b|"
+    r"\b(?:speaker|person|man|woman|guy|girl|caller|singer|dog|cat|baby|kid|child)(?:'s)? (?:called|named)\b|"
+    r"\b(?:his|her|their|\w+'s) age\b|\bwhat age\b|\bhow (?:hot|cold|warm|humid)\b|\b(?:weekday|weekend|holiday)\b|"
+    r"\bname (?:that|this|the) (?:tune|song|track|piece)\b|\bwhat (?:track|record|tune)\b|\btitle of\b|"
+    r"\bwhat (?:game|show|film|movie) is (?:this|that|it)\b|"
+    r"\bis (?:the|that|this|it|she|he) (?:\w+ )?(?:red|blue|green|yellow|black|white|grey|gray|brown|pink|purple|orange|"
+    r"tall|fat|thin|pretty|ugly|beautiful|handsome|heavy)\b(?! noise)|"
+    r"\bhow many (?:legs|wheels|eyes|doors|windows|floors)\b|\breason (?:for|why)\b|\bhow come\b|"
+    r"\bwhat (?:made|makes|caused|causes) (?:the |a |him |her |them |it )(?:\w+ )?(?:to )?(?:bark|barking|cry|crying|"
+    r"laugh|laughing|scream|screaming|shout|shouting|yell|yelling|stop|start|go off|leave|run)\b|"
+    r"\b(?:what|who)\b(?:'s)?(?: \w+){0,3} (?:laughing|shouting|barking|yelling|screaming|staring|looking) at\b",
     # what is private: a pin, an email, a name
     r"\bpin(?: code| number)?\b(?! drop)|\be-?mail\b|\bcredit card\b|\bwhat(?:'s| is) (?:his|her|their|its) name\b|"
     r"\b\w+'s name\b",

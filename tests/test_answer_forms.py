@@ -195,6 +195,15 @@ def test_batched_answers_choose_as_single_answers_do_and_the_others_decode_as_be
     ("whats the tv show called", "refusal", (REFUSAL,)),
     ("what's that called?", "open", ()),  # the sound's name: the sound tells it
     ("is the dog hungry or is it just barking?", "refusal", (REFUSAL,)),
+    ("what was the gist of the conversation", "refusal", (REFUSAL,)),  # what was said, in other words
+    ("identify the speaker", "refusal", (REFUSAL,)),
+    ("name that tune", "refusal", (REFUSAL,)),
+    ("is the car red?", "refusal", (REFUSAL,)),
+    ("how come the baby is crying", "refusal", (REFUSAL,)),
+    ("what's the dog barking at?", "refusal", (REFUSAL,)),
+    ("was there a dog barking at any point?", "yesno", YES_NO),  # "barking at", but not at what
+    ("what made that noise?", "open", ()),  # the sound's source: the sound tells it
+    ("is that white noise", "yesno", YES_NO),
 ])
 def test_the_grammar_of_a_question_gives_its_form(question, kind, answers):
     form = asked_form(question)

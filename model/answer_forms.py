@@ -22,10 +22,11 @@
 - **It asks how long it has been quiet** ("how long has it been quiet?", "how long since anything
   happened?"): an answer that gives a span or says it isn't quiet or has been all along; **or when**, by its
   first words as the training data's timing questions begin ("when did ...", "how long ago ...", "find when
-  ..."): an answer that gives a time. Neither is the refusal.
+  ...", "can you tell me when ...", "the dog barked - when?"): an answer that gives a time. Neither is the refusal.
 - **Anything else with a question word or a request** ("what was that", "describe the scene") is
   answered freely, but never by a bare yes, no, true, false or number, which answer other kinds, nor by
-  nothing, nor by a bare time ("at 0.3 s") unless it asks when.
+  nothing, nor by a bare time ("at 0.3 s") unless it asks when and not for the sounds themselves ("what happens,
+  and when?").
 
 **What the branch tagged** (model/tags.py), for a model with a YAMNet branch: where the answers to choose
 from name sounds (options, the sounds named as alternatives) or the question asks whether a sound is
@@ -238,18 +239,23 @@ _ALTERNATIVES = re.compile(r"\bor\b(?!\s+(?:not|no|nah|anything|so|what|maybe|(?
                            r"\bvs\.?(?=\s)|\bversus\b|\bcategor(?:y|ies)\b", re.IGNORECASE)
 # A question that asks when, by its first words as the training data's timing questions begin ("when did ...",
 # "at what point ...", "what time in the clip ...", "how long ago ...", "where in the clip ...", "give me the time of").
-_WHEN_FIRST = re.compile(r"(?:(?:so|and|tell me|do you know|any idea)\s+)?"
+_WHEN_FIRST = re.compile(r"(?:(?:so|and|(?:(?:can|could) you |please )?tell me|do you know|any idea|"
+                         r"i (?:want|need|would like|'d like|wanna) to know)\s+)?"
                          r"(?:when\b(?! (?:i|you) (?:was|were|am|are)\b)|"
                          r"(?:find|point out|show me|mark) when\b|at (?:what|which) (?:point|time|second|moment|"
                          r"timestamp)\b|what (?:time|timestamp) (?:in|into|did|was)\b|how long ago\b|how "
                          r"(?:many seconds|far) (?:in|into)\b|where in the\b|locate\b.*\bin time\b|mark the time\b|"
-                         r"give me the (?:time|timestamp|onset)\b|what(?:'s| is) the (?:timestamp|onset|start time)\b)",
+                         r"give me the (?:time|timestamp|onset)\b|what(?:'s| is) the (?:timestamp|onset|start time)\b|"
+                         r"at (?:roughly|about|approximately|around) what (?:time|point|second)\b|"
+                         r"(?:what|which) (?:second|moment)\b|the (?:exact )?moment\b|.*[-,:\u2013\u2014]\s*when\??$)",
                          re.IGNORECASE)
 # A question that asks how long it has been quiet, as the training data's quiet questions ask it ("how long has it
 # been quiet?", "how long since anything happened?", "been quiet how long?", "the duration of the current silence").
 _HOW_LONG_QUIET = re.compile(r"\bhow (?:long|many (?:seconds|minutes)|much time)\b.*\b(?:quiet|silen(?:t|ce)|still|"
                              r"nothing|no (?:sound|noise)|since|last (?:sound|noise)|"
-                             r"without (?:a |any )?(?:sound|noise))|"
+                             r"without (?:a |any )?(?:sound|noise|peep|anything))|\bsince when\b.*\b(?:quiet|silen(?:t|ce)|nothing)\b|"
+                             r"\btime (?:elapsed |passed |gone by )?since (?:the last|anything|something|any)\b|"
+                             r"\blength of the (?:current )?(?:silence|quiet)\b|"
                              r"\b(?:quiet|silent)\b.*\bhow long\b|\bduration of the (?:current )?silence\b",
                              re.IGNORECASE)
 # Alternatives compared by order or loudness ("did you hear the bell or the knock first?"): one of them is asked for.
@@ -352,7 +358,7 @@ _UNKNOWABLE = re.compile("|".join([
     r"(?:the|my|our|that|this) \w+(?: (?!(?:sound|seem|look|feel)s?\b)\w+)?) (?:(?:seem|look|feel)(?:s|ing)? )?(?:so |very |really )?"
     r"(?:hungry|thirsty|happy|sad|angry|mad|upset|tired|sleepy|bored|scared|afraid|worried|hurt|injured|sick|ill|"
     r"okay|ok|alright|lonely|nervous|drunk|married|pregnant|locked|unlocked|full|hot|cold|warm|deep|clean|"
-    r"dirty|broken|expensive|cheap|old|new)\b|\bleave (?:the|my) \w+ (?:open|unlocked)\b",
+    r"dirty|expensive|cheap|old|new)\b|\bleave (?:the|my) \w+ (?:open|unlocked)\b",
     # what someone does or has beyond its sound: reads, cooks, eats, watches, plans, buys; their job
     rf"\bwhat(?:'s| (?:is|are|was|were|did|does|do)) (?:{_PERSON}|he|she|they|it|the \w+) (?:reading|cooking|eating|"
     r"drinking|"
@@ -461,7 +467,7 @@ def asked_form(question: str) -> Form | None:
         # question that speaks of the sound itself asks what it can, but where it comes from
         about_sound = sounds or bool(_OF_SOUND.search(text)) and not re.match(r"where\b", bare, re.IGNORECASE)
         return Form("open", banned=BARE + ((REFUSAL,) if about_sound else ()),
-                    unwanted=NOTHING if _ASKS_WHEN.search(text) else TIME_OR_NOTHING)
+                    unwanted=NOTHING if _ASKS_WHEN.search(text) and not _TELLS_SOUNDS.search(text) else TIME_OR_NOTHING)
     return None
 
 
@@ -482,6 +488,12 @@ def _between_sounds(text: str) -> bool:
 # the time of ...", "the timestamp", "where in the clip", "how long ago"): only it may be answered by a bare time.
 _ASKS_WHEN = re.compile(r"\b(?:when|time|times?tamp|timing|second|seconds|moment|point|ago|since|how long|where in|"
                         r"begins?|start(?:s|ed)?|onset|locate|at what|at which)\b", re.IGNORECASE)
+# A question for the sounds, with their times or not ("what happens, and when?", "describe the sounds with
+# timestamps"): a bare time is never its whole answer.
+_TELLS_SOUNDS = re.compile(r"\b(?:describe|timeline|walk me through|run me through|what (?:happens|happened|sounds|"
+                           r"noises|do you hear|did you hear|you hear|can you hear|is going on|was going on)|"
+                           r"which (?:sounds|noises)|(?:list|name) (?:the|all|each|every)|each sound|every sound)\b",
+                           re.IGNORECASE)
 _IS_IT = re.compile(r"^(?:is|was|are|were)\s+(?:it|this|that|they|these|those)\s+(.+?)[?.!]*$", re.IGNORECASE)
 
 

@@ -316,10 +316,15 @@ def test_an_open_question_is_never_answered_by_a_banned_answer_and_streams_only_
     ("when did the dog bark?", "no time"), ("give me the time of the drum beat", "no time"),
     ("at what second does the man begin", "no time"), ("where in the clip is the bell?", "no time"),
     ("how long ago did it rain?", "no time"), ("find when the door opened.", "no time"),
-    ("locate the explosion in time", "no time"), ("what happened since the bell rang?", "nothing"),
-    ("what did you hear when i was out?", "nothing"), ("how long has it been quiet?", "no span"),
+    ("locate the explosion in time", "no time"), ("what happened since the bell rang?", "time"),
+    ("what did you hear when i was out?", "time"), ("how long has it been quiet?", "no span"),
     ("been quiet how long?", "no span"), ("how long since anything happened", "no span"),
-    ("what's the duration of the current silence?", "no span")])
+    ("what's the duration of the current silence?", "no span"),
+    ("what happens, and when?", "time"), ("describe the sounds with timestamps", "time"),  # the sounds, with times
+    ("can you tell me when the dog barked", "no time"), ("the dog barked - when?", "no time"),
+    ("at roughly what time did someone knock", "no time"), ("since when has it been quiet", "no span"),
+    ("time elapsed since the last sound", "no span"), ("how long without a peep", "no span"),
+    ("how long did the rain last?", "nothing")])
 def test_an_open_question_rules_out_a_bare_time_unless_it_asks_when(question, shape):
     """A question about when rules out any answer without a time, one about how long it has been quiet any answer
     without a span (or that it isn't quiet, or has been all along); any other question about times rules out only

@@ -13,7 +13,8 @@
 - **It asks how many** ("how many times did the dog bark", "count the knocks"): a number.
 - **It asks yes or no by its grammar**: an auxiliary verb first ("is there ...", "did someone ...",
   "can you hear ...", "anyone there?"), no question word, and no alternatives ("is it X or Y"),
-  except where the alternatives are what is asked about ("is there singing or music").
+  except where the alternatives are what is asked about ("is there singing or music"); or a short question that
+  names a sound and no more ("dog barking?", "hear any birds?").
 - **It names the sounds to choose between** ("which was louder, the dog or the rain", "which is the
   quieter of the dog and the rain", "was that a cow or a goat?", "between the bell and the dog, which came
   first?"): one of them, by its class name, the narrower where one narrows another down ("who is talking, a man
@@ -468,6 +469,8 @@ def asked_form(question: str) -> Form | None:
         about_sound = sounds or bool(_OF_SOUND.search(text)) and not re.match(r"where\b", bare, re.IGNORECASE)
         return Form("open", banned=BARE + ((REFUSAL,) if about_sound else ()),
                     unwanted=NOTHING if _ASKS_WHEN.search(text) and not _TELLS_SOUNDS.search(text) else TIME_OR_NOTHING)
+    if text.endswith("?") and len(words) <= 6 and class_mentions(text):  # "dog barking?", "hear any birds?"
+        return Form("yesno", YES_NO)
     return None
 
 

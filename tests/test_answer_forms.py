@@ -204,6 +204,9 @@ def test_batched_answers_choose_as_single_answers_do_and_the_others_decode_as_be
     ("was there a dog barking at any point?", "yesno", YES_NO),  # "barking at", but not at what
     ("what made that noise?", "open", ()),  # the sound's source: the sound tells it
     ("is that white noise", "yesno", YES_NO),
+    ("dog barking?", "yesno", YES_NO),  # a short question naming a sound, without its verb
+    ("hear any birds?", "yesno", YES_NO),
+    ("thunder at all?", "yesno", YES_NO),
 ])
 def test_the_grammar_of_a_question_gives_its_form(question, kind, answers):
     form = asked_form(question)

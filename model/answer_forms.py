@@ -252,12 +252,13 @@ _WHEN_FIRST = re.compile(r"(?:(?:so|and|(?:(?:can|could) you |please )?tell me|d
                          re.IGNORECASE)
 # A question that asks how long it has been quiet, as the training data's quiet questions ask it ("how long has it
 # been quiet?", "how long since anything happened?", "been quiet how long?", "the duration of the current silence").
-_HOW_LONG_QUIET = re.compile(r"\bhow (?:long|many (?:seconds|minutes)|much time)\b.*\b(?:quiet|silen(?:t|ce)|still|"
+_HOW_LONG_QUIET = re.compile(r"\bhow (?:long|many (?:seconds|minutes)|much (?:quiet |silent )?time)\b.*\b(?:quiet|silen(?:t|ce)|still|"
+                             r"hush(?:ed)?|noiseless|soundless|calm|peaceful|"
                              r"nothing|no (?:sound|noise)|since|last (?:sound|noise)|"
                              r"without (?:a |any )?(?:sound|noise|peep|anything))|\bsince when\b.*\b(?:quiet|silen(?:t|ce)|nothing)\b|"
                              r"\btime (?:elapsed |passed |gone by )?since (?:the last|anything|something|any)\b|"
                              r"\blength of the (?:current )?(?:silence|quiet)\b|"
-                             r"\b(?:quiet|silent)\b.*\bhow long\b|\bduration of the (?:current )?silence\b",
+                             r"\b(?:quiet|silent)\b.*\bhow (?:long|many (?:seconds|minutes))\b|\bduration of the (?:current )?silence\b",
                              re.IGNORECASE)
 # Alternatives compared by order or loudness ("did you hear the bell or the knock first?"): one of them is asked for.
 _WHICH_FIRST = re.compile(r"\bor\b.*\b(?:first|last|earlier|later|sooner|louder|quieter|softer|longer|shorter)\b",

@@ -327,7 +327,8 @@ def test_an_open_question_is_never_answered_by_a_banned_answer_and_streams_only_
     ("can you tell me when the dog barked", "no time"), ("the dog barked - when?", "no time"),
     ("at roughly what time did someone knock", "no time"), ("since when has it been quiet", "no span"),
     ("time elapsed since the last sound", "no span"), ("how long without a peep", "no span"),
-    ("how long did the rain last?", "nothing")])
+    ("how long did the rain last?", "nothing"), ("how long has the place been hushed", "no span"),
+    ("been silent for how many seconds", "no span"), ("how much quiet time has there been", "no span")])
 def test_an_open_question_rules_out_a_bare_time_unless_it_asks_when(question, shape):
     """A question about when rules out any answer without a time, one about how long it has been quiet any answer
     without a span (or that it isn't quiet, or has been all along); any other question about times rules out only

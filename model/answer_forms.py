@@ -252,7 +252,7 @@ _WHEN_FIRST = re.compile(r"(?:(?:so|and|(?:(?:can|could) you |please )?tell me|d
                          re.IGNORECASE)
 # A question that asks how long it has been quiet, as the training data's quiet questions ask it ("how long has it
 # been quiet?", "how long since anything happened?", "been quiet how long?", "the duration of the current silence").
-_HOW_LONG_QUIET = re.compile(r"\bhow (?:long|many (?:seconds|minutes)|much (?:quiet |silent )?time)\b.*\b(?:quiet|silen(?:t|ce)|still|"
+_HOW_LONG_QUIET = re.compile(r"\bhow much (?:quiet|silent) time\b|\bhow (?:long|many (?:seconds|minutes)|much time)\b.*\b(?:quiet|silen(?:t|ce)|still|"
                              r"hush(?:ed)?|noiseless|soundless|calm|peaceful|"
                              r"nothing|no (?:sound|noise)|since|last (?:sound|noise)|"
                              r"without (?:a |any )?(?:sound|noise|peep|anything))|\bsince when\b.*\b(?:quiet|silen(?:t|ce)|nothing)\b|"

@@ -29,6 +29,13 @@
   nothing, nor by a bare time ("at 0.3 s") unless it asks when and not for the sounds themselves ("what happens,
   and when?").
 
+**The words the language model reads.** Where the rules read which of two sounds came first or is louder or
+quieter ("between the dog and the rain, which was first?"), the first or last sound ("what kicked things off?") or
+how long it has been quiet ("how long since anything made a peep?", "when did it go quiet?"), the language model
+reads the question in the words training asked it in most ("Which came first, the dog or the rain?", "What is the
+first sound?", "How long has it been quiet?"): it learnt those kinds in few words, and the rules read many. The
+answers allowed, and what the tags add to them, still follow the question asked (`Form.ask`).
+
 **What the branch tagged** (model/tags.py), for a model with a YAMNet branch: where the answers to choose
 from name sounds (options, the sounds named as alternatives) or the question asks whether a sound is
 there ("is there a dog?", "did someone sneeze?"), each answer's score gains HEARD_WEIGHT times the tags'
@@ -58,6 +65,7 @@ from functools import lru_cache
 from torch import Tensor
 
 from .data.questions import REFUSAL
+from .data.tasks import ABSENT_STEMS, LETTERS, SILENCE
 from .metrics import normalize
 from .prompt import answer_ids
 from .spelling import respelled
@@ -414,16 +422,19 @@ class Form:
     answers: tuple[str, ...] = ()
     banned: tuple[str, ...] = ()
     unwanted: Shape | None = None  # an open answer's shape the question does not ask for (model/shapes.py)
+    ask: str = ""  # the question the language model reads instead, in its training wording ("" for the one asked)
+    scored: tuple[str, ...] = ()  # the answers as the language model scores them after `ask` (() for `answers`)
 
 
 def asked_form(question: str) -> Form | None:
     """The form `question` asks for by its words (module docstring), or None when no rule reads it."""
     answers = stated_answers(question)
     if answers:
-        return Form("listed", answers)
+        options = [text for _, text in labelled_options(question)]
+        return Form("listed", answers, **_options_asked(question, options)) if options else Form("listed", answers)
     options = unlabelled_options(question)
     if options:
-        return Form("listed", tuple(options))
+        return Form("listed", tuple(options), **_options_asked(question, options))
     text = " ".join(question.split())
     plain = text.replace("\u2019", "'")
     if (_UNKNOWABLE.search(plain) or _WHO_OR_WILL.search(_FILLER.sub("", plain))) and not _between_sounds(text):
@@ -446,17 +457,19 @@ def asked_form(question: str) -> Form | None:
     if of_kind and (kinds & {"sound", "silence"} or set(named) <= {"speech", "music"}):
         return Form("type", TYPES)  # "speech, music or another sound?"
     if len(named) >= 2 and (_WHICH.search(bare) or paired):  # "which was louder, the dog or the rain"
-        return Form("named", named)
-    if _HOW_LONG_QUIET.search(bare):  # "how long has it been quiet?": a span, or that it isn't or has been all along
-        return Form("open", banned=BARE + (REFUSAL,), unwanted=NOT_A_QUIET_SPAN)
+        return Form("named", named, ask=_pair_asked(text, named))
+    if _HOW_LONG_QUIET.search(bare) or _WENT_QUIET.search(bare):
+        # "how long has it been quiet?", "when did it go quiet?": a span, or that it isn't or has been all along
+        return Form("open", banned=BARE + (REFUSAL,), unwanted=NOT_A_QUIET_SPAN,
+                    ask="" if class_mentions(text) else QUIET_ASKED)  # "how long since the dog barked?" keeps its words
     if _WHEN_FIRST.match(bare):  # "when did the dog bark?", "how long ago was that?": a time
         return Form("open", banned=BARE + (REFUSAL,), unwanted=NOT_A_TIME)
     if _COUNT.search(text):
         return Form("count", COUNTS)
     if yes_no and (not alternatives or existence):
         return Form("yesno", YES_NO)
-    if len(named) >= 2:  # "was that a cow or a goat?"
-        return Form("named", named)
+    if len(named) >= 2:  # "was that a cow or a goat?", "dog first or rain first?"
+        return Form("named", named, ask=_pair_asked(text, named))
     if of_kind:
         return Form("type", TYPES)
     said = _said_alternatives(bare) if alternatives else []
@@ -469,11 +482,21 @@ def asked_form(question: str) -> Form | None:
         # question that speaks of the sound itself asks what it can, but where it comes from
         about_sound = sounds or bool(_OF_SOUND.search(text)) and not re.match(r"where\b", bare, re.IGNORECASE)
         return Form("open", banned=BARE + ((REFUSAL,) if about_sound else ()),
-                    unwanted=NOTHING if _ASKS_WHEN.search(text) and not _TELLS_SOUNDS.search(text) else TIME_OR_NOTHING)
+                    unwanted=NOTHING if _ASKS_WHEN.search(text) and not _TELLS_SOUNDS.search(text) else TIME_OR_NOTHING,
+                    ask=_end_asked(text))
     if text.endswith("?") and len(words) <= 6 and class_mentions(text):  # "dog barking?", "hear any birds?"
         return Form("yesno", YES_NO)
     return None
 
+
+# When it went quiet, as the training data's "how long ago was the last sound" asks it ("when did it go quiet?",
+# "when did you last hear anything?"): how long it has been quiet.
+_WENT_QUIET = re.compile(r"\bwhen (?:did|has|had|was) (?:it|things|everything|the room|the place|all|the house) "
+                         r"(?:go|gone|get|got|become|turn|fall|went) (?:quiet|silent|still)\b|"
+                         r"\bwhen (?:was|did) (?:the |you )?last (?:sound|noise|hear)\b|"
+                         r"\bwhen (?:did|was) the last (?:time|thing) (?:you|i) heard\b|"
+                         r"\bwhen did (?:the |all )?(?:sounds?|noises?|everything) stop\b|"
+                         r"\bwhen was the last time you heard (?:anything|something|a sound|a noise)\b", re.IGNORECASE)
 
 # Who someone is, and what is yet to come, asked with the question word first ("who's playing the piano?", "any
 # idea who came in?", "will the baby wake up?", "when will the train come?").
@@ -498,6 +521,68 @@ _TELLS_SOUNDS = re.compile(r"\b(?:describe|timeline|walk me through|run me throu
                            r"noises|do you hear|did you hear|you hear|can you hear|is going on|was going on)|"
                            r"which (?:sounds|noises)|(?:list|name) (?:the|all|each|every)|each sound|every sound)\b",
                            re.IGNORECASE)
+# The question the language model reads instead, where the rules read a kind they can write in the words training
+# asked it in most (model/data/tasks.py): which of two sounds came first or is louder or quieter, the first or last
+# sound, how long it has been quiet. The answers allowed, and what the tags add, still follow the question asked.
+QUIET_ASKED = "How long has it been quiet?"
+FIRST_ASKED = "What is the first sound?"
+LAST_ASKED = "What is the last sound?"
+_EARLIER = re.compile(r"\b(?:first|earlier|earliest|sooner|before|preced\w*|opening|began|starts? off)\b", re.IGNORECASE)
+_LATER = re.compile(r"\b(?:last|later|latest|final|after|afterwards|ended|ending|closing|second|next)\b", re.IGNORECASE)
+_LOUDER = re.compile(r"\b(?:louder|loudest|noisier|noisiest)\b|\bmore loud(?:ly)?\b", re.IGNORECASE)
+_QUIETER = re.compile(r"\b(?:quieter|quietest|softer|softest|fainter|faintest)\b|\bless loud\b", re.IGNORECASE)
+_FIRST_SOUND = re.compile(r"\b(?:first|earliest|opening|initial)\b|\bkick(?:ed|s)? (?:things|it|everything) off\b|"
+                          r"\b(?:start(?:ed|s)?|open(?:ed|s)?|began|begins) (?:the|this) (?:recording|clip|audio)\b",
+                          re.IGNORECASE)
+_LAST_SOUND = re.compile(r"\b(?:last|final|closing)\b(?! (?:\d+|few|couple|one|two|three|five|ten|fifteen|twenty|"
+                         r"thirty|sixty|minutes?|seconds?|hours?|while|night|week|time|bit)\b)|"
+                         r"\b(?:end(?:ed|s)?|close[ds]?|finish(?:ed|es)?) (?:the|this) (?:recording|clip|audio)\b|"
+                         r"\bat the (?:very )?end\b", re.IGNORECASE)
+_NOT_ORDER = re.compile(r"\bin the (?:last|past)\b|\b(?:when|time|how|since|many|much)\b", re.IGNORECASE)
+
+
+def _pair_asked(text: str, named: tuple[str, ...]) -> str:
+    """The training wording of a question about which of two sounds came first, or is louder or quieter; ""
+    for any other choice between sounds ("which came later" has none)."""
+    if len(named) != 2:
+        return ""
+    a, b = named
+    earlier, later = bool(_EARLIER.search(text)), bool(_LATER.search(text))
+    louder, quieter = bool(_LOUDER.search(text)), bool(_QUIETER.search(text))
+    if earlier and not (later or louder or quieter):
+        return f"Which came first, the {a} or the {b}?"
+    if louder != quieter and not (earlier or later):
+        return f"Which is {'louder' if louder else 'quieter'}, the {a} or the {b}?"
+    return ""
+
+
+def _options_asked(question: str, options: list[str]) -> dict:
+    """A question that lists two to four sounds to choose from, each naming one of our classes and no two the same,
+    in the training data's multiple-choice words ("Which of these sounds can you hear? A) dog B) rain"; the odd one
+    out's, where it asks which is not there): {"ask": ..., "scored": ("A) dog", ...)}, or {} for any other."""
+    names = []
+    for option in options:
+        said = class_mentions(option)
+        names.append(SILENCE if normalize(option) in _SILENT_OPTIONS else said[0] if len(said) == 1 else None)
+    if not 2 <= len(options) <= len(LETTERS) or None in names or len(set(names)) < len(names):
+        return {}
+    scored = tuple(f"{LETTERS[i]}) {name}" for i, name in enumerate(names))
+    stem = ABSENT_STEMS[0] if _NEGATED.search(question) else "Which of these sounds can you hear?"
+    return {"ask": f"{stem} {' '.join(scored)}", "scored": scored}
+
+
+_SILENT_OPTIONS = frozenset({"silence", "nothing", "quiet", "no sound", "none", "silent", "nothing at all"})
+
+
+def _end_asked(text: str) -> str:
+    """The training wording of an open question for the first or the last sound ("what kicked things off?",
+    "what's the very last thing you heard?"); "" for any other open question."""
+    if class_mentions(text) or _NOT_ORDER.search(text):
+        return ""
+    first, last = bool(_FIRST_SOUND.search(text)), bool(_LAST_SOUND.search(text))
+    return FIRST_ASKED if first and not last else LAST_ASKED if last and not first else ""
+
+
 _IS_IT = re.compile(r"^(?:is|was|are|were)\s+(?:it|this|that|they|these|those)\s+(.+?)[?.!]*$", re.IGNORECASE)
 
 
@@ -651,6 +736,9 @@ class TokenForm:
     banned: list[list[int]]
     priors: tuple[float, ...] | None = None
     unwanted: Shape | None = None
+    asked: str | None = None  # the question the language model reads instead (Form.ask); None: the one asked
+    said: list[str] | None = None  # the choices as the question asked says them, where `choices` are scored as
+    # the language model read them (Form.scored)
 
 
 def question_form(tok: Tokenizer, question: str, tags=None) -> TokenForm:
@@ -661,5 +749,6 @@ def question_form(tok: Tokenizer, question: str, tags=None) -> TokenForm:
     if form is None:
         return TokenForm(None, [])
     priors = heard_priors(form, question, tags) if form.answers else None
-    return TokenForm([answer_ids(tok, a) for a in form.answers] or None, [answer_ids(tok, a) for a in form.banned],
-                     priors, form.unwanted)
+    return TokenForm([answer_ids(tok, a) for a in form.scored or form.answers] or None,
+                     [answer_ids(tok, a) for a in form.banned], priors, form.unwanted, form.ask or None,
+                     list(form.answers) if form.scored else None)

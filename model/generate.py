@@ -74,14 +74,21 @@ def choice_scores(lm: MambaLM, tok: Tokenizer, state: MambaState, logits: Tensor
     return scores + (taken * inside).sum(-1)
 
 
+def chosen(lm: MambaLM, tok: Tokenizer, state: MambaState, logits: Tensor, choices: list[list[int]],
+           priors: tuple[float, ...] | None = None) -> int:
+    """The index of the likeliest of `choices` after the prompt (ties: the first); `priors` are added to their
+    log-probabilities first."""
+    scores = choice_scores(lm, tok, state, logits, choices)
+    if priors is not None:
+        scores = scores + torch.tensor(priors, dtype=scores.dtype, device=scores.device)
+    return int(scores.argmax())
+
+
 def choose(lm: MambaLM, tok: Tokenizer, state: MambaState, logits: Tensor, choices: list[list[int]],
            priors: tuple[float, ...] | None = None) -> list[int]:
     """The likeliest of `choices` after the prompt (ties: the first), without its end token; `priors` are added
     to their log-probabilities first."""
-    scores = choice_scores(lm, tok, state, logits, choices)
-    if priors is not None:
-        scores = scores + torch.tensor(priors, dtype=scores.dtype, device=scores.device)
-    best = choices[int(scores.argmax())]
+    best = choices[chosen(lm, tok, state, logits, choices, priors)]
     return list(best[:-1] if best[-1] == tok.eot_id else best)
 
 
@@ -90,12 +97,14 @@ def generate(lm: MambaLM, tok: Tokenizer, state: MambaState, prompt: list[int], 
              temperature: float = 0.0, top_p: float = 1.0, on_token: Callable[[str], None] | None = None,
              generator: torch.Generator | None = None, choices: list[list[int]] | None = None,
              banned: list[list[int]] | None = None, once: bool = False,
-             priors: tuple[float, ...] | None = None, unwanted: Shape | None = None) -> Answer:
+             priors: tuple[float, ...] | None = None, unwanted: Shape | None = None,
+             said: list[str] | None = None) -> Answer:
     """Push `prompt` onto `state` (which is not modified) and decode until <|endoftext|> or the limit.
 
     With `choices` (whole answers' token ids, end token included: the answers a question may have,
     model/answer_forms.py), the answer is the likeliest of them instead, `priors` added to their
-    log-probabilities. `banned` holds whole answers
+    log-probabilities, and said as `said` writes it where given (the choices scored in the words the language model
+    read, the answer in those of the question asked). `banned` holds whole answers
     (end token included) the answer may not be: when the decoding ends in one, its first token is
     ruled out and the answer decoded again. Text that could still become a banned answer is held back
     from `on_token` until it cannot. An answer of the `unwanted` shape (one the question does not ask for:
@@ -112,8 +121,9 @@ def generate(lm: MambaLM, tok: Tokenizer, state: MambaState, prompt: list[int], 
     device = lm.backbone.embedding.weight.device
     logits, state = lm(torch.tensor([prompt], device=device), state=state)
     if choices:
-        ids = choose(lm, tok, state, logits[:, -1], choices, priors)
-        final = tok.decode(ids)
+        k = chosen(lm, tok, state, logits[:, -1], choices, priors)
+        ids = choices[k][:-1] if choices[k][-1] == tok.eot_id else choices[k]
+        final = said[k] if said else tok.decode(ids)
         if on_token is not None:
             on_token(final)
         total = time.perf_counter() - start
@@ -201,7 +211,7 @@ def generate_batch(lm: MambaLM, tok: Tokenizer, states: list[MambaState], prompt
                    max_new_tokens: int = 48, choices: list[list[list[int]] | None] | None = None,
                    banned: list[list[list[int]]] | None = None, once: bool = False,
                    priors: list[tuple[float, ...] | None] | None = None,
-                   unwanted: list[Shape | None] | None = None) -> list[str]:
+                   unwanted: list[Shape | None] | None = None, said: list[list[str] | None] | None = None) -> list[str]:
     """Greedy answers for many (state, prompt) pairs at once: prompts pushed one by one, then batched steps.
 
     Each prompt goes onto its own state (prompt lengths differ and padding would enter the
@@ -210,7 +220,8 @@ def generate_batch(lm: MambaLM, tok: Tokenizer, states: list[MambaState], prompt
     choices is answered by the likeliest of them and takes no part in the decoding; a row whose
     answer is one of its banned answers is decoded again alone, as `generate` decodes it. `once`
     ends each list answer before its first repeated item, as `generate` does; `priors`, each row's
-    additions to its choices' scores; `unwanted`, each row's answer shape to decode again, as `generate`.
+    additions to its choices' scores; `unwanted`, each row's answer shape to decode again, and `said`, how each
+    row's choices are said, as `generate` takes them.
     """
     if len(states) != len(prompts):
         raise ValueError(f"{len(states)} states but {len(prompts)} prompts")
@@ -218,6 +229,7 @@ def generate_batch(lm: MambaLM, tok: Tokenizer, states: list[MambaState], prompt
     banned = banned if banned is not None else [[] for _ in prompts]
     priors = priors if priors is not None else [None] * len(prompts)
     unwanted = unwanted if unwanted is not None else [None] * len(prompts)
+    said = said if said is not None else [None] * len(prompts)
     if len(choices) != len(prompts) or len(banned) != len(prompts):
         raise ValueError(f"{len(choices)} sets of choices and {len(banned)} of banned answers but {len(prompts)} "
                          f"prompts")
@@ -227,7 +239,9 @@ def generate_batch(lm: MambaLM, tok: Tokenizer, states: list[MambaState], prompt
     for i, (state, prompt, listed, prior) in enumerate(zip(states, prompts, choices, priors)):
         logits, s = lm(torch.tensor([prompt], device=device), state=state)
         if listed:
-            texts[i] = tok.decode(choose(lm, tok, s, logits[:, -1], listed, prior)).strip()
+            k = chosen(lm, tok, s, logits[:, -1], listed, prior)
+            texts[i] = said[i][k].strip() if said[i] else tok.decode(listed[k][:-1] if listed[k][-1] == tok.eot_id
+                                                                     else listed[k]).strip()
             continue
         last.append(logits[:, -1])
         pushed.append(s)

@@ -215,10 +215,10 @@ class SAM(nn.Module):
         """
         tok = self._tok()
         form = question_form(tok, question, state.tags) if forms else TokenForm(None, [])
-        prompt = prompt_ids(tok, question)
+        prompt = prompt_ids(tok, form.asked or question)  # the training wording of its kind, where the rules write it
         answer = generate(self.lm, tok, state.lm.fork(), prompt, max_new_tokens, temperature, top_p, on_token,
                           choices=form.choices, banned=form.banned, once=forms, priors=form.priors,
-                          unwanted=form.unwanted)
+                          unwanted=form.unwanted, said=form.said)
         if not forms or not named or form.choices or temperature > 0:
             return answer
         return dataclasses.replace(answer, text=heard_again(self.lm, tok, state.lm, prompt, question, answer.text,

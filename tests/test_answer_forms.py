@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from model.answer_forms import (BARE, COUNTS, TRUE_FALSE, TYPES, YES_NO, asked_form, class_mentions, question_form,
-                                stated_answers)
+from model.answer_forms import (BARE, COUNTS, FIRST_ASKED, LAST_ASKED, QUIET_ASKED, TRUE_FALSE, TYPES, YES_NO,
+                                asked_form, class_mentions, question_form, stated_answers)
 from model.data.questions import REFUSAL
+from model.data.tasks import ABSENT_STEMS
 from model.data.wording import (HELD_OUT_STYLES, LABEL_STYLES, OPTION_HEADERS, load_phrases, option_answer,
                                 option_block)
 from model.generate import answer_logits, choice_scores, choose, generate, generate_batch
@@ -111,16 +112,60 @@ def test_batched_answers_choose_as_single_answers_do_and_the_others_decode_as_be
     questions = ["Is there a dog? Answer yes or no.", "what was that", "Which? A. a dog B. rain C. a bell",
                  "t/f: a bell rings", "what else"]
     states = [model.hear(torch.randn(12000 + 4000 * i) * 0.1).lm for i in range(len(questions))]
-    prompts = [prompt_ids(tok, q) for q in questions]
-    choices = [question_form(tok, q).choices for q in questions]
+    forms = [question_form(tok, q) for q in questions]
+    prompts = [prompt_ids(tok, f.asked or q) for f, q in zip(forms, questions)]
+    choices, said = [f.choices for f in forms], [f.said for f in forms]
     assert [c is None for c in choices] == [False, True, False, False, True]
-    batched = generate_batch(model.lm, tok, [s.fork() for s in states], prompts, 8, choices)
-    single = [generate(model.lm, tok, s.fork(), p, 8, choices=c).text for s, p, c in zip(states, prompts, choices)]
+    assert said[2] == ["A. a dog", "B. rain", "C. a bell"]  # scored as "A) dog", ..., said as the question says them
+    batched = generate_batch(model.lm, tok, [s.fork() for s in states], prompts, 8, choices, said=said)
+    single = [generate(model.lm, tok, s.fork(), p, 8, choices=c, said=w).text
+              for s, p, c, w in zip(states, prompts, choices, said)]
     assert batched == single
     free = generate_batch(model.lm, tok, [states[1].fork(), states[4].fork()], [prompts[1], prompts[4]], 8)
     assert [batched[1], batched[4]] == free
     for answer, q in zip(batched, questions):
         assert stated_answers(q) is None or answer in stated_answers(q)
+
+
+@pytest.mark.parametrize("question, asked", [
+    ("between the dog and the rain, which was first?", "Which came first, the dog or the rain?"),
+    ("dog first or rain first?", "Which came first, the dog or the rain?"),
+    ("which one was quieter: rain or wind", "Which is quieter, the rain or the wind?"),
+    ("which of the two came later, the dog or the rain?", ""),  # training never asked which came later
+    ("which was louder and came first, the dog or the rain", ""),  # two things at once
+    ("which noise kicked things off?", FIRST_ASKED), ("what's the very last thing you heard?", LAST_ASKED),
+    ("what did you hear in the last ten seconds?", ""),  # a span, not the last sound
+    ("how long since anything made a peep", QUIET_ASKED), ("when did it go quiet?", QUIET_ASKED),
+    ("how long has it been since the dog barked?", ""),  # names its sound: its own words
+    ("what was that?", ""), ("is there a dog?", ""),
+    ("Which? (1) a dog (2) rain (3) silence", "Which of these sounds can you hear? A) dog B) rain C) silence"),
+    ("which of these is not there: a dog, rain, a bell", f"{ABSENT_STEMS[0]} A) dog B) rain C) bell"),
+    ("which one? (a) a dog (b) a puppy", ""),  # two options naming one class: no training wording tells them apart
+    ("Which? A) a dog B) rain C) a bell D) wind E) a car", "")])  # more options than training ever listed
+def test_a_kind_the_rules_read_is_asked_in_its_training_wording(question, asked):
+    assert asked_form(question).ask == asked
+
+
+def test_the_language_model_reads_the_training_wording_and_the_answer_keeps_the_question_asked():
+    """A question asked in other words is answered as its training wording is, by sam-ask and the batched
+    evaluation alike; the answers allowed are still those of the question asked."""
+    from model.evaluation.answering import Item, answer_items
+    model = tiny_sam()
+    audio = torch.randn(24000) * 0.1
+    heard = model.hear(audio)
+    pairs = [("between the dog and the rain, which was first?", "Which came first, the dog or the rain?"),
+             ("how long since anything made a peep", QUIET_ASKED)]
+    for question, asked in pairs:
+        mine, trained = model.ask(heard, question).text, model.ask(heard, asked).text
+        assert mine == trained
+        assert question_form(model.tokenizer, question).asked == asked
+    batched = answer_items(model, [Item("clip", q, "", "order") for q, _ in pairs], lambda _: audio, 8, 48)
+    assert batched == [model.ask(heard, q).text for q, _ in pairs]
+    assert batched[0] in ("dog", "rain")
+    # options: scored as the training data writes them, said with the question's own labels and words
+    mine = model.ask(heard, "which of these can you hear? (1) a dog barking (2) some rain").text
+    trained = model.ask(heard, "Which of these sounds can you hear? A) dog B) rain").text
+    assert mine == {"A) dog": "(1) a dog barking", "B) rain": "(2) some rain"}[trained]
 
 
 # -- forms read from the question's grammar ------------------------------------------------------

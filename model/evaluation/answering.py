@@ -67,16 +67,18 @@ def answer_items(model: SAM, items: list[Item], read, batch_size: int, max_new_t
     for i, it in enumerate(items):
         by_scene[it.scene].append(i)
     answers: list[str] = [""] * len(items)
-    pending: list[tuple[int, Any, list[int], Any]] = []  # (item, LM state, prompt, tags)
+    pending: list[tuple[int, Any, Any]] = []  # (item, LM state, tags)
     tok = model.tokenizer
 
     def flush() -> None:
         asked = [question_form(tok, items[i].question, heard) if forms else TokenForm(None, [])
-                 for i, _, _, heard in pending]
-        texts = generate_batch(model.lm, tok, [s for _, s, _, _ in pending], [p for _, _, p, _ in pending],
+                 for i, _, heard in pending]
+        prompts = [prompt_ids(tok, a.asked or items[i].question) for (i, _, _), a in zip(pending, asked)]
+        texts = generate_batch(model.lm, tok, [s for _, s, _ in pending], prompts,
                                max_new_tokens, [a.choices for a in asked], [a.banned for a in asked], once=forms,
-                               priors=[a.priors for a in asked], unwanted=[a.unwanted for a in asked])
-        for (i, state, prompt, heard), a, t in zip(pending, asked, texts):
+                               priors=[a.priors for a in asked], unwanted=[a.unwanted for a in asked],
+                               said=[a.said for a in asked])
+        for (i, state, heard), prompt, a, t in zip(pending, prompts, asked, texts):
             keep = a.choices or not forms or items[i].kind == FEED  # the feed keeps its decoded names, as sam-live's
             answers[i] = t if keep else heard_again(model.lm, tok, state, prompt, items[i].question, t, heard)
         pending.clear()
@@ -86,7 +88,7 @@ def answer_items(model: SAM, items: list[Item], read, batch_size: int, max_new_t
         if on_heard is not None:
             on_heard(idx, state.lm)
         for i in idx:
-            pending.append((i, state.lm, prompt_ids(tok, items[i].question), state.tags if tags else None))
+            pending.append((i, state.lm, state.tags if tags else None))
         if len(pending) >= batch_size:
             flush()
     if pending:

@@ -83,12 +83,12 @@ def score_valset(model: SAM, valset: Path, packages: dict[str, str]) -> list[Sco
 
 def _scored(model: SAM, state, item: Item, source: tuple[str, ...]) -> Scored:
     tok, lm = model.tokenizer, model.lm
-    prompt = prompt_ids(tok, item.question)
-    logits, pushed = lm(torch.tensor([prompt], device=model.device), state=state.lm)
     form = question_form(tok, item.question)
+    prompt = prompt_ids(tok, form.asked or item.question)
+    logits, pushed = lm(torch.tensor([prompt], device=model.device), state=state.lm)
     scored = Scored(item, source)
     if form.choices:
-        scored.choices = [tok.decode(c[:-1] if c[-1] == tok.eot_id else c).strip() for c in form.choices]
+        scored.choices = form.said or [tok.decode(c[:-1] if c[-1] == tok.eot_id else c).strip() for c in form.choices]
         scored.logp = choice_scores(lm, tok, pushed, logits[:, -1], form.choices).tolist()
         question = respelled(item.question)  # as question_form reads it
         scored.evidence = heard_priors(asked_form(question), question, state.tags, weight=1.0)

@@ -397,6 +397,14 @@ _UNKNOWABLE = re.compile("|".join([
     r"\bwhat (?:made|makes|caused|causes) (?:the |a |him |her |them |it )(?:\w+ )?(?:to )?(?:bark|barking|cry|crying|"
     r"laugh|laughing|scream|screaming|shout|shouting|yell|yelling|stop|start|go off|leave|run)\b|"
     r"\b(?:what|who)\b(?:'s)?(?: \w+){0,3} (?:laughing|shouting|barking|yelling|screaming|staring|looking) at\b",
+    # advice, opinion and one's own affairs: what to do, whether a song is good, a parcel or flight, what one did
+    r"^(?:(?:so|and|hey|ok|okay)\W+)?(?:should|shall|must) (?:i|we)\b|\bis it (?:safe|ok|okay|a good idea|wise) to\b|"
+    r"\bis (?:this|that|it|the \w+) (?:a )?(?:good|bad|nice|great|decent) (?:song|tune|band|singer|idea|one|choice)\b|"
+    r"\bmy (?:package|parcel|order|delivery|flight|bus|train|taxi|uber|pizza|food) (?:here|arrived|land|landed|"
+    r"come|coming|late|on time|ready)\b|\bdid my (?:package|parcel|order|delivery|flight|bus|train) \w+|"
+    r"\bwhat time (?:did|do|should|will) (?:i|we)\b|\bhow much longer\b|"
+    r"\bdid i (?:leave|turn|switch) (?:the |my )?(?:iron|stove|oven|lights?|heater|heating|hob|straighteners)\b|"
+    r"\bis (?:the |my )?(?:iron|stove|oven|hob|heater|heating) (?:on|off|hot)\b|\bready\?*$",
     # what is private: a pin, an email, a name
     r"\bpin(?: code| number)?\b(?! drop)|\be-?mail\b|\bcredit card\b|\bwhat(?:'s| is) (?:his|her|their|its) name\b|"
     r"\b\w+'s name\b",

@@ -249,6 +249,10 @@ def test_the_language_model_reads_the_training_wording_and_the_answer_keeps_the_
     ("was there a dog barking at any point?", "yesno", YES_NO),  # "barking at", but not at what
     ("what made that noise?", "open", ()),  # the sound's source: the sound tells it
     ("is that white noise", "yesno", YES_NO),
+    ("should i go outside?", "refusal", (REFUSAL,)),  # advice, opinion, one's own affairs
+    ("did my flight land?", "refusal", (REFUSAL,)),
+    ("did i leave the iron on?", "refusal", (REFUSAL,)),
+    ("is the tv on?", "yesno", YES_NO),  # a sound can tell
     ("dog barking?", "yesno", YES_NO),  # a short question naming a sound, without its verb
     ("hear any birds?", "yesno", YES_NO),
     ("thunder at all?", "yesno", YES_NO),

@@ -31,10 +31,13 @@
 
 **The words the language model reads.** Where the rules read which of two sounds came first or is louder or
 quieter ("between the dog and the rain, which was first?"), the first or last sound ("what kicked things off?") or
-how long it has been quiet ("how long since anything made a peep?", "when did it go quiet?"), the language model
-reads the question in the words training asked it in most ("Which came first, the dog or the rain?", "What is the
-first sound?", "How long has it been quiet?"): it learnt those kinds in few words, and the rules read many. The
-answers allowed, and what the tags add to them, still follow the question asked (`Form.ask`).
+how long it has been quiet ("how long since anything made a peep?", "when did it go quiet?"), options that each name
+one of our sounds, or whether one sound is there ("any chance there's a dog?", "true or false: you can hear rain"),
+the language model reads the question in the words training asked it in most ("Which came first, the dog or the
+rain?", "What is the first sound?", "How long has it been quiet?", "Which of these sounds can you hear? A) dog B)
+rain", "Do you hear a dog?"): it learnt those kinds in few words, and the rules read many. The answers allowed,
+and what the tags add to them, still follow the question asked (`Form.ask`); an option or "true" is said as the
+question says it (`Form.scored`).
 
 **What the branch tagged** (model/tags.py), for a model with a YAMNet branch: where the answers to choose
 from name sounds (options, the sounds named as alternatives) or the question asks whether a sound is
@@ -437,6 +440,8 @@ class Form:
 def asked_form(question: str) -> Form | None:
     """The form `question` asks for by its words (module docstring), or None when no rule reads it."""
     answers = stated_answers(question)
+    if answers in (YES_NO, TRUE_FALSE):  # "can you hear a piano? answer yes or no", "true or false: a dog barks"
+        return Form("listed", answers, **_presence_asked(question, answers))
     if answers:
         options = [text for _, text in labelled_options(question)]
         return Form("listed", answers, **_options_asked(question, options)) if options else Form("listed", answers)
@@ -475,7 +480,7 @@ def asked_form(question: str) -> Form | None:
     if _COUNT.search(text):
         return Form("count", COUNTS)
     if yes_no and (not alternatives or existence):
-        return Form("yesno", YES_NO)
+        return Form("yesno", YES_NO, **({} if alternatives else _presence_asked(text, YES_NO)))
     if len(named) >= 2:  # "was that a cow or a goat?", "dog first or rain first?"
         return Form("named", named, ask=_pair_asked(text, named))
     if of_kind:
@@ -580,6 +585,31 @@ def _options_asked(question: str, options: list[str]) -> dict:
 
 
 _SILENT_OPTIONS = frozenset({"silence", "nothing", "quiet", "no sound", "none", "silent", "nothing at all"})
+
+
+def _presence_asked(question: str, answers: tuple[str, ...]) -> dict:
+    """A question or statement of whether one of our sounds is there and no more ("any chance there's a dog?",
+    "true or false: you can hear rain"), in the training data's words: "Do you hear a dog?", or "Did you hear a
+    dog?" in the past tense ({"ask": ..., "scored": ("yes", "no")}); {} for any other, one that asks how often,
+    in what order or how loud, or names two sounds or none."""
+    named = class_mentions(question)
+    if len(named) != 1 or _MORE_THAN_THERE.search(question) or _NEGATED.search(question) or \
+            _ALTERNATIVES.search(_YES_NO.sub("", _TRUE_FALSE.sub("", question))) or asked_groups_of(question):
+        return {}
+    from .data.wording import cached_phrases
+
+    label = named[0]
+    p = cached_phrases().get(label)
+    art = p.article() if p else ""
+    verb = "Did" if _PAST.search(question) and not _JUST.search(question) else "Do"
+    return {"ask": f"{verb} you hear {art + ' ' if art else ''}{label}?", "scored": YES_NO}
+
+
+def asked_groups_of(question: str) -> tuple[str, ...]:
+    """The groups of sounds a question asks about without naming one ("is anyone there?"; model/tags.py)."""
+    from .tags import asked_groups
+
+    return asked_groups(question)
 
 
 def _end_asked(text: str) -> str:

@@ -137,7 +137,12 @@ def test_batched_answers_choose_as_single_answers_do_and_the_others_decode_as_be
     ("what did you hear in the last ten seconds?", ""),  # a span, not the last sound
     ("how long since anything made a peep", QUIET_ASKED), ("when did it go quiet?", QUIET_ASKED),
     ("how long has it been since the dog barked?", ""),  # names its sound: its own words
-    ("what was that?", ""), ("is there a dog?", ""),
+    ("what was that?", ""),
+    ("is there a dog?", "Do you hear a dog?"), ("any chance there's a dog somewhere in this?", "Do you hear a dog?"),
+    ("did you hear a car horn at any point?", "Did you hear a car horn?"),  # the past: all it has heard
+    ("True or false: you can hear rain.", "Do you hear rain?"),  # scored yes or no, said true or false
+    ("did the dog bark twice?", ""), ("isn't that a dog?", ""), ("is anyone there?", ""),  # more, or other, than one
+    ("are there dogs or cats around?", ""),  # sound being there
     ("Which? (1) a dog (2) rain (3) silence", "Which of these sounds can you hear? A) dog B) rain C) silence"),
     ("which of these is not there: a dog, rain, a bell", f"{ABSENT_STEMS[0]} A) dog B) rain C) bell"),
     ("which one? (a) a dog (b) a puppy", ""),  # two options naming one class: no training wording tells them apart
@@ -162,6 +167,9 @@ def test_the_language_model_reads_the_training_wording_and_the_answer_keeps_the_
     batched = answer_items(model, [Item("clip", q, "", "order") for q, _ in pairs], lambda _: audio, 8, 48)
     assert batched == [model.ask(heard, q).text for q, _ in pairs]
     assert batched[0] in ("dog", "rain")
+    # a statement: scored as the training data's yes/no question, said true or false
+    statement = model.ask(heard, "True or false: you can hear rain.").text
+    assert statement == {"yes": "true", "no": "false"}[model.ask(heard, "Do you hear rain?").text]
     # options: scored as the training data writes them, said with the question's own labels and words
     mine = model.ask(heard, "which of these can you hear? (1) a dog barking (2) some rain").text
     trained = model.ask(heard, "Which of these sounds can you hear? A) dog B) rain").text

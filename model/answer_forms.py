@@ -269,7 +269,8 @@ _HOW_LONG_QUIET = re.compile(r"\bhow much (?:quiet|silent) time\b|\bhow (?:long|
                              r"without (?:a |any )?(?:sound|noise|peep|anything))|\bsince when\b.*\b(?:quiet|silen(?:t|ce)|nothing)\b|"
                              r"\btime (?:elapsed |passed |gone by )?since (?:the last|anything|something|any)\b|"
                              r"\blength of the (?:current )?(?:silence|quiet)\b|"
-                             r"\b(?:quiet|silent)\b.*\bhow (?:long|many (?:seconds|minutes))\b|\bduration of the (?:current )?silence\b",
+                             r"\b(?:quiet|silent|silence|nothing(?:'s| has)? happened|last (?:sound|noise))\b.*\bhow (?:long|much time|many "
+                             r"(?:seconds|minutes))\b|\bduration of the (?:current )?silence\b",
                              re.IGNORECASE)
 # Alternatives compared by order or loudness ("did you hear the bell or the knock first?"): one of them is asked for.
 _WHICH_FIRST = re.compile(r"\bor\b.*\b(?:first|last|earlier|later|sooner|louder|quieter|softer|longer|shorter)\b",

@@ -136,6 +136,7 @@ def test_batched_answers_choose_as_single_answers_do_and_the_others_decode_as_be
     ("which noise kicked things off?", FIRST_ASKED), ("what's the very last thing you heard?", LAST_ASKED),
     ("what did you hear in the last ten seconds?", ""),  # a span, not the last sound
     ("how long since anything made a peep", QUIET_ASKED), ("when did it go quiet?", QUIET_ASKED),
+    ("since the last sound, how much time has passed?", QUIET_ASKED), ("silence for how long?", QUIET_ASKED),
     ("how long has it been since the dog barked?", ""),  # names its sound: its own words
     ("what was that?", ""),
     ("is there a dog?", "Do you hear a dog?"), ("any chance there's a dog somewhere in this?", "Do you hear a dog?"),

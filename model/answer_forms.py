@@ -245,7 +245,7 @@ _QUESTION_WORD = re.compile(r"\b(?:what|what's|whats|which|who|who's|whom|whose|
                             re.IGNORECASE)
 _REQUEST = re.compile(r"^(?:(?:can|could|would|will)\s+(?:you|u)\s+(?:please\s+)?)?(?:describe|list|tell|give|gimme|"
                       r"name|tag|write|identify|caption|summari[sz]e|explain|report|transcribe|show|label|classify|"
-                      r"guess|mention|repeat|provide|run|go|talk|walk|enumerate|itemi[sz]e)\b"
+                      r"guess|mention|repeat|provide|run|go|talk|walk|enumerate|itemi[sz]e|narrate|annotate|chronicle)\b"
                       r"(?!.*\b(?:if|whether)\b)", re.IGNORECASE)
 _ALTERNATIVES = re.compile(r"\bor\b(?!\s+(?:not|no|nah|anything|so|what|maybe|(?:is\s+it\s+)?just\s+me)\b)|"
                            r"\bvs\.?(?=\s)|\bversus\b|\bcategor(?:y|ies)\b", re.IGNORECASE)
@@ -496,7 +496,8 @@ def asked_form(question: str) -> Form | None:
         # question that speaks of the sound itself asks what it can, but where it comes from
         about_sound = sounds or bool(_OF_SOUND.search(text)) and not re.match(r"where\b", bare, re.IGNORECASE)
         return Form("open", banned=BARE + ((REFUSAL,) if about_sound else ()),
-                    unwanted=NOTHING if _ASKS_WHEN.search(text) and not _TELLS_SOUNDS.search(text) else TIME_OR_NOTHING,
+                    unwanted=NOTHING if _ASKS_WHEN.search(text) and (re.match(r"how\b", bare, re.IGNORECASE)
+                                                         or not _TELLS_SOUNDS.search(text)) else TIME_OR_NOTHING,
                     ask=_end_asked(text))
     if text.endswith("?") and len(words) <= 6 and class_mentions(text):  # "dog barking?", "hear any birds?"
         return Form("yesno", YES_NO)
@@ -531,7 +532,10 @@ _ASKS_WHEN = re.compile(r"\b(?:when|time|times?tamp|timing|second|seconds|moment
                         r"begins?|start(?:s|ed)?|onset|locate|at what|at which)\b", re.IGNORECASE)
 # A question for the sounds, with their times or not ("what happens, and when?", "describe the sounds with
 # timestamps"): a bare time is never its whole answer.
-_TELLS_SOUNDS = re.compile(r"\b(?:describe|timeline|walk me through|run me through|what (?:happens|happened|sounds|"
+_TELLS_SOUNDS = re.compile(r"\b(?:describe|timeline|walk me through|run me through|narrat\w*|annotat\w*|chronicle|"
+                           r"play-by-play|(?:log|list|report) of (?:the )?(?:sound )?events|(?:each|every|all(?: the)?) (?:sound )?events?|"
+                           r"what occurs|what(?:'s| is) in (?:here|this)|"
+                           r"what (?:happens|happened|sounds|"
                            r"noises|do you hear|did you hear|you hear|can you hear|is going on|was going on)|"
                            r"which (?:sounds|noises)|(?:list|name) (?:the|all|each|every)|each sound|every sound)\b",
                            re.IGNORECASE)

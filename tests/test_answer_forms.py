@@ -382,6 +382,7 @@ def test_an_open_question_is_never_answered_by_a_banned_answer_and_streams_only_
     ("been quiet how long?", "no span"), ("how long since anything happened", "no span"),
     ("what's the duration of the current silence?", "no span"),
     ("what happens, and when?", "time"), ("describe the sounds with timestamps", "time"),  # the sounds, with times
+    ("narrate the recording with timestamps", "time"), ("report every sound event with its onset", "time"),
     ("can you tell me when the dog barked", "no time"), ("the dog barked - when?", "no time"),
     ("at roughly what time did someone knock", "no time"), ("since when has it been quiet", "no span"),
     ("time elapsed since the last sound", "no span"), ("how long without a peep", "no span"),

@@ -292,7 +292,7 @@ _KIND_WORDS = {
               r"(?:a )?(?:person|human)|people|someone|somebody",
     "music": r"music|musical|songs?|tunes?|melody|(?:an )?instruments?",
     "sound": r"noises?|sound effects?|(?:an)?other sounds?|(?:other|different) kind of sound|different sounds?|"
-             r"just (?:a )?sound|something else",
+             r"just (?:a )?sounds?|something else|random sounds?",
     "silence": r"silence|silent|quiet|nothing",
 }
 

@@ -241,6 +241,7 @@ def test_the_language_model_reads_the_training_wording_and_the_answer_keeps_the_
     ("between the horn and the siren, which was first?", "named", ("horn", "siren")),  # "and", then which
     ("i heard a bell and a dog, which came first?", "named", ("bell", "dog")),
     ("is that a person or just a noise?", "type", TYPES),  # a person: speech
+    ("is that music playing or random sounds?", "type", TYPES),
     ("is the person male or female?", "named", ("male speech", "female speech")),
     ("is the baby hungry?", "refusal", (REFUSAL,)),  # how someone is, beyond the sound
     ("is the door locked", "refusal", (REFUSAL,)),

@@ -37,7 +37,8 @@ the language model reads the question in the words training asked it in most ("W
 rain?", "What is the first sound?", "How long has it been quiet?", "Which of these sounds can you hear? A) dog B)
 rain", "Do you hear a dog?"): it learnt those kinds in few words, and the rules read many. The answers allowed,
 and what the tags add to them, still follow the question asked (`Form.ask`); an option or "true" is said as the
-question says it (`Form.scored`).
+question says it (`Form.scored`). Which of two came later, never asked in training, is asked as which came first,
+and the other one said.
 
 **What the branch tagged** (model/tags.py), for a model with a YAMNet branch: where the answers to choose
 from name sounds (options, the sounds named as alternatives) or the question asks whether a sound is
@@ -471,7 +472,7 @@ def asked_form(question: str) -> Form | None:
     if of_kind and (kinds & {"sound", "silence"} or set(named) <= {"speech", "music"}):
         return Form("type", TYPES)  # "speech, music or another sound?"
     if len(named) >= 2 and (_WHICH.search(bare) or paired):  # "which was louder, the dog or the rain"
-        return Form("named", named, ask=_pair_asked(text, named))
+        return _named(text, named)
     if _HOW_LONG_QUIET.search(bare) or _WENT_QUIET.search(bare):
         # "how long has it been quiet?", "when did it go quiet?": a span, or that it isn't or has been all along
         return Form("open", banned=BARE + (REFUSAL,), unwanted=NOT_A_QUIET_SPAN,
@@ -483,7 +484,7 @@ def asked_form(question: str) -> Form | None:
     if yes_no and (not alternatives or existence):
         return Form("yesno", YES_NO, **({} if alternatives else _presence_asked(text, YES_NO)))
     if len(named) >= 2:  # "was that a cow or a goat?", "dog first or rain first?"
-        return Form("named", named, ask=_pair_asked(text, named))
+        return _named(text, named)
     if of_kind:
         return Form("type", TYPES)
     said = _said_alternatives(bare) if alternatives else []
@@ -559,19 +560,22 @@ _LAST_SOUND = re.compile(r"\b(?:last|final|closing)\b(?! (?:\d+|few|couple|one|t
 _NOT_ORDER = re.compile(r"\bin the (?:last|past)\b|\b(?:when|time|how|since|many|much)\b", re.IGNORECASE)
 
 
-def _pair_asked(text: str, named: tuple[str, ...]) -> str:
-    """The training wording of a question about which of two sounds came first, or is louder or quieter; ""
-    for any other choice between sounds ("which came later" has none)."""
+def _named(text: str, named: tuple[str, ...]) -> Form:
+    """A choice between the sounds a question names, asked of the language model in the training wording of which
+    of two came first, or is louder or quieter, where it asks that. Training never asked which came later: that
+    is asked as which came first, and the other sound said ("which came last, the dog or the rain?" -> the rain,
+    where the dog came first)."""
     if len(named) != 2:
-        return ""
+        return Form("named", named)
     a, b = named
     earlier, later = bool(_EARLIER.search(text)), bool(_LATER.search(text))
     louder, quieter = bool(_LOUDER.search(text)), bool(_QUIETER.search(text))
-    if earlier and not (later or louder or quieter):
-        return f"Which came first, the {a} or the {b}?"
+    first = f"Which came first, the {a} or the {b}?"
+    if earlier != later and not (louder or quieter):
+        return Form("named", named, ask=first) if earlier else Form("named", (b, a), ask=first, scored=named)
     if louder != quieter and not (earlier or later):
-        return f"Which is {'louder' if louder else 'quieter'}, the {a} or the {b}?"
-    return ""
+        return Form("named", named, ask=f"Which is {'louder' if louder else 'quieter'}, the {a} or the {b}?")
+    return Form("named", named)
 
 
 def _options_asked(question: str, options: list[str]) -> dict:

@@ -131,7 +131,7 @@ def test_batched_answers_choose_as_single_answers_do_and_the_others_decode_as_be
     ("between the dog and the rain, which was first?", "Which came first, the dog or the rain?"),
     ("dog first or rain first?", "Which came first, the dog or the rain?"),
     ("which one was quieter: rain or wind", "Which is quieter, the rain or the wind?"),
-    ("which of the two came later, the dog or the rain?", ""),  # training never asked which came later
+    ("which of the two came later, the dog or the rain?", "Which came first, the dog or the rain?"),  # and the other said
     ("which was louder and came first, the dog or the rain", ""),  # two things at once
     ("which noise kicked things off?", FIRST_ASKED), ("what's the very last thing you heard?", LAST_ASKED),
     ("what did you hear in the last ten seconds?", ""),  # a span, not the last sound
@@ -150,6 +150,15 @@ def test_batched_answers_choose_as_single_answers_do_and_the_others_decode_as_be
     ("Which? A) a dog B) rain C) a bell D) wind E) a car", "")])  # more options than training ever listed
 def test_a_kind_the_rules_read_is_asked_in_its_training_wording(question, asked):
     assert asked_form(question).ask == asked
+
+
+def test_which_came_later_is_asked_which_came_first_and_the_other_sound_said():
+    form = asked_form("which came last, the dog or the rain?")
+    assert form.scored == ("dog", "rain") and form.answers == ("rain", "dog")
+    model = tiny_sam()
+    heard = model.hear(torch.randn(20000) * 0.1)
+    first = model.ask(heard, "Which came first, the dog or the rain?").text
+    assert model.ask(heard, "which came last, the dog or the rain?").text == {"dog": "rain", "rain": "dog"}[first]
 
 
 def test_the_language_model_reads_the_training_wording_and_the_answer_keeps_the_question_asked():

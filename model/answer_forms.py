@@ -443,7 +443,7 @@ def asked_form(question: str) -> Form | None:
     """The form `question` asks for by its words (module docstring), or None when no rule reads it."""
     answers = stated_answers(question)
     if answers in (YES_NO, TRUE_FALSE):  # "can you hear a piano? answer yes or no", "true or false: a dog barks"
-        return Form("listed", answers, **_presence_asked(question, answers))
+        return Form("listed", answers, **_presence_asked(question))
     if answers:
         options = [text for _, text in labelled_options(question)]
         return Form("listed", answers, **_options_asked(question, options)) if options else Form("listed", answers)
@@ -482,7 +482,7 @@ def asked_form(question: str) -> Form | None:
     if _COUNT.search(text):
         return Form("count", COUNTS)
     if yes_no and (not alternatives or existence):
-        return Form("yesno", YES_NO, **({} if alternatives else _presence_asked(text, YES_NO)))
+        return Form("yesno", YES_NO, **({} if alternatives else _presence_asked(text)))
     if len(named) >= 2:  # "was that a cow or a goat?", "dog first or rain first?"
         return _named(text, named)
     if of_kind:
@@ -541,8 +541,9 @@ _TELLS_SOUNDS = re.compile(r"\b(?:describe|timeline|walk me through|run me throu
                            r"which (?:sounds|noises)|(?:list|name) (?:the|all|each|every)|each sound|every sound)\b",
                            re.IGNORECASE)
 # The question the language model reads instead, where the rules read a kind they can write in the words training
-# asked it in most (model/data/tasks.py): which of two sounds came first or is louder or quieter, the first or last
-# sound, how long it has been quiet. The answers allowed, and what the tags add, still follow the question asked.
+# asked it in most (model/data/tasks.py, stems.txt): which of two sounds came first or is louder or quieter, the first
+# or last sound, how long it has been quiet, options that each name a sound, whether a sound is there. The answers
+# allowed, and what the tags add, still follow the question asked.
 QUIET_ASKED = "How long has it been quiet?"
 FIRST_ASKED = "What is the first sound?"
 LAST_ASKED = "What is the last sound?"
@@ -596,14 +597,16 @@ def _options_asked(question: str, options: list[str]) -> dict:
 _SILENT_OPTIONS = frozenset({"silence", "nothing", "quiet", "no sound", "none", "silent", "nothing at all"})
 
 
-def _presence_asked(question: str, answers: tuple[str, ...]) -> dict:
+def _presence_asked(question: str) -> dict:
     """A question or statement of whether one of our sounds is there and no more ("any chance there's a dog?",
     "true or false: you can hear rain"), in the training data's words: "Do you hear a dog?", or "Did you hear a
     dog?" in the past tense ({"ask": ..., "scored": ("yes", "no")}); {} for any other, one that asks how often,
     in what order or how loud, or names two sounds or none."""
+    from .tags import asked_groups
+
     named = class_mentions(question)
     if len(named) != 1 or _MORE_THAN_THERE.search(question) or _NEGATED.search(question) or \
-            _ALTERNATIVES.search(_YES_NO.sub("", _TRUE_FALSE.sub("", question))) or asked_groups_of(question):
+            _ALTERNATIVES.search(_YES_NO.sub("", _TRUE_FALSE.sub("", question))) or asked_groups(question):
         return {}
     from .data.wording import cached_phrases
 
@@ -612,13 +615,6 @@ def _presence_asked(question: str, answers: tuple[str, ...]) -> dict:
     art = p.article() if p else ""
     verb = "Did" if _PAST.search(question) and not _JUST.search(question) else "Do"
     return {"ask": f"{verb} you hear {art + ' ' if art else ''}{label}?", "scored": YES_NO}
-
-
-def asked_groups_of(question: str) -> tuple[str, ...]:
-    """The groups of sounds a question asks about without naming one ("is anyone there?"; model/tags.py)."""
-    from .tags import asked_groups
-
-    return asked_groups(question)
 
 
 def _end_asked(text: str) -> str:

@@ -706,6 +706,7 @@ def _narrowest(named: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(c for c in named if not any(o != c and o.endswith(" " + c) for o in named))
 
 
+@lru_cache(maxsize=4096)  # asked_form reads the sounds of one question in several of its rules
 def class_mentions(text: str) -> tuple[str, ...]:
     """The classes a text names (phrases.tsv), each once, in the order first named; the longest phrase wins."""
     table, longest = _phrase_classes()

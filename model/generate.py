@@ -88,10 +88,11 @@ def choose(lm: MambaLM, tok: Tokenizer, state: MambaState, logits: Tensor, choic
            priors: tuple[float, ...] | None = None) -> list[int]:
     """The likeliest of `choices` after the prompt (ties: the first), without its end token; `priors` are added
     to their log-probabilities first."""
-    return _without_end(tok, choices[chosen(lm, tok, state, logits, choices, priors)])
+    return without_end(tok, choices[chosen(lm, tok, state, logits, choices, priors)])
 
 
-def _without_end(tok: Tokenizer, ids: list[int]) -> list[int]:
+def without_end(tok: Tokenizer, ids: list[int]) -> list[int]:
+    """An answer's token ids without its end token."""
     return list(ids[:-1] if ids and ids[-1] == tok.eot_id else ids)
 
 
@@ -125,7 +126,7 @@ def generate(lm: MambaLM, tok: Tokenizer, state: MambaState, prompt: list[int], 
     logits, state = lm(torch.tensor([prompt], device=device), state=state)
     if choices:
         k = chosen(lm, tok, state, logits[:, -1], choices, priors)
-        ids = _without_end(tok, choices[k])
+        ids = without_end(tok, choices[k])
         final = said[k] if said else tok.decode(ids)
         if on_token is not None:
             on_token(final)
@@ -243,7 +244,7 @@ def generate_batch(lm: MambaLM, tok: Tokenizer, states: list[MambaState], prompt
         logits, s = lm(torch.tensor([prompt], device=device), state=state)
         if listed:
             k = chosen(lm, tok, s, logits[:, -1], listed, prior)
-            texts[i] = (said[i][k] if said[i] else tok.decode(_without_end(tok, listed[k]))).strip()
+            texts[i] = (said[i][k] if said[i] else tok.decode(without_end(tok, listed[k]))).strip()
             continue
         last.append(logits[:, -1])
         pushed.append(s)

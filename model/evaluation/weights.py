@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from ..answer_forms import asked_form, heard_priors, question_form
-from ..generate import choice_scores, generate
+from ..generate import choice_scores, generate, without_end
 from ..naming import asked_categories, candidates, choose_name, named_scores, wants_renaming
 from ..prompt import answer_ids, prompt_ids
 from ..sam import SAM
@@ -88,7 +88,7 @@ def _scored(model: SAM, state, item: Item, source: tuple[str, ...]) -> Scored:
     logits, pushed = lm(torch.tensor([prompt], device=model.device), state=state.lm)
     scored = Scored(item, source)
     if form.choices:
-        scored.choices = form.said or [tok.decode(c[:-1] if c[-1] == tok.eot_id else c).strip() for c in form.choices]
+        scored.choices = form.said or [tok.decode(without_end(tok, c)).strip() for c in form.choices]
         scored.logp = choice_scores(lm, tok, pushed, logits[:, -1], form.choices).tolist()
         question = respelled(item.question)  # as question_form reads it
         scored.evidence = heard_priors(asked_form(question), question, state.tags, weight=1.0)

@@ -730,6 +730,7 @@ def class_mentions(text: str) -> tuple[str, ...]:
 
 HEARD_WEIGHT = 0.5  # of the tags' log-odds against the LM's log-probabilities: chosen over 0-4 by two-fold
 # cross-validation on recordings of sources the model never heard, the folds split by source package (docs/RESULTS.md)
+OWN_WEIGHT = 1.0  # of the presence head's log-odds (model/presence.py), chosen as HEARD_WEIGHT was (docs/RESULTS.md)
 _NEGATED = re.compile(r"\b(?:not|isn't|wasn't|weren't|aren't|absent|missing|odd one|never)\b", re.IGNORECASE)
 _MORE_THAN_THERE = re.compile(r"\b(?:\d+|once|twice|thrice|times?|before|after|first|last|louder|quieter|softer|"
                               r"more|less|than|longer|shorter|started?|stopped|ended?|again|both|and)\b",
@@ -740,7 +741,7 @@ _JUST = re.compile(r"\b(?:that|this|just|now|currently|still|at the moment)\b", 
 
 
 def asked_scores(question: str, tags) -> Tensor:
-    """(521,) the tags a question about one stream (model.tags.Tags, batch 1) reads: in a stream (`Tags.stream`,
+    """(521 + len(tags.own),) the tags a question about one stream (model.tags.Tags, batch 1) reads: in a stream (`Tags.stream`,
     longer than LONG_SCENE_S), the last ten seconds' for the present or what was just heard, else all it has heard."""
     from .tags import RECENT_COLUMNS
 
@@ -748,10 +749,11 @@ def asked_scores(question: str, tags) -> Tensor:
     return tags.last(RECENT_COLUMNS)[0] if recent else tags.ever[0]
 
 
-def heard_priors(form: Form, question: str, tags, weight: float = HEARD_WEIGHT) -> tuple[float, ...] | None:
-    """What the tags (model.tags.Tags of one stream, or None) add, at `weight`, to each of the form's answers'
-    log-probabilities (module docstring); None when they add nothing."""
-    from .tags import asked_evidence, evidence, rows_named
+def heard_priors(form: Form, question: str, tags, weight: float = HEARD_WEIGHT,
+                 own_weight: float = OWN_WEIGHT) -> tuple[float, ...] | None:
+    """What the tags (model.tags.Tags of one stream, or None) add to each of the form's answers' log-probabilities
+    (module docstring): YAMNet's rows at `weight`, the presence head's at `own_weight`; None when they add nothing."""
+    from .tags import OWN_THRESHOLD, asked_evidence, evidence, own_evidence, own_rows, rows_named
 
     if tags is None or tags.columns == 0 or form.kind not in ("listed", "named", "yesno"):
         return None
@@ -760,15 +762,19 @@ def heard_priors(form: Form, question: str, tags, weight: float = HEARD_WEIGHT) 
     said = [normalize(a) for a in form.answers]
     positive = next((p for p, n in (YES_NO, TRUE_FALSE) if p in said and n in said), None)
     if positive is not None:  # "is there a dog?", "true or false: a dog barks"
-        e = asked_evidence(scores, question)
-        if e is None:
+        e, o = asked_evidence(scores, question), own_evidence(scores, question, tags.own)
+        if e is None and o is None:
             return None
-        e = -e if negated else min(e, 0.0) if _MORE_THAN_THERE.search(question) else e
-        return tuple(weight * e if a == positive else 0.0 for a in said)
-    named = [rows_named(a) for a in form.answers]
-    if not any(named):
+        more = bool(_MORE_THAN_THERE.search(question))  # "twice?": a sound heard is no evidence, one missed is
+        side = lambda x: -x if negated else min(x, 0.0) if more else x  # noqa: E731
+        e = weight * side(e or 0.0) + own_weight * side(o or 0.0)  # linear in the weights: tools replay them
+        return tuple(e if a == positive else 0.0 for a in said)
+    named = [(rows_named(a), own_rows(a, tags.own)) for a in form.answers]
+    if not any(rows or own for rows, own in named):
         return None
-    return tuple(weight * (-1 if negated else 1) * evidence(scores, rows) for rows in named)
+    return tuple((-1 if negated else 1) * (weight * evidence(scores, rows)
+                                            + own_weight * evidence(scores, own, OWN_THRESHOLD))
+                 for rows, own in named)
 
 
 @dataclass(frozen=True)

@@ -211,18 +211,27 @@ class SAMConfig:
     connector: ConnectorConfig
     lm: MambaConfig
     branch: str = ""  # one of BRANCHES
+    presence: tuple[str, ...] = ()  # the classes the presence head hears (model/presence.py); () without one
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str):
             raise ValueError(f"SAMConfig.name must be a string, got {self.name!r}")
         if not isinstance(self.branch, str) or self.branch not in BRANCHES:
             raise ValueError(f"SAMConfig.branch {self.branch!r} is not one of {BRANCHES}")
+        if not isinstance(self.presence, tuple) or not all(isinstance(c, str) and c for c in self.presence) \
+                or len(set(self.presence)) != len(self.presence):
+            raise ValueError("SAMConfig.presence must be a list of distinct class names")
 
     def to_dict(self) -> dict[str, Any]:
-        """As config.json holds it; a model without a branch has no "branch" key, as before branches existed."""
+        """As config.json holds it; a model without a branch or a presence head has no such key, as before they
+        existed."""
         d = dataclasses.asdict(self)
         if not self.branch:
             del d["branch"]
+        if self.presence:
+            d["presence"] = list(self.presence)
+        else:
+            del d["presence"]
         return d
 
     @classmethod
@@ -234,7 +243,7 @@ class SAMConfig:
         try:
             return cls(name=d["name"], encoder=EncoderConfig(**d["encoder"]),
                        connector=ConnectorConfig(**d["connector"]), lm=MambaConfig.from_dict(d["lm"]),
-                       branch=d.get("branch", ""))
+                       branch=d.get("branch", ""), presence=tuple(d.get("presence", ())))
         except (KeyError, TypeError) as e:
             raise ValueError(f"not a SAM config: {e}") from e
 

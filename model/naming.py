@@ -33,6 +33,7 @@ import torch
 from torch import Tensor
 
 from .metrics import ClassNames, normalize
+from .yamnet import NUM_CLASSES
 
 NAME_WEIGHT = 0.5  # of the tags' log-odds against the LM's log-probabilities: as answer_forms.HEARD_WEIGHT, chosen
 # by two-fold cross-validation on recordings of sources the model never heard (docs/RESULTS.md)
@@ -234,13 +235,14 @@ def wants_relabelling(question: str, answer: str) -> list[Slot]:
 
 
 def named_scores(question: str, tags) -> Tensor:
-    """(521,) the tags a question that asks for one sound reads (module docstring), on the CPU."""
+    """(521,) the tags a question that asks for one sound reads (module docstring), on the CPU: YAMNet's rows (a
+    presence head's rows, after them, are not read here)."""
     from .answer_forms import asked_scores
     from .tags import RECENT_COLUMNS
 
     if _JUST_NOW.search(question):  # "what did you just hear?": the last ten seconds, in a short scene too
-        return tags.last(RECENT_COLUMNS)[0].float().cpu()
-    return asked_scores(question, tags).float().cpu()
+        return tags.last(RECENT_COLUMNS)[0, :NUM_CLASSES].float().cpu()
+    return asked_scores(question, tags)[:NUM_CLASSES].float().cpu()
 
 
 @torch.inference_mode()

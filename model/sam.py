@@ -23,6 +23,7 @@ from .encoder import AudioEncoder
 from .generate import Answer, generate
 from .lm import MambaLM
 from .naming import renamed
+from .presence import PresenceHead
 from .prompt import DESCRIBE_PROMPT, LIVE_PROMPT, distinct_items, prompt_ids
 from .spelling import respelled
 from .stream import StreamState
@@ -50,6 +51,9 @@ class SAM(nn.Module):
         self.connector = build_connector(cfg.connector, cfg.encoder.dim, cfg.lm.d_model, cfg.encoder.block_columns)
         self.lm = MambaLM(cfg.lm, backend)
         self.branch = build_branch(cfg.branch, cfg.lm.d_model)  # None: the encoder alone hears
+        if cfg.presence and self.branch is None:
+            raise ValueError("a presence head's rows follow the YAMNet branch's in the tags: it needs the branch")
+        self.presence = PresenceHead(cfg.lm.d_model, len(cfg.presence)) if cfg.presence else None
 
     # -- sizes -------------------------------------------------------------------------------
     @property
@@ -141,18 +145,23 @@ class SAM(nn.Module):
         zeros = torch.zeros(batch_size, 0, device=p.device)
         return StreamState(self.lm.zero_state(batch_size), self.encoder.zero_cache(batch_size, p.device, p.dtype),
                            zeros, torch.zeros(batch_size, LEFT_PAD, device=p.device), 0, self._zero_context(batch_size),
-                           self._tagged(None, None, batch_size))
+                           self._tagged(None, None, None, batch_size))
 
-    def _tagged(self, tags: Tags | None, emb: Tensor | None, batch_size: int) -> Tags | None:
-        """The tags after YAMNet's embeddings `emb` (b, columns, 1024) of newly heard columns (None: none); None
-        without a branch. A state that has none yet (saved without them) starts them here."""
+    def _tagged(self, tags: Tags | None, emb: Tensor | None, tokens: Tensor | None, batch_size: int) -> Tags | None:
+        """The tags after YAMNet's embeddings `emb` (b, columns, 1024) of newly heard columns (None: none) and, with
+        a presence head, its probabilities of the same columns' LM tokens; None without a branch. A state that has
+        none yet (saved without them) starts them here."""
         if self.branch is None:
             return None
-        tags = tags if tags is not None else Tags.empty(batch_size, self.device)
+        own = self.cfg.presence
+        tags = tags.with_own(own) if tags is not None else Tags.empty(batch_size, self.device, own)
         if emb is None:
             return tags
         classifier = self.branch.yamnet.classifier
-        return tags.push(torch.sigmoid(classifier(emb.to(classifier.weight.dtype))))
+        scores = torch.sigmoid(classifier(emb.to(classifier.weight.dtype))).float()
+        if self.presence is not None:
+            scores = torch.cat([scores, self.presence(tokens)], dim=-1)
+        return tags.push(scores)
 
     def _zero_context(self, batch_size: int) -> Tensor:
         """The branch's context before a stream begins; (b, 0) without a branch."""
@@ -175,7 +184,7 @@ class SAM(nn.Module):
         _, lm_state = self.lm.hidden(inputs_embeds=tokens)
         history = F.pad(padded, (LEFT_PAD, 0))[:, -LEFT_PAD:]
         return StreamState(lm_state, enc_cache, padded[:, :0], history, audio.shape[-1], context,
-                           self._tagged(None, emb, audio.shape[0]))
+                           self._tagged(None, emb, tokens, audio.shape[0]))
 
     @torch.inference_mode()
     def listen(self, audio: Tensor, state: StreamState, flush: bool = False) -> StreamState:
@@ -191,7 +200,7 @@ class SAM(nn.Module):
             buf = self.pad_to_blocks(buf, state.history[:, LEFT_PAD - min(LEFT_PAD, encoded):])
         take = buf.shape[-1] // self.block_samples * self.block_samples
         lm_state, enc_cache, history, context = state.lm, state.encoder, state.history, state.branch
-        emb = None
+        emb = tokens = None
         if take:
             floored, before = with_floor(buf[:, :take], self.block_samples, state.history)
             patches, enc_cache = self.encoder.stream(features(floored, history=before), state.encoder)
@@ -200,7 +209,7 @@ class SAM(nn.Module):
             history = torch.cat([state.history, buf[:, :take]], dim=-1)[:, -LEFT_PAD:]
         heard = state.samples_seen + audio.shape[-1]
         return StreamState(lm_state, enc_cache, buf[:, take:].clone(), history, heard, context,
-                           self._tagged(state.tags, emb, buf.shape[0]))
+                           self._tagged(state.tags, emb, tokens, buf.shape[0]))
 
     def ask(self, state: StreamState, question: str, *, max_new_tokens: int = 48, temperature: float = 0.0,
             top_p: float = 1.0, on_token: Callable[[str], None] | None = None, forms: bool = True,

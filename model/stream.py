@@ -70,6 +70,8 @@ class StreamState:
         if self.tags is not None:
             tensors.update(self.tags.tensors())
             meta["tags_columns"] = str(self.tags.columns)
+            if self.tags.own:
+                meta["tags_own"] = json.dumps(list(self.tags.own))
         if config is not None:
             meta["config"] = json.dumps(config.to_dict())
         save_state_file(path, tensors, meta)
@@ -114,13 +116,18 @@ def _tags(path: str | Path, tensors: dict[str, Tensor], meta: dict[str, str]) ->
         return None
     recent, ever = tensors["tags.recent"], tensors["tags.ever"]
     onset, run = tensors.get("tags.onset"), tensors.get("tags.run")
+    try:
+        own = tuple(json.loads(meta.get("tags_own", "[]")))
+    except ValueError:
+        own = None
     b = ever.shape[0]
+    width = NUM_CLASSES + len(own or ())
     shapes = [tuple(t.shape) for t in (ever, onset, run) if t is not None]
-    if tuple(recent.shape) != (b, RECENT_COLUMNS, NUM_CLASSES) or any(s != (b, NUM_CLASSES) for s in shapes):
+    if own is None or tuple(recent.shape) != (b, RECENT_COLUMNS, width) or any(s != (b, width) for s in shapes):
         raise ValueError(f"{path}: damaged SAM stream state: its tags are {tuple(recent.shape)} and "
-                         f"{', '.join(map(str, shapes))}, not {(b, RECENT_COLUMNS, NUM_CLASSES)} and "
-                         f"{(b, NUM_CLASSES)}; move the file away to start from the recorded audio instead")
-    return Tags(recent, ever, int_field(path, meta, "tags_columns"), onset, run)
+                         f"{', '.join(map(str, shapes))}, not {(b, RECENT_COLUMNS, width)} and "
+                         f"{(b, width)}; move the file away to start from the recorded audio instead")
+    return Tags(recent, ever, int_field(path, meta, "tags_columns"), onset, run, own)
 
 
 def check_same_config(path: str | Path, saved_json: str, model_config: SAMConfig) -> None:

@@ -16,6 +16,10 @@ named sound is the log-odds of its best row's score over THRESHOLD, the score at
 baseline (model/evaluation/yamnet_baseline.py) calls a class present, chosen there on training
 scenes. Answers add it, weighted, to the language model's log-probabilities (answer_forms), and
 watches to their yes/no log-odds (model/watch.py).
+
+A model with a presence head (model/presence.py) tags its own classes too: their probabilities are rows after
+AudioSet's 521 (`Tags.own` names them, in order), kept in the same tensors. `own_evidence` reads them for the
+classes a text names, against OWN_THRESHOLD.
 """
 from __future__ import annotations
 
@@ -35,6 +39,8 @@ PATCH_S = 0.96  # the audio YAMNet scores for one column, ending at the column's
 RECENT_COLUMNS = math.ceil(RECENT_S * TOKENS_PER_SECOND)  # 63 columns: the last ten seconds
 THRESHOLD = 0.28  # a class is present at this max-pooled score (the baseline's calibration on training scenes)
 EVIDENCE_CAP = 8.0  # log-odds: one score near 0 or 1 never outweighs everything else
+OWN_THRESHOLD = 0.15  # a class of our own is present at this probability of the presence head, max-pooled over what
+# a question reads: chosen on scenes of the validation split (docs/RESULTS.md, "The presence head")
 
 
 UNKNOWN = -1.0  # a column not known: never over THRESHOLD, or heard by a state saved without the columns
@@ -51,6 +57,8 @@ class Tags:
     onset: Tensor | None = None  # (b, 521) float32: the column where the run over THRESHOLD that first reached
     # `ever` began; UNKNOWN where `ever` is under THRESHOLD
     run: Tensor | None = None  # (b, 521) float32: the column where the run over THRESHOLD going on began; UNKNOWN
+    own: tuple[str, ...] = ()  # the classes of the presence head's rows, after AudioSet's (each tensor's last
+    # dimension is then 521 + len(own))
 
     def __post_init__(self) -> None:
         if self.onset is None:
@@ -59,9 +67,23 @@ class Tags:
             self.run = torch.full_like(self.ever, UNKNOWN)
 
     @classmethod
-    def empty(cls, batch_size: int, device: torch.device | str = "cpu") -> "Tags":
-        return cls(torch.zeros(batch_size, RECENT_COLUMNS, NUM_CLASSES, device=device),
-                   torch.zeros(batch_size, NUM_CLASSES, device=device))
+    def empty(cls, batch_size: int, device: torch.device | str = "cpu", own: tuple[str, ...] = ()) -> "Tags":
+        width = NUM_CLASSES + len(own)
+        return cls(torch.zeros(batch_size, RECENT_COLUMNS, width, device=device),
+                   torch.zeros(batch_size, width, device=device), own=own)
+
+    def with_own(self, own: tuple[str, ...]) -> "Tags":
+        """These tags with the presence head's rows for `own` (self when they have them): a state that heard
+        without them (saved by a model without a head) knows nothing of them yet, and they start at zero."""
+        if own == self.own:
+            return self
+        b = self.ever.shape[0]
+        fresh = Tags.empty(b, self.ever.device, own)
+        n = NUM_CLASSES
+        fresh.recent[..., :n], fresh.ever[:, :n] = self.recent[..., :n], self.ever[:, :n]
+        fresh.onset[:, :n], fresh.run[:, :n] = self.onset[:, :n], self.run[:, :n]
+        fresh.columns = self.columns
+        return fresh
 
     def push(self, scores: Tensor) -> "Tags":
         """The tags after (b, n, 521) more columns' scores; self is unchanged."""
@@ -77,7 +99,7 @@ class Tags:
             run = torch.where(over, torch.where(run < 0, torch.full_like(run, float(self.columns + i)), run), unknown)
             onset = torch.where(over & (s > ever), run, onset)
             ever = torch.maximum(ever, s)
-        return Tags(recent, ever, self.columns + scores.shape[1], onset, run)
+        return Tags(recent, ever, self.columns + scores.shape[1], onset, run, self.own)
 
     @property
     def stream(self) -> bool:
@@ -99,13 +121,15 @@ class Tags:
         return self.columns / TOKENS_PER_SECOND - onset_s
 
     def last(self, columns: int) -> Tensor:
-        """(b, 521): the highest score of each class over the last `columns` columns (at most RECENT_COLUMNS)."""
+        """(b, 521 + len(own)): the highest score of each row over the last `columns` columns (at most
+        RECENT_COLUMNS)."""
         if not 1 <= columns <= RECENT_COLUMNS:
             raise ValueError(f"the tags keep the last {RECENT_COLUMNS} columns; asked for {columns}")
         return self.recent[:, -min(columns, max(self.columns, 1)):].amax(1)
 
     def fork(self) -> "Tags":
-        return Tags(self.recent.clone(), self.ever.clone(), self.columns, self.onset.clone(), self.run.clone())
+        return Tags(self.recent.clone(), self.ever.clone(), self.columns, self.onset.clone(), self.run.clone(),
+                    self.own)
 
     @property
     def nbytes(self) -> int:
@@ -240,6 +264,39 @@ def evidence(scores: Tensor, rows: tuple[int, ...], threshold: float = THRESHOLD
         return 0.0
     logit = log_odds(float(scores[list(rows)].max())) - log_odds(threshold)
     return max(-EVIDENCE_CAP, min(EVIDENCE_CAP, logit))
+
+
+def own_rows(text: str, own: tuple[str, ...]) -> tuple[int, ...]:
+    """The presence head's rows (in tags whose own classes are `own`) of the sounds a text names (answer_forms.
+    class_mentions), or where it names none, of every class of the groups it asks about ("is anyone there?")."""
+    from .answer_forms import class_mentions
+
+    if not own:
+        return ()
+    at = {c: NUM_CLASSES + i for i, c in enumerate(own)}
+    named = [at[c] for c in class_mentions(text) if c in at]
+    if named or class_mentions(text):
+        return tuple(named)
+    members = _group_members(own)
+    return tuple(dict.fromkeys(at[c] for g in asked_groups(text) for c in members.get(g, ())))
+
+
+@functools.lru_cache(maxsize=8)
+def _group_members(own: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
+    """Each group of GROUPS as our classes (model/data/classes.tsv categories), among `own`."""
+    from .data.labels import load_classes
+
+    classes = load_classes()
+    member = {"people": ("human", "speech"), "animal": ("animal",), "vehicle": ("vehicle",)}
+    return {g: tuple(c for c in own if c in classes and classes[c].category in member[g] and c != "speech synthesizer")
+            for g in GROUPS}
+
+
+def own_evidence(scores: Tensor, text: str, own: tuple[str, ...]) -> float | None:
+    """Log-odds, from scores of tags whose own classes are `own`, for what a text names being there, by the
+    presence head: its best row against OWN_THRESHOLD; None when it names none of `own` (nor a group of them)."""
+    rows = own_rows(text, own)
+    return evidence(scores, rows, OWN_THRESHOLD) if rows else None
 
 
 def asked_evidence(scores: Tensor, text: str) -> float | None:

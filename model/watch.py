@@ -28,11 +28,12 @@ from torch import Tensor
 from .lm import MambaLM
 from .prompt import prompt_ids, right_padded
 from .state import MambaState
-from .tags import asked_evidence, log_odds
+from .tags import asked_evidence, log_odds, own_evidence
 from .tokenizer import Tokenizer
 
 YES, NO = " yes", " no"  # the answers the training data gives yes/no questions (model/data/questions.py)
 WATCH_COLUMNS = 13  # the tags of the last ~2 s (13 columns of 160 ms): a hop and the patch before it
+WATCH_OWN_WEIGHT = 1.0  # of the presence head's log-odds (model/presence.py), beside the tags' at full weight
 
 
 def answer_first_ids(tok: Tokenizer) -> tuple[int, int]:
@@ -79,8 +80,11 @@ def with_tags(confidences: list[float], questions: list[str], tags) -> list[floa
     recent = tags.last(WATCH_COLUMNS)[0]
     out = []
     for p, q in zip(confidences, questions):
-        e = asked_evidence(recent, q)
-        out.append(p if e is None else 1 / (1 + math.exp(-(log_odds(p) + e))))
+        e, o = asked_evidence(recent, q), own_evidence(recent, q, tags.own)
+        if e is None and o is None:
+            out.append(p)
+        else:
+            out.append(1 / (1 + math.exp(-(log_odds(p) + (e or 0.0) + WATCH_OWN_WEIGHT * (o or 0.0)))))
     return out
 
 

@@ -45,6 +45,22 @@ def test_replaying_the_scores_gives_the_models_own_answers(tiny):
     assert all(s.packages for s in scored)  # each single clip's source package is known
 
 
+def test_replaying_gives_the_answers_of_a_model_with_a_presence_head(tiny):
+    """The same slow reference, for a model whose presence head weighs in at OWN_WEIGHT beside the tags."""
+    from model.answer_forms import HEARD_WEIGHT, OWN_WEIGHT
+    from model.data.valset import read_wav
+    from model.presence import PresenceHead, with_head
+    from test_data_build import LABELS
+
+    model, val, packages = tiny
+    torch.manual_seed(6)
+    headed = with_head(model, PresenceHead(model.cfg.lm.d_model, len(LABELS)), list(LABELS))
+    scored = score_valset(headed, val, packages)
+    assert any(s.own and any(s.own) for s in scored)  # the head weighs in somewhere
+    answers = answer_items(headed, [s.item for s in scored], lambda p: torch.from_numpy(read_wav(Path(p))), 8, 64)
+    assert [s.answer(HEARD_WEIGHT, OWN_WEIGHT) for s in scored] == answers
+
+
 def test_a_large_weight_lets_the_tags_choose_and_zero_leaves_the_language_model():
     item = Item("s", "Is there a dog?", "yes", "tf")
     s = Scored(item, ("p",), choices=["yes", "no"], logp=[-2.0, -0.5], evidence=[1.0, 0.0])

@@ -71,6 +71,10 @@ PACKAGES: tuple[Package, ...] = (
     Package("python3-pyo", "LGPL-3, GPL-3+"),
 )
 PACKAGE_NAMES = tuple(p.name for p in PACKAGES)
+# The twenty packages added after the default model was trained (docs/RESULTS.md, "The corpus grows"). Its
+# later parts (the presence head, model/presence.py) leave them out too, so that their recordings stay a set of
+# sources the whole model never heard.
+UNHEARD_PACKAGES = PACKAGE_NAMES[PACKAGE_NAMES.index("flightgear-data-base"):]
 LICENCES = {p.name: p.licence for p in PACKAGES}
 ZAD_ZIP = "usr/share/games/0ad/mods/public/public.zip"  # 0ad keeps its audio/ inside this zip
 ZIP_PREFIX = "audio/"  # the only members of the 0ad zip the corpus extracts

@@ -6,7 +6,9 @@ and to the classes an open answer is named again among (naming.NAME_WEIGHT). Bot
 model has scored its answers, so each item is heard and scored once and any weight replayed on the
 scores. Users' sounds come from sources the model never heard: the sets to choose on are recordings of
 packages left out of training (`sam-data valset --packages ...`). Their source packages are dealt into
-two folds; the weight is chosen on one fold and measured on the other, both ways round.
+two folds; the weight is chosen on one fold and measured on the other, both ways round. A model with a
+presence head (model/presence.py) has its weight (answer_forms.OWN_WEIGHT) chosen the same way, the tags'
+kept at HEARD_WEIGHT.
 
     python -m model.evaluation.weights --valset data/val_new_single data/val_new_unheard \\
         --catalog data/corpus_all/catalog.jsonl --out eval/weights.json
@@ -21,7 +23,7 @@ from typing import Any
 
 import torch
 
-from ..answer_forms import asked_form, heard_priors, question_form
+from ..answer_forms import HEARD_WEIGHT, asked_form, heard_priors, question_form
 from ..generate import choice_scores, generate, without_end
 from ..naming import asked_categories, candidates, choose_name, named_scores, wants_renaming
 from ..prompt import answer_ids, prompt_ids
@@ -45,15 +47,17 @@ class Scored:
     choices: list[str] = field(default_factory=list)
     logp: list[float] = field(default_factory=list)
     evidence: list[float] | None = None
+    own: list[float] | None = None  # the presence head's log-odds for each (at weight 1), with a head
     decoded: str = ""
     names: dict[str, float] = field(default_factory=dict)
     tags: torch.Tensor | None = None
 
-    def answer(self, weight: float) -> str:
-        """The answer at `weight`, as sam-ask would give it."""
+    def answer(self, weight: float, own_weight: float = 0.0) -> str:
+        """The answer at `weight` (and the presence head's at `own_weight`), as sam-ask would give it."""
         if self.choices:
             extra = self.evidence or [0.0] * len(self.choices)
-            scores = [lp + weight * e for lp, e in zip(self.logp, extra)]
+            own = self.own or [0.0] * len(self.choices)
+            scores = [lp + weight * e + own_weight * o for lp, e, o in zip(self.logp, extra, own)]
             return self.choices[max(range(len(scores)), key=scores.__getitem__)]
         said = wants_renaming(self.item.question, self.decoded)
         if not self.names or said is None:
@@ -91,7 +95,9 @@ def _scored(model: SAM, state, item: Item, source: tuple[str, ...]) -> Scored:
         scored.choices = form.said or [tok.decode(without_end(tok, c)).strip() for c in form.choices]
         scored.logp = choice_scores(lm, tok, pushed, logits[:, -1], form.choices).tolist()
         question = respelled(item.question)  # as question_form reads it
-        scored.evidence = heard_priors(asked_form(question), question, state.tags, weight=1.0)
+        read = asked_form(question)
+        scored.evidence = heard_priors(read, question, state.tags, weight=1.0, own_weight=0.0)
+        scored.own = heard_priors(read, question, state.tags, weight=0.0, own_weight=1.0)
         return scored
     scored.decoded = generate(lm, tok, state.lm.fork(), prompt, 64, banned=form.banned, once=True,
                               unwanted=form.unwanted).text
@@ -103,10 +109,12 @@ def _scored(model: SAM, state, item: Item, source: tuple[str, ...]) -> Scored:
     return scored
 
 
-def accuracy(items: list[Scored], weight: float, kinds: tuple[str, ...]) -> tuple[float, int]:
-    """(share right, n) of the items of `kinds` answered at `weight`."""
+def accuracy(items: list[Scored], weight: float, kinds: tuple[str, ...], own: bool = False) -> tuple[float, int]:
+    """(share right, n) of the items of `kinds` answered at `weight`; with `own`, `weight` is the presence head's
+    and the tags keep HEARD_WEIGHT."""
     names = corpus_class_names()
-    right = [correct(s.item, s.answer(weight), names) for s in items if s.item.kind in kinds]
+    at = (lambda s: s.answer(HEARD_WEIGHT, weight)) if own else (lambda s: s.answer(weight))
+    right = [correct(s.item, at(s), names) for s in items if s.item.kind in kinds]
     return (sum(right) / len(right) if right else 0.0), len(right)
 
 
@@ -123,20 +131,21 @@ def folds(items: list[Scored]) -> tuple[list[Scored], list[Scored]]:
     return out
 
 
-def cross_validate(items: list[Scored], kinds: tuple[str, ...], weights=WEIGHTS) -> dict[str, Any]:
-    """Each fold's accuracy at every weight, the weight each chooses and what it scores on the other fold."""
+def cross_validate(items: list[Scored], kinds: tuple[str, ...], weights=WEIGHTS, own: bool = False) -> dict[str, Any]:
+    """Each fold's accuracy at every weight, the weight each chooses and what it scores on the other fold (with
+    `own`, the presence head's weight, the tags' at HEARD_WEIGHT)."""
     res: dict[str, Any] = {"weights": list(weights), "folds": []}
     pair = folds(items)
     for k in (0, 1):
         tune, test = pair[k], pair[1 - k]
-        on_tune = [accuracy(tune, w, kinds)[0] for w in weights]
+        on_tune = [accuracy(tune, w, kinds, own)[0] for w in weights]
         best = weights[max(range(len(weights)), key=on_tune.__getitem__)]
-        test_at_chosen, test_n = accuracy(test, best, kinds)
+        test_at_chosen, test_n = accuracy(test, best, kinds, own)
         res["folds"].append({"tune_n": sum(s.item.kind in kinds for s in tune), "tune": on_tune, "chosen": best,
                              "test_n": test_n, "test_at_chosen": test_at_chosen})
     n = sum(f["test_n"] for f in res["folds"])
     res["cross_validated"] = sum(f["test_at_chosen"] * f["test_n"] for f in res["folds"]) / max(n, 1)
-    res["all_items"] = [accuracy(items, w, kinds)[0] for w in weights]
+    res["all_items"] = [accuracy(items, w, kinds, own)[0] for w in weights]
     return res
 
 
@@ -158,7 +167,12 @@ def main(argv: list[str] | None = None) -> int:
     items = [s for v in args.valset for s in score_valset(model, v, packages)]
     res = {"closed": cross_validate(items, CLOSED_KINDS), "open": cross_validate(items, OPEN_KINDS),
            "valsets": [str(v) for v in args.valset]}
-    for name, r in (("closed answers (mcq, tf)", res["closed"]), ("open answers, named again", res["open"])):
+    shown = [("closed answers (mcq, tf)", res["closed"]), ("open answers, named again", res["open"])]
+    if model.presence is not None:
+        res["closed_presence_head"] = cross_validate(items, CLOSED_KINDS, own=True)
+        shown.append((f"closed answers, the presence head's weight (the tags' at {HEARD_WEIGHT})",
+                      res["closed_presence_head"]))
+    for name, r in shown:
         print(f"{name}: weights {r['weights']}")
         for k, f in enumerate(r["folds"]):
             print(f"  fold {k} chooses {f['chosen']} (n={f['tune_n']}: " + " ".join(f"{a:.3f}" for a in f["tune"])

@@ -753,7 +753,7 @@ def heard_priors(form: Form, question: str, tags, weight: float = HEARD_WEIGHT,
                  own_weight: float = OWN_WEIGHT) -> tuple[float, ...] | None:
     """What the tags (model.tags.Tags of one stream, or None) add to each of the form's answers' log-probabilities
     (module docstring): YAMNet's rows at `weight`, the presence head's at `own_weight`; None when they add nothing."""
-    from .tags import OWN_THRESHOLD, asked_evidence, evidence, own_evidence, own_rows, rows_named
+    from .tags import asked_evidence, evidence, own_evidence, own_rows, own_support, rows_named
 
     if tags is None or tags.columns == 0 or form.kind not in ("listed", "named", "yesno"):
         return None
@@ -772,8 +772,7 @@ def heard_priors(form: Form, question: str, tags, weight: float = HEARD_WEIGHT,
     named = [(rows_named(a), own_rows(a, tags.own)) for a in form.answers]
     if not any(rows or own for rows, own in named):
         return None
-    return tuple((-1 if negated else 1) * (weight * evidence(scores, rows)
-                                            + own_weight * evidence(scores, own, OWN_THRESHOLD))
+    return tuple((-1 if negated else 1) * (weight * evidence(scores, rows) + own_weight * own_support(scores, own))
                  for rows, own in named)
 
 

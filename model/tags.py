@@ -19,7 +19,7 @@ watches to their yes/no log-odds (model/watch.py).
 
 A model with a presence head (model/presence.py) tags its own classes too: their probabilities are rows after
 AudioSet's 521 (`Tags.own` names them, in order), kept in the same tensors. `own_evidence` reads them for the
-classes a text names, against OWN_THRESHOLD.
+classes a text names, against OWN_THRESHOLD, and only for a sound (`own_support`).
 """
 from __future__ import annotations
 
@@ -39,8 +39,9 @@ PATCH_S = 0.96  # the audio YAMNet scores for one column, ending at the column's
 RECENT_COLUMNS = math.ceil(RECENT_S * TOKENS_PER_SECOND)  # 63 columns: the last ten seconds
 THRESHOLD = 0.28  # a class is present at this max-pooled score (the baseline's calibration on training scenes)
 EVIDENCE_CAP = 8.0  # log-odds: one score near 0 or 1 never outweighs everything else
-OWN_THRESHOLD = 0.15  # a class of our own is present at this probability of the presence head, max-pooled over what
-# a question reads: chosen on scenes of the validation split (docs/RESULTS.md, "The presence head")
+OWN_THRESHOLD = 0.4  # a class of our own is present at this probability of the presence head, max-pooled over what
+# a question reads: chosen on scenes of the validation split (python -m model.evaluation.presence; docs/RESULTS.md,
+# "The presence head")
 
 
 UNKNOWN = -1.0  # a column not known: never over THRESHOLD, or heard by a state saved without the columns
@@ -292,11 +293,18 @@ def _group_members(own: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
             for g in GROUPS}
 
 
+def own_support(scores: Tensor, rows: tuple[int, ...]) -> float:
+    """Log-odds for the sound of the presence head's `rows` being there: its best row against OWN_THRESHOLD, never
+    below 0. The head learnt the sounds of the training sources; of a sound from elsewhere its low probability
+    says little (it pushed "is a jet going by?" to "no" while one did), so it speaks only for a sound."""
+    return max(0.0, evidence(scores, rows, OWN_THRESHOLD)) if rows else 0.0
+
+
 def own_evidence(scores: Tensor, text: str, own: tuple[str, ...]) -> float | None:
-    """Log-odds, from scores of tags whose own classes are `own`, for what a text names being there, by the
-    presence head: its best row against OWN_THRESHOLD; None when it names none of `own` (nor a group of them)."""
+    """`own_support` for what a text names (`own_rows`), in scores of tags whose own classes are `own`; None when it
+    names none of `own` (nor a group of them)."""
     rows = own_rows(text, own)
-    return evidence(scores, rows, OWN_THRESHOLD) if rows else None
+    return own_support(scores, rows) if rows else None
 
 
 def asked_evidence(scores: Tensor, text: str) -> float | None:

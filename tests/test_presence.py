@@ -143,21 +143,25 @@ def test_a_question_reads_the_rows_of_the_classes_it_names_or_the_group_it_asks_
 def test_the_head_says_yes_to_what_it_hears_and_no_to_what_it_does_not():
     tags = own_tags({"dog": 0.9})
     assert own_evidence(tags.ever[0], "is there a dog?", OWN) > 0
-    assert own_evidence(tags.ever[0], "is it raining?", OWN) < 0
+    assert own_evidence(tags.ever[0], "is it raining?", OWN) == 0  # never against: its silence says little
     assert own_evidence(tags.ever[0], "is there a cat?", OWN) is None
-    yes = heard_priors(asked_form("is there a dog?"), "is there a dog?", tags)
-    no = heard_priors(asked_form("is it raining?"), "is it raining?", tags)
-    assert yes[0] > 0 and no[0] < 0  # the first answer allowed is "yes"
+    yes = heard_priors(asked_form("is there a dog?"), "is there a dog?", tags, weight=0.0)
+    no = heard_priors(asked_form("is it raining?"), "is it raining?", tags, weight=0.0)
+    assert yes[0] > 0 and no[0] == 0  # the first answer allowed is "yes"
     off = heard_priors(asked_form("is there a dog?"), "is there a dog?", tags, own_weight=0.0)
     alone = heard_priors(asked_form("is there a dog?"), "is there a dog?", tags, weight=0.0)
-    assert yes[0] == pytest.approx(off[0] + alone[0])
+    both = heard_priors(asked_form("is there a dog?"), "is there a dog?", tags)
+    assert alone[0] == pytest.approx(yes[0]) and both[0] == pytest.approx(off[0] + alone[0])
 
 
 def test_options_gain_by_what_the_head_heard_of_each():
     tags = own_tags({"rain": 0.95})
     q = "Which of these can you hear? A) dog B) rain"
     priors = heard_priors(asked_form(q), q, tags, weight=0.0)
-    assert priors[1] > 0 > priors[0]
+    assert priors[1] > 0 == priors[0]
+    q = "Which of these did you NOT hear? A) dog B) rain"
+    priors = heard_priors(asked_form(q), q, tags, weight=0.0)
+    assert priors[1] < 0 == priors[0]
     assert OWN_THRESHOLD < 0.95
 
 
@@ -181,9 +185,9 @@ def test_the_choice_grid_replays_each_witness_as_the_answers_weigh_them():
              "head": float(g.random())} for k in range(200)]
     res = grid(rows, 0.5)
     lo = lambda p: math.log(p / (1 - p))  # noqa: E731
-    for (w, t) in ((1.0, 0.15), (2.0, 0.3)):  # slow reference: one row at a time
-        yes = [lo(r["lm"]) + 0.5 * (r["tags"] or 0.0) + w * max(-8, min(8, lo(r["head"]) - lo(t))) > 0 for r in rows]
+    for (w, t, low, way) in ((1.0, 0.15, -8, "both ways"), (2.0, 0.3, 0, "only for")):  # slow reference, row by row
+        yes = [lo(r["lm"]) + 0.5 * (r["tags"] or 0.0) + w * max(low, min(8, lo(r["head"]) - lo(t))) > 0 for r in rows]
         right = np.mean([y == bool(r["present"]) for y, r in zip(yes, rows)])
-        assert res[f"and the head at {w}, threshold {t}"]["right"] == pytest.approx(right, abs=1e-4)
+        assert res[f"and the head {way} at {w}, threshold {t}"]["right"] == pytest.approx(right, abs=1e-4)
     alone = np.mean([(lo(r["lm"]) > 0) == bool(r["present"]) for r in rows])
     assert res["language model"]["right"] == pytest.approx(alone, abs=1e-4)

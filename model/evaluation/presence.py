@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-WEIGHTS = (0.5, 1.0, 2.0)
-THRESHOLDS = (0.05, 0.1, 0.15, 0.2, 0.3)
+WEIGHTS = (0.5, 1.0, 2.0, 4.0)
+THRESHOLDS = (0.15, 0.2, 0.3, 0.4, 0.5, 0.6)
 
 
 @torch.inference_mode()
@@ -79,7 +79,8 @@ def log_odds(p: float) -> float:
 
 def grid(rows: list[dict], heard_weight: float) -> dict:
     """Right, "yes" to present and "yes" to absent classes: the language model alone, with the tags, and with the
-    head at every weight and threshold (the head's log-odds within +-8, as tags.evidence caps them)."""
+    head at every weight and threshold, its log-odds within +-8 as tags.evidence caps them ("both ways") or only
+    for a sound, as the answers read it (tags.own_support)."""
     y = np.array([r["present"] for r in rows], bool)
     lm = np.array([log_odds(r["lm"]) for r in rows])
     tags = np.array([r["tags"] or 0.0 for r in rows])
@@ -92,10 +93,11 @@ def grid(rows: list[dict], heard_weight: float) -> dict:
 
     out = {"n": int(len(y)), "present": int(y.sum()), "language model": said(lm),
            f"with the tags at {heard_weight}": said(lm + heard_weight * tags)}
-    for w in WEIGHTS:
-        for t in THRESHOLDS:
-            out[f"and the head at {w}, threshold {t}"] = said(
-                lm + heard_weight * tags + w * np.clip(head - log_odds(t), -8, 8))
+    for low, way in ((-8.0, "both ways"), (0.0, "only for")):
+        for w in WEIGHTS:
+            for t in THRESHOLDS:
+                out[f"and the head {way} at {w}, threshold {t}"] = said(
+                    lm + heard_weight * tags + w * np.clip(head - log_odds(t), low, 8))
     return out
 
 
@@ -119,15 +121,16 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"error: {e}") from e
     if model.presence is None:
         raise SystemExit("error: this model has no presence head; make one with `python -m model.presence`")
-    res = grid(witnesses(model, corpus, args.batches, args.seed), HEARD_WEIGHT)
+    rows = witnesses(model, corpus, args.batches, args.seed)
+    res = grid(rows, HEARD_WEIGHT)
     print(f"{res['n']} questions, {res['present']} about a sound that is there")
     for name, r in res.items():
         if isinstance(r, dict):
-            print(f"  {name:36s} right {r['right']:.3f}  'yes' to present {r['yes_present']:.3f}, "
+            print(f"  {name:46s} right {r['right']:.3f}  'yes' to present {r['yes_present']:.3f}, "
                   f"to absent {r['yes_absent']:.3f}")
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(res, indent=1))
+        args.out.write_text(json.dumps({**res, "questions": rows}, indent=1))
     return 0
 
 

@@ -14,6 +14,9 @@ so they are kept, forked and saved with the state, and the answers and watches r
 tags (answer_forms.heard_priors, watch.with_tags).
 
     python -m model.presence --checkpoint assets/sam-small --out runs/presence --batches 300
+
+The head reads the tokens its model's encoder, connector and branch make: a model trained further
+(`sam-train --init`) keeps the head it had, which then hears through changed tokens; make it again.
 """
 from __future__ import annotations
 

@@ -171,7 +171,7 @@ def test_encoder_dropout_trains_the_branch_with_finite_gradients(tok, audio, yam
     from model.prompt import training_batch
 
     shipped = load_sam(default_checkpoint())
-    plain = SAM(shipped.cfg.replace(branch=""), shipped.tokenizer)  # the shipped encoder, connector and LM alone
+    plain = SAM(shipped.cfg.replace(branch="", presence=()), shipped.tokenizer)  # the shipped encoder, connector and LM alone
     for name in ("encoder", "connector", "lm"):
         getattr(plain, name).load_state_dict(getattr(shipped, name).state_dict())
     m = with_branch(plain, "yamnet", str(yamnet_dir))  # projection at zero, as when added

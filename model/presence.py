@@ -21,6 +21,7 @@ The head reads the tokens its model's encoder, connector and branch make: a mode
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import random
 import shutil
@@ -79,11 +80,11 @@ class Columns:
     streams: np.ndarray  # (scenes,) bool: longer than a recording (asked about its last seconds)
 
 
-@torch.inference_mode()
-def hear_columns(model, corpus, split: str, batches: int, seed: int, hold_out: tuple[str, ...],
-                 long_fraction: float = 0.15, batch_size: int = 16) -> Columns:
-    """Mix `batches` batches of `split` scenes (augmented for training, as the trainer mixes them; clean for
-    validation), hear them with `model` and label every column."""
+def mixed_batches(model, corpus, split: str, hold_out: tuple[str, ...], key: str, batches: int, desc: str,
+                  long_fraction: float = 0.15, batch_size: int = 16):
+    """`split`'s scenes as the trainer mixes them (augmented for training, clean for validation; a share
+    `long_fraction` of the batches 30-60 s streams): (the split's corpus, an iterator of `batches` batches, batch b
+    drawn by a generator seeded by `key`/b, with a progress bar)."""
     from tqdm import tqdm
 
     from .batches import BatchSpec, BatchStream
@@ -95,13 +96,22 @@ def hear_columns(model, corpus, split: str, batches: int, seed: int, hold_out: t
     spec = BatchSpec(kinds=cfg.kinds, batch_size=batch_size, seconds=cfg.seconds, long_fraction=long_fraction,
                      long_seconds=(LONG_SCENE_S, 2 * LONG_SCENE_S), augment=split == "train", hold_out=hold_out,
                      block_samples=model.block_samples)
-    names = corpus.class_names
-    index = {c: i for i, c in enumerate(names)}
     part = corpus.subset(split, hold_out)
-    bank, stream = clip_bank(part), BatchStream(corpus, spec, seed)
+    bank, stream = clip_bank(part), BatchStream(corpus, spec, 0)  # the seed is in `key`: batch() takes its generator
+    bar = tqdm(range(batches), desc=desc, unit="batch", file=sys.stderr, disable=None)
+    return part, (stream.batch(random.Random(f"{key}/{b}"), bank, corpus.class_names, part) for b in bar)
+
+
+@torch.inference_mode()
+def hear_columns(model, corpus, split: str, batches: int, seed: int, hold_out: tuple[str, ...]) -> Columns:
+    """Mix `batches` batches of `split` scenes (`mixed_batches`), hear them with `model` and label every column."""
+    from .data.mixer import LONG_SCENE_S
+
+    index = {c: i for i, c in enumerate(corpus.class_names)}
+    _, mixed = mixed_batches(model, corpus, split, hold_out, f"presence/{split}/{seed}", batches,
+                             f"hearing {split} scenes")
     tokens, labels, lengths, streams = [], [], [], []
-    for b in tqdm(range(batches), desc=f"hearing {split} scenes", unit="batch", file=sys.stderr, disable=None):
-        batch = stream.batch(random.Random(f"presence/{split}/{seed}/{b}"), bank, names, part)
+    for batch in mixed:
         tok = model.audio_tokens(batch.audio.to(model.device)).float().cpu().numpy()
         for i, scene in enumerate(batch.scenes):
             n = min(tok.shape[1], math.ceil(scene.duration_s * TOKENS_PER_SECOND))
@@ -242,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     card = Path(path) / "README.md"
     if card.is_file():
         shutil.copy(card, args.out / "README.md")
-    (args.out / "presence.json").write_text(__import__("json").dumps(
+    (args.out / "presence.json").write_text(json.dumps(
         {**res, "checkpoint": str(path), "batches": args.batches, "steps": args.steps, "seed": args.seed,
          "hours": round(len(train.tokens) / TOKENS_PER_SECOND / 3600, 3), "held_out": list(hold_out)}, indent=1))
     print(f"wrote {args.out}")

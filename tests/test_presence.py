@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from model.answer_forms import asked_form, heard_priors
-from model.audio import SAMPLE_RATE, TOKENS_PER_SECOND
+from model.audio import TOKENS_PER_SECOND
 from model.checkpoint import load_sam, save_sam
 from model.config import SAMConfig
 from model.presence import LABEL_S, Columns, PresenceHead, auc, column_labels, fit, report, with_head
@@ -14,6 +14,7 @@ from model.stream import StreamState
 from model.tags import OWN_THRESHOLD, Tags, own_evidence, own_rows
 from model.tokenizer import Tokenizer
 from model.yamnet import NUM_CLASSES
+from test_tags import audio  # noqa: F401  (the fixture: a tone over noise, the recording the tags' tests hear)
 
 OWN = ("dog", "rain", "speech", "female speech", "car horn")
 TEXT = ["do you hear a dog barking? yes", "is there rain? no", "a door slams", "a) dog b) rain"] * 30
@@ -57,13 +58,6 @@ def model():
     torch.manual_seed(4)
     cfg = SAMConfig.from_name("sam-tiny").replace(branch="yamnet", presence=OWN)
     return SAM(cfg, Tokenizer.train(TEXT, vocab_size=290)).eval()
-
-
-@pytest.fixture(scope="module")
-def audio():
-    g = torch.Generator().manual_seed(3)
-    t = torch.arange(int(3.3 * SAMPLE_RATE)) / SAMPLE_RATE
-    return (0.3 * torch.sin(2 * torch.pi * 440 * t) * (t > 1.0) + 0.02 * torch.randn(t.numel(), generator=g)).float()
 
 
 def test_the_tags_hold_the_heads_probabilities_after_yamnets_rows(model, audio):

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import random
-import sys
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from ..tags import log_odds
 
 WEIGHTS = (0.5, 1.0, 2.0, 4.0)
 THRESHOLDS = (0.15, 0.2, 0.3, 0.4, 0.5, 0.6)
@@ -28,28 +28,20 @@ THRESHOLDS = (0.15, 0.2, 0.3, 0.4, 0.5, 0.6)
 @torch.inference_mode()
 def witnesses(model, corpus, batches: int, seed: int) -> list[dict]:
     """Per question: its class, whether it sounds (1/0), the LM's P(yes), the tags' and the head's readings."""
-    from tqdm import tqdm
-
     from ..answer_forms import asked_scores
-    from ..batches import BatchSpec, BatchStream
-    from ..data.dataset import clip_bank
+    from ..audio import SAMPLE_RATE
     from ..data.mixer import LONG_SCENE_S, RECENT_S
     from ..data.tasks import absent_classes
+    from ..presence import mixed_batches
     from ..tags import asked_evidence
-    from ..train import STAGES, TrainConfig
     from ..watch import yes_confidence
     from ..yamnet import NUM_CLASSES
 
-    cfg = TrainConfig(**{**STAGES["instruct"], "stage": "instruct"})
-    spec = BatchSpec(kinds=cfg.kinds, batch_size=16, seconds=cfg.seconds, long_fraction=0.15,
-                     long_seconds=(LONG_SCENE_S, 2 * LONG_SCENE_S), augment=False, hold_out=(),
-                     block_samples=model.block_samples)
-    part = corpus.subset("validation", ())
-    bank, stream = clip_bank(part), BatchStream(corpus, spec, seed)
+    part, mixed = mixed_batches(model, corpus, "validation", (), f"validation/{seed}", batches,
+                                "asking validation scenes")
     own = {c: NUM_CLASSES + i for i, c in enumerate(model.cfg.presence)}
     rows = []
-    for b in tqdm(range(batches), desc="asking validation scenes", unit="batch", file=sys.stderr, disable=None):
-        batch = stream.batch(random.Random(f"validation/{seed}/{b}"), bank, corpus.class_names, part)
+    for b, batch in enumerate(mixed):
         for i, scene in enumerate(batch.scenes):
             rng = random.Random(f"q/{b}/{i}")
             long = scene.duration_s > LONG_SCENE_S
@@ -62,7 +54,7 @@ def witnesses(model, corpus, batches: int, seed: int) -> list[dict]:
             asked = [(c, y) for c, y in asked if c in own]
             if not asked:
                 continue
-            state = model.hear(batch.audio[i, : round(scene.duration_s * 16000)])
+            state = model.hear(batch.audio[i, : round(scene.duration_s * SAMPLE_RATE)])
             texts = [f"Do you hear a {c}?" for c, _ in asked]
             yes = yes_confidence(model.lm, model.tokenizer, state.lm, texts).tolist()
             for (c, y), text, p in zip(asked, texts, yes):
@@ -70,11 +62,6 @@ def witnesses(model, corpus, batches: int, seed: int) -> list[dict]:
                 rows.append({"class": c, "present": y, "lm": p, "tags": asked_evidence(scores, text),
                              "head": float(scores[own[c]])})
     return rows
-
-
-def log_odds(p: float) -> float:
-    p = min(max(p, 1e-6), 1 - 1e-6)
-    return math.log(p / (1 - p))
 
 
 def grid(rows: list[dict], heard_weight: float) -> dict:

@@ -7,7 +7,8 @@ to the question plus NAME_WEIGHT times the tags' log-odds for it (model/tags.py)
 model keeps the sounds YAMNet has no row for and YAMNet's two million AudioSet clips weigh in on the
 rest. Where YAMNet's top row that names a sound is a class the table adds (model/data/audioset.tsv:
 "a sneeze", "keys jangling") and it scores that row over the tags' THRESHOLD, the answer is its plain
-name: a word the language model never learnt to say.
+name: a word the language model never learnt to say. A presence head's support for a class
+(`named_own`) can weigh in beside the tags at NAME_OWN_WEIGHT; cross-validated, that weight is 0.
 
 A question about what was just heard reads the last ten seconds' tags, any other the tags
 answer_forms.asked_scores reads. A class that names a family ("music", "speech") gains from the tags no
@@ -37,6 +38,8 @@ from .yamnet import NUM_CLASSES
 
 NAME_WEIGHT = 0.5  # of the tags' log-odds against the LM's log-probabilities: as answer_forms.HEARD_WEIGHT, chosen
 # by two-fold cross-validation on recordings of sources the model never heard (docs/RESULTS.md)
+NAME_OWN_WEIGHT = 0.0  # of the presence head's support for a class (model/presence.py): chosen as NAME_WEIGHT was, it
+# gained one of 173 open questions on validation scenes at 0.25-0.5 and lost on unheard sources (docs/RESULTS.md)
 
 # Questions whose answer is several sounds ("which sounds", "tag this", "what happened in the last ten seconds"):
 # a bare name answering one of these is the first item of a list, not the one sound heard.
@@ -151,27 +154,29 @@ def heard(name: str, scores: Tensor) -> float:
     return own
 
 
-def fused(name: str, logp: float, scores: Tensor, weight: float = NAME_WEIGHT) -> float:
-    """A class's score as the answer: its log-probability plus `weight` x the tags' evidence for it (`heard`)."""
-    return logp + weight * heard(name, scores)
+def fused(name: str, logp: float, scores: Tensor, weight: float = NAME_WEIGHT, own: dict[str, float] | None = None,
+          own_weight: float = NAME_OWN_WEIGHT) -> float:
+    """A class's score as the answer: its log-probability plus `weight` x the tags' evidence for it (`heard`) plus
+    `own_weight` x the presence head's support for it (`own`, from `named_own`)."""
+    return logp + weight * heard(name, scores) + (own_weight * own.get(name, 0.0) if own else 0.0)
 
 
 def choose_name(lm_scores: dict[str, float], scores: Tensor, weight: float = NAME_WEIGHT,
-                added: bool = True) -> str:
+                added: bool = True, own: dict[str, float] | None = None, own_weight: float = NAME_OWN_WEIGHT) -> str:
     """The name an open answer becomes, from every candidate's log-probability (`lm_scores`: class -> log P as
-    the answer) and (521,) tag `scores`: an added class's (`added_name`), when `added`, else the candidate with
-    the best `fused` score. The slow reference of `renamed`'s search."""
+    the answer), (521,) tag `scores` and the presence head's support (`own`): an added class's (`added_name`),
+    when `added`, else the candidate with the best `fused` score. The slow reference of `renamed`'s search."""
     if added and (name := added_name(scores)) is not None:
         return name
-    return max(lm_scores, key=lambda c: fused(c, lm_scores[c], scores, weight))
+    return max(lm_scores, key=lambda c: fused(c, lm_scores[c], scores, weight, own, own_weight))
 
 
 def best_fused(names: list[str], first: list[float], exact, scores: Tensor, weight: float = NAME_WEIGHT,
-               chunk: int = 8) -> str:
+               chunk: int = 8, own: dict[str, float] | None = None, own_weight: float = NAME_OWN_WEIGHT) -> str:
     """`choose_name`'s best `fused` class without every class's log-probability: a class's first token's
     log-probability (`first`) bounds its whole answer's, so classes are scored (`exact(names) -> log P`) in
     order of that bound, `chunk` at a time, until no bound beats the best score found. Ties: the earlier name."""
-    bound = [fused(c, f, scores, weight) for c, f in zip(names, first)]
+    bound = [fused(c, f, scores, weight, own, own_weight) for c, f in zip(names, first)]
     order = sorted(range(len(names)), key=lambda i: (-bound[i], i))
     best, best_score = None, float("-inf")
     for k in range(0, len(order), chunk):
@@ -179,7 +184,7 @@ def best_fused(names: list[str], first: list[float], exact, scores: Tensor, weig
             break
         batch = sorted(order[k:k + chunk])
         for i, logp in zip(batch, exact([names[i] for i in batch])):
-            value = fused(names[i], logp, scores, weight)
+            value = fused(names[i], logp, scores, weight, own, own_weight)
             if value > best_score or value == best_score and i < names.index(best):
                 best, best_score = names[i], value
     return best
@@ -234,15 +239,31 @@ def wants_relabelling(question: str, answer: str) -> list[Slot]:
     return found if len(found) > 1 or _SEVERAL.search(question) or _BACKGROUND.search(answer) else []
 
 
-def named_scores(question: str, tags) -> Tensor:
-    """(521,) the tags a question that asks for one sound reads (module docstring), on the CPU: YAMNet's rows (a
-    presence head's rows, after them, are not read here)."""
+def _read(question: str, tags) -> Tensor:
+    """(521 + len(tags.own),) the tags a question that asks for one sound reads (module docstring), on the CPU."""
     from .answer_forms import asked_scores
     from .tags import RECENT_COLUMNS
 
     if _JUST_NOW.search(question):  # "what did you just hear?": the last ten seconds, in a short scene too
-        return tags.last(RECENT_COLUMNS)[0, :NUM_CLASSES].float().cpu()
-    return asked_scores(question, tags)[:NUM_CLASSES].float().cpu()
+        return tags.last(RECENT_COLUMNS)[0].float().cpu()
+    return asked_scores(question, tags).float().cpu()
+
+
+def named_scores(question: str, tags) -> Tensor:
+    """(521,) YAMNet's rows of the tags a question that asks for one sound reads (`_read`)."""
+    return _read(question, tags)[:NUM_CLASSES]
+
+
+def named_own(question: str, tags) -> dict[str, float]:
+    """The presence head's support (tags.own_support: log-odds over OWN_THRESHOLD, only ever for a sound) for each
+    of its classes in what `named_scores` reads; the classes it gives none left out (all, without a head)."""
+    from .tags import own_support
+
+    if not tags.own:
+        return {}
+    read = _read(question, tags)
+    support = {c: own_support(read, (NUM_CLASSES + i,)) for i, c in enumerate(tags.own)}
+    return {c: v for c, v in support.items() if v > 0}
 
 
 @torch.inference_mode()
@@ -257,7 +278,8 @@ def renamed(lm, tok, state, prompt: list[int], question: str, answer: str, tags)
         category = asked_categories(question)
         name = added_name(scores) if not category else None
         if name is None:
-            name = _chosen(lm, tok, state, prompt, "", "", candidates(question, said), scores)
+            own = named_own(question, tags) if NAME_OWN_WEIGHT else None
+            name = _chosen(lm, tok, state, prompt, "", "", candidates(question, said), scores, own)
         return answer if name == said else name
     if not wants_relabelling(question, answer):
         return answer
@@ -271,9 +293,11 @@ def renamed(lm, tok, state, prompt: list[int], question: str, answer: str, tags)
     return answer
 
 
-def _chosen(lm, tok, state, prompt: list[int], before: str, after: str, names: list[str], scores: Tensor) -> str:
-    """The class among `names` with the best `fused` score as the name said between the answer's text `before`
-    and `after` it, each name scored with the token that follows it (the end token at the answer's end)."""
+def _chosen(lm, tok, state, prompt: list[int], before: str, after: str, names: list[str], scores: Tensor,
+            own: dict[str, float] | None = None) -> str:
+    """The class among `names` with the best `fused` score (the presence head's support `own` weighed in, for one
+    sound named) as the name said between the answer's text `before` and `after` it, each name scored with the
+    token that follows it (the end token at the answer's end)."""
     from .generate import answer_logits, choice_scores
 
     said = tok.encode(" " + before.strip()) if before.strip() else []
@@ -286,4 +310,4 @@ def _chosen(lm, tok, state, prompt: list[int], before: str, after: str, names: l
     def exact(some: list[str]) -> list[float]:
         return choice_scores(lm, tok, pushed, logits[:, -1], [ids[c] for c in some]).tolist()
 
-    return best_fused(names, [float(first[ids[c][0]]) for c in names], exact, scores)
+    return best_fused(names, [float(first[ids[c][0]]) for c in names], exact, scores, own=own)

@@ -94,14 +94,16 @@ def test_the_bounded_search_finds_what_scoring_every_class_finds(seed):
         logp[names[-1]] = logp[names[0]]  # a tie: the earlier name wins in both
         first[-1] = max(first[-1], logp[names[-1]])
     scores = torch.rand(NUM_CLASSES, generator=torch.Generator().manual_seed(seed))
+    own = {c: rng.expovariate(0.5) for c in names if rng.random() < 0.2}  # a presence head's support, for some
+    own_weight = rng.choice((0.0, 0.5, 1.0))
     asked: list[str] = []
 
     def exact(some):
         asked.extend(some)
         return [logp[c] for c in some]
 
-    got = best_fused(names, first, exact, scores, chunk=rng.randint(1, 9))
-    assert got == choose_name(logp, scores, added=False)
+    got = best_fused(names, first, exact, scores, chunk=rng.randint(1, 9), own=own, own_weight=own_weight)
+    assert got == choose_name(logp, scores, added=False, own=own, own_weight=own_weight)
     assert len(set(asked)) == len(asked)  # each class scored once at most
 
 

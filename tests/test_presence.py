@@ -169,6 +169,26 @@ def test_naming_reads_yamnets_rows_alone(model, audio):
         assert torch.equal(named_scores(q, tags), named_scores(q, plain))
 
 
+def test_naming_hears_the_heads_support_for_a_sound_only_and_weighs_it_by_its_weight():
+    import math
+
+    from model.naming import best_fused, choose_name, named_own
+
+    tags = own_tags({"rain": 0.95, "dog": 0.2})
+    own = named_own("what was that?", tags)
+    assert set(own) == {"rain"}  # under OWN_THRESHOLD the head says nothing, for or against
+    assert own["rain"] == pytest.approx(math.log(0.95 / 0.05) - math.log(OWN_THRESHOLD / (1 - OWN_THRESHOLD)))
+    assert named_own("what was that?", Tags.empty(1).push(torch.rand(1, 3, NUM_CLASSES))) == {}  # no head
+    lm, scores = {"dog": -1.0, "rain": -2.0}, torch.full((NUM_CLASSES,), 0.001)
+    assert choose_name(lm, scores, added=False, own=own, own_weight=0.0) == "dog"
+    assert choose_name(lm, scores, added=False, own=own, own_weight=1.0) == "rain"  # 3.4 nats of support beat 1
+    assert choose_name({"dog": -1.0, "rain": -9.0}, scores, added=False, own=own, own_weight=1.0) == "dog"
+    names = list(lm)  # the bounded search agrees with its slow reference when the head weighs in
+    got = best_fused(names, [lm[c] for c in names], lambda some: [lm[c] for c in some], scores, own=own,
+                     own_weight=1.0)
+    assert got == "rain"
+
+
 def test_the_choice_grid_replays_each_witness_as_the_answers_weigh_them():
     import math
 

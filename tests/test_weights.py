@@ -46,8 +46,10 @@ def test_replaying_the_scores_gives_the_models_own_answers(tiny):
 
 
 def test_replaying_gives_the_answers_of_a_model_with_a_presence_head(tiny):
-    """The same slow reference, for a model whose presence head weighs in at OWN_WEIGHT beside the tags."""
+    """The same slow reference, for a model whose presence head weighs in beside the tags: at OWN_WEIGHT in closed
+    answers, at NAME_OWN_WEIGHT in an open answer named again."""
     from model.answer_forms import HEARD_WEIGHT, OWN_WEIGHT
+    from model.naming import NAME_OWN_WEIGHT
     from model.data.valset import read_wav
     from model.presence import PresenceHead, with_head
     from test_data_build import LABELS
@@ -58,7 +60,7 @@ def test_replaying_gives_the_answers_of_a_model_with_a_presence_head(tiny):
     scored = score_valset(headed, val, packages)
     assert any(s.own and any(s.own) for s in scored)  # the head weighs in somewhere
     answers = answer_items(headed, [s.item for s in scored], lambda p: torch.from_numpy(read_wav(Path(p))), 8, 64)
-    assert [s.answer(HEARD_WEIGHT, OWN_WEIGHT) for s in scored] == answers
+    assert [s.answer(HEARD_WEIGHT, OWN_WEIGHT if s.choices else NAME_OWN_WEIGHT) for s in scored] == answers
 
 
 def test_a_large_weight_lets_the_tags_choose_and_zero_leaves_the_language_model():

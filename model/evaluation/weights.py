@@ -7,8 +7,8 @@ model has scored its answers, so each item is heard and scored once and any weig
 scores. Users' sounds come from sources the model never heard: the sets to choose on are recordings of
 packages left out of training (`sam-data valset --packages ...`). Their source packages are dealt into
 two folds; the weight is chosen on one fold and measured on the other, both ways round. A model with a
-presence head (model/presence.py) has its weight (answer_forms.OWN_WEIGHT) chosen the same way, the tags'
-kept at HEARD_WEIGHT.
+presence head (model/presence.py) has its weights (answer_forms.OWN_WEIGHT, naming.NAME_OWN_WEIGHT) chosen
+the same way, the tags' kept at theirs.
 
     python -m model.evaluation.weights --valset data/val_new_single data/val_new_unheard \\
         --catalog data/corpus_all/catalog.jsonl --out eval/weights.json
@@ -25,7 +25,7 @@ import torch
 
 from ..answer_forms import HEARD_WEIGHT, asked_form, heard_priors, question_form
 from ..generate import choice_scores, generate, without_end
-from ..naming import asked_categories, candidates, choose_name, named_scores, wants_renaming
+from ..naming import NAME_WEIGHT, asked_categories, candidates, choose_name, named_own, named_scores, wants_renaming
 from ..prompt import answer_ids, prompt_ids
 from ..sam import SAM
 from ..spelling import respelled
@@ -51,6 +51,7 @@ class Scored:
     decoded: str = ""
     names: dict[str, float] = field(default_factory=dict)
     tags: torch.Tensor | None = None
+    own_named: dict[str, float] = field(default_factory=dict)  # the presence head's support for each class named
 
     def answer(self, weight: float, own_weight: float = 0.0) -> str:
         """The answer at `weight` (and the presence head's at `own_weight`), as sam-ask would give it."""
@@ -62,19 +63,23 @@ class Scored:
         said = wants_renaming(self.item.question, self.decoded)
         if not self.names or said is None:
             return self.decoded
-        name = choose_name(self.names, self.tags, weight, added=not asked_categories(self.item.question))
+        name = choose_name(self.names, self.tags, weight, added=not asked_categories(self.item.question),
+                           own=self.own_named, own_weight=own_weight)
         return self.decoded if name == said else name
 
 
 @torch.inference_mode()
-def score_valset(model: SAM, valset: Path, packages: dict[str, str]) -> list[Scored]:
-    """Every item of a valset (`sam-data valset`) heard and scored once; `packages`: clip id -> source package."""
+def score_valset(model: SAM, valset: Path, packages: dict[str, str],
+                 kinds: tuple[str, ...] = CLOSED_KINDS + OPEN_KINDS) -> list[Scored]:
+    """Every item of `kinds` of a valset (`sam-data valset`) heard and scored once; `packages`: clip id -> source
+    package."""
     from ..data.valset import load_valset, read_wav
 
     scenes = {json.loads(s)["scene"]: json.loads(s) for s in (valset / "scenes.jsonl").read_text().splitlines() if s}
     by_scene: dict[str, list[dict]] = {}
     for r in load_valset(valset):
-        by_scene.setdefault(r["path"], []).append(r)
+        if r["kind"] in kinds:
+            by_scene.setdefault(r["path"], []).append(r)
     out = []
     for path, rows in by_scene.items():
         state = model.hear(torch.from_numpy(read_wav(Path(path))))
@@ -106,14 +111,15 @@ def _scored(model: SAM, state, item: Item, source: tuple[str, ...]) -> Scored:
         names = candidates(item.question, said)
         logp = choice_scores(lm, tok, pushed, logits[:, -1], [answer_ids(tok, c) for c in names]).tolist()
         scored.names, scored.tags = dict(zip(names, logp)), named_scores(item.question, state.tags)
+        scored.own_named = named_own(item.question, state.tags)
     return scored
 
 
 def accuracy(items: list[Scored], weight: float, kinds: tuple[str, ...], own: bool = False) -> tuple[float, int]:
     """(share right, n) of the items of `kinds` answered at `weight`; with `own`, `weight` is the presence head's
-    and the tags keep HEARD_WEIGHT."""
+    and the tags keep theirs (HEARD_WEIGHT for closed answers, NAME_WEIGHT for open ones)."""
     names = corpus_class_names()
-    at = (lambda s: s.answer(HEARD_WEIGHT, weight)) if own else (lambda s: s.answer(weight))
+    at = (lambda s: s.answer(HEARD_WEIGHT if s.choices else NAME_WEIGHT, weight)) if own else (lambda s: s.answer(weight))
     right = [correct(s.item, at(s), names) for s in items if s.item.kind in kinds]
     return (sum(right) / len(right) if right else 0.0), len(right)
 
@@ -133,7 +139,7 @@ def folds(items: list[Scored]) -> tuple[list[Scored], list[Scored]]:
 
 def cross_validate(items: list[Scored], kinds: tuple[str, ...], weights=WEIGHTS, own: bool = False) -> dict[str, Any]:
     """Each fold's accuracy at every weight, the weight each chooses and what it scores on the other fold (with
-    `own`, the presence head's weight, the tags' at HEARD_WEIGHT)."""
+    `own`, the presence head's weight, the tags' at theirs)."""
     res: dict[str, Any] = {"weights": list(weights), "folds": []}
     pair = folds(items)
     for k in (0, 1):
@@ -159,19 +165,24 @@ def main(argv: list[str] | None = None) -> int:
                    help="the corpus catalog the sets were mixed from: each clip's source package")
     p.add_argument("--checkpoint", type=Path, help="SAM checkpoint directory (default: the model in assets/)")
     p.add_argument("--out", type=Path, help="write the result here as JSON")
+    p.add_argument("--kinds", nargs="+", choices=CLOSED_KINDS + OPEN_KINDS, default=list(CLOSED_KINDS + OPEN_KINDS),
+                   help="the kinds of item to score (default: all)")
     args = p.parse_args(argv)
     if not args.catalog.is_file():
         raise SystemExit(f"{args.catalog}: no corpus catalog; build the corpus the sets came from (sam-data build)")
     packages = {json.loads(x)["id"]: json.loads(x)["package"] for x in args.catalog.read_text().splitlines() if x}
     model = load_sam(args.checkpoint or default_checkpoint()).eval()
-    items = [s for v in args.valset for s in score_valset(model, v, packages)]
+    items = [s for v in args.valset for s in score_valset(model, v, packages, tuple(args.kinds))]
     res = {"closed": cross_validate(items, CLOSED_KINDS), "open": cross_validate(items, OPEN_KINDS),
            "valsets": [str(v) for v in args.valset]}
     shown = [("closed answers (mcq, tf)", res["closed"]), ("open answers, named again", res["open"])]
     if model.presence is not None:
         res["closed_presence_head"] = cross_validate(items, CLOSED_KINDS, own=True)
+        res["open_presence_head"] = cross_validate(items, OPEN_KINDS, own=True)
         shown.append((f"closed answers, the presence head's weight (the tags' at {HEARD_WEIGHT})",
                       res["closed_presence_head"]))
+        shown.append((f"open answers, the presence head's weight (the tags' at {NAME_WEIGHT})",
+                      res["open_presence_head"]))
     for name, r in shown:
         print(f"{name}: weights {r['weights']}")
         for k, f in enumerate(r["folds"]):

@@ -115,7 +115,8 @@ def generate(lm: MambaLM, tok: Tokenizer, state: MambaState, prompt: list[int], 
     a bare time, nothing at all) is ruled out the same way, at most MAX_REDECODES times (a banned one as
     often as it takes), and text that could still take that shape is held back too. With `once`, a list
     answer ends before its first item said a second time ("hiss, bass guitar, hiss, hiss" is "hiss, bass
-    guitar"), and each item is streamed once it is complete.
+    guitar"), an item the token limit cut off is left out ("rain, dog at 4.1-5" is "rain"), and each item
+    is streamed once it is complete.
     """
     if max_new_tokens < 1:
         raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
@@ -139,6 +140,7 @@ def generate(lm: MambaLM, tok: Tokenizer, state: MambaState, prompt: list[int], 
     while True:
         ids: list[int] = []
         text = ""
+        ended = False  # by the end token or a repeated item, not the token limit
         nxt, s = logits[:, -1], state
         for _ in range(max_new_tokens):
             scores = answer_logits(lm, tok, nxt)
@@ -148,12 +150,13 @@ def generate(lm: MambaLM, tok: Tokenizer, state: MambaState, prompt: list[int], 
             if first is None:
                 first = time.perf_counter() - start
             if token == tok.eot_id:
+                ended = True
                 break
             ids.append(token)
             if once and tok.comma_id is not None and token == tok.comma_id:
                 cut = said_once(ids, tok.comma_id)
                 if len(cut) < len(ids):
-                    ids = cut
+                    ids, ended = cut, True
                     break
             if on_token is not None and not _may_become(ids, banned) and not (
                     unwanted is not None and unwanted.may_become(tok.decode(ids).strip())):
@@ -163,7 +166,7 @@ def generate(lm: MambaLM, tok: Tokenizer, state: MambaState, prompt: list[int], 
                     text = new_text
             nxt, s = lm.step(torch.tensor([token], device=device), state=s)
         if once:
-            ids = said_once(ids, tok.comma_id)
+            ids = whole_items(said_once(ids, tok.comma_id), tok.comma_id, ended)
         first_token = ids[0] if ids else tok.eot_id
         is_banned = [*ids, tok.eot_id] in banned
         shaped = not is_banned and unwanted is not None and unwanted.matches(tok.decode(ids).strip())
@@ -193,6 +196,14 @@ def said_once(ids: list[int], comma: int | None) -> list[int]:
         seen.add(item)
         start = end + 1
     return ids
+
+
+def whole_items(ids: list[int], comma: int | None, ended: bool) -> list[int]:
+    """A list answer's tokens without the item the token limit cut off: up to its last comma when the decoding
+    did not end by itself (`ended`); all of them when it did, or when it has one item."""
+    if ended or comma is None or comma not in ids:
+        return ids
+    return ids[: _last_item_end(ids, comma)]
 
 
 def _last_item_end(ids: list[int], comma: int | None) -> int:
@@ -249,8 +260,10 @@ def generate_batch(lm: MambaLM, tok: Tokenizer, states: list[MambaState], prompt
         last.append(logits[:, -1])
         pushed.append(s)
         free.append(i)
-    for i, ids in zip(free, _decode_rows(lm, tok, pushed, last, max_new_tokens)):
-        ids = said_once(ids, tok.comma_id) if once else ids
+    for i, (ids, ended) in zip(free, _decode_rows(lm, tok, pushed, last, max_new_tokens)):
+        if once:
+            kept = said_once(ids, tok.comma_id)
+            ids = whole_items(kept, tok.comma_id, ended or len(kept) < len(ids))
         if _unwanted(tok, ids, banned[i], unwanted[i]):  # (states are not changed by pushing a prompt onto them)
             texts[i] = generate(lm, tok, states[i], prompts[i], max_new_tokens, banned=banned[i], once=once,
                                 unwanted=unwanted[i]).text
@@ -260,9 +273,9 @@ def generate_batch(lm: MambaLM, tok: Tokenizer, states: list[MambaState], prompt
 
 
 def _decode_rows(lm: MambaLM, tok: Tokenizer, pushed: list[MambaState], last: list[Tensor],
-                 max_new_tokens: int) -> list[list[int]]:
+                 max_new_tokens: int) -> list[tuple[list[int], bool]]:
     """Greedy answers' token ids (without the end token) of rows whose prompts are pushed (`last`: each
-    row's last logits), decoded together."""
+    row's last logits), decoded together, each with whether it ended before the token limit."""
     if not pushed:
         return []
     device = last[0].device
@@ -278,4 +291,4 @@ def _decode_rows(lm: MambaLM, tok: Tokenizer, pushed: list[MambaState], last: li
         if bool(done.all()):
             break
         logits, state = lm.step(nxt, state=state)
-    return [row[: row.index(tok.eot_id)] if tok.eot_id in row else row for row in out.tolist()]
+    return [(row[: row.index(tok.eot_id)], True) if tok.eot_id in row else (row, False) for row in out.tolist()]

@@ -14,7 +14,10 @@ A question about what was just heard reads the last ten seconds' tags, any other
 answer_forms.asked_scores reads. A class that names a family ("music", "speech") gains from the tags no
 more than its best member does (`heard`). An answer that is a sentence or a refusal, a question about
 one moment ("... at 4.2 s") or about one sound among others by its order or loudness ("what came
-first?"), and a model without a branch keep the decoded answer.
+first?"), and a model without a branch keep the decoded answer. A question about one sound answered
+with several, as a list or a description ("what's flying over?" -> "rain, plane at 3.1-6.0 s"), is an
+answer of another kind's form: it becomes one name, chosen the same way ("nothing, only rain in the
+background", which says nothing new happened, stays).
 
 A list of sounds in the answer format of model/data/tasks.py ("dog, rain" to "which sounds can you
 hear?", "nothing, only rain in the background" to "what happened in the last ten seconds?") has each
@@ -50,12 +53,19 @@ _SEVERAL = re.compile(r"\b(?:sounds|noises|classes|tags?|list|labels?|everything
 # whole scene cannot tell which.
 _ONE_AMONG = re.compile(r"\b(?:first|last|before|after|earlier|later|next|then|louder|quieter|softer|loudest|"
                         r"quietest|longer|shorter)\b", re.IGNORECASE)
+# Questions that point at one sound ("what's that?", "what made that noise?", "what's flying over?", "which animal
+# is it?", "identify the sound"): a list or a description is no answer to these.
+_ONE_SOUND = re.compile(r"\b(?:what|which|whats)(?:'s| is| was)?\s+(?:that|this|it)\b|"
+                        r"\bwhat\s+(?:made|makes|is making|was making|'s making)\b|\bwhat(?:'s|s| is| was)\s+\w+ing\b|"
+                        r"\b(?:which|what)\s+(?:kind of\s+)?(?:animal|instrument|vehicle|creature|bird|machine|tool)\b(?!s)|"
+                        r"\bidentify\s+the\s+(?:main\s+)?(?:sound|noise)\b(?!s)|\bwhat\s+(?:just\s+)?went by\b",
+                        re.IGNORECASE)
 _WINDOW = re.compile(r"\b(?:the\s+)?(?:last|past)\s+(?:\w+\s+)?(?:seconds?|minutes?|hours?)\b", re.IGNORECASE)
 _JUST_NOW = re.compile(r"\b(?:just|a moment ago|a second ago|right now)\b", re.IGNORECASE)  # the last ten seconds
 _AT_MOMENT = re.compile(r"\b(?:at|around|near)\s+(?:about\s+|roughly\s+)?\d+(?:\.\d+)?\s*(?:s|sec|secs|seconds?)\b",
                         re.IGNORECASE)
 # The answer format's pieces (model/data/tasks.py): an event with its seconds (a description), the background.
-_EVENT = re.compile(r".+? at \d+(?:\.\d+)?-\d+(?:\.\d+)? s")
+_EVENT = re.compile(r"(?P<name>.+?) at \d+(?:\.\d+)?-\d+(?:\.\d+)? s")
 _BACKGROUND = re.compile(r"(?:only )?(?P<name>.+?) in the background")
 # Words that ask for one category of classes (model/data/classes.tsv), as the open questions of the training
 # data and people ask them ("which animal", "what instrument", "what kind of voice").
@@ -192,10 +202,35 @@ def best_fused(names: list[str], first: list[float], exact, scores: Tensor, weig
 
 def wants_renaming(question: str, answer: str) -> str | None:
     """The class an answer to `question` names, when it is the one sound heard that the tags may choose again
-    (module docstring); else None."""
+    (module docstring); for a question about one sound answered with several (a list or a description: "what's
+    that in the distance?" -> "rocket, hawk"), the first of them, the answer to become one name; else None."""
     if _keeps_names(question) or _SEVERAL.search(question):
         return None
-    return answered_class(answer)
+    said = answered_class(answer)
+    if said is not None or not _ONE_SOUND.search(question):
+        return said
+    named, events = _items_named(answer)
+    return named[0] if named and (len(named) > 1 or events) else None
+
+
+def named_answer(answer: str, said: str, name: str) -> str:
+    """The answer once its one sound is named `name` (`said`: what `wants_renaming` read in it): the answer as
+    decoded where it already says that one sound, else the name."""
+    return answer if name == said and answered_class(answer) == said else name
+
+
+def _items_named(answer: str) -> tuple[list[str], bool]:
+    """The classes the items of a list or description answer name, in order, and whether any item is an event
+    with its seconds."""
+    named, events = [], False
+    for piece in re.split(r"[,;]", answer):
+        body = piece.strip()
+        m = _EVENT.fullmatch(body) or _BACKGROUND.fullmatch(body)
+        events |= bool(m and m.re is _EVENT)
+        said = answered_class(m.group("name") if m else body)
+        if said is not None:
+            named.append(said)
+    return named, events
 
 
 def _keeps_names(question: str) -> bool:
@@ -233,8 +268,8 @@ def slots(answer: str) -> list[Slot]:
 
 def wants_relabelling(question: str, answer: str) -> list[Slot]:
     """The names of a list answer to be chosen again (module docstring); empty for any other answer."""
-    if _keeps_names(question) or answered_class(answer) and not _SEVERAL.search(question):
-        return []  # a bare name to a question about one sound: wants_renaming's
+    if _keeps_names(question) or wants_renaming(question, answer) is not None:
+        return []  # an answer to a question about one sound: wants_renaming's
     found = slots(answer)
     return found if len(found) > 1 or _SEVERAL.search(question) or _BACKGROUND.search(answer) else []
 
@@ -280,7 +315,7 @@ def renamed(lm, tok, state, prompt: list[int], question: str, answer: str, tags)
         if name is None:
             own = named_own(question, tags) if NAME_OWN_WEIGHT else None
             name = _chosen(lm, tok, state, prompt, "", "", candidates(question, said), scores, own)
-        return answer if name == said else name
+        return named_answer(answer, said, name)
     if not wants_relabelling(question, answer):
         return answer
     scores = named_scores(question, tags)

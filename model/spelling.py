@@ -63,8 +63,19 @@ def known_words() -> Counter:
     add(" ".join((REFUSAL, NOT_QUIET, QUIET_ALL)))
     for pattern in _patterns(answer_forms):
         plain = re.sub(r"\\[A-Za-z]", " ", pattern)  # "\bpassword\b" holds "password", not "bpassword"
-        words.update({w: 1 for w in re.findall(r"[a-z]{3,}", plain) if w not in words})
+        spelt = {w for token in re.findall(r"[a-z?]+", plain) for w in _spellings(token.strip("?"))}
+        words.update({w: 1 for w in spelt if len(w) >= 3 and w not in words})
     return words
+
+
+def _spellings(token: str) -> set[str]:
+    """The words a pattern's letters spell, each letter before a "?" kept and left out: "neighbou?rs?" spells
+    neighbour, neighbours, neighbor and neighbors."""
+    at = token.find("?")
+    if at < 1:
+        return {token} if token else set()
+    head, tail = token[: at - 1], _spellings(token[at + 1:]) or {""}
+    return {head + letter + rest for letter in (token[at - 1], "") for rest in tail}
 
 
 @functools.lru_cache(maxsize=1)
@@ -93,6 +104,8 @@ def respelled_word(word: str) -> str:
     """`word` (lower case) put right, or as it is."""
     known = known_words()
     if not MIN_TYPED <= len(word) <= _longest() + 1 or word in known:  # one slip changes a length by one at most
+        return word
+    if word.endswith("s") and word[:-1] in known or word + "s" in known:  # "tunes", "main": a known word's -s form
         return word
     stem, mark, tail = word.partition("'")
     if mark and stem and tail in ("s", "re", "ve", "ll", "d", "m", "t"):  # "dog's", "neighbours've": the stem alone

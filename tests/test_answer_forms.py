@@ -514,3 +514,40 @@ def test_the_shipped_model_names_each_sound_of_a_list_once_streamed_and_batched(
     items = [i.strip() for i in once.text.split(",")]
     assert len(items) == len(set(items)) >= 2
     assert generate_batch(model.lm, tok, [heard.fork()], [prompt], 40, once=True) == [once.text]
+
+
+def test_an_item_the_token_limit_cut_off_is_left_out():
+    from model.generate import whole_items
+
+    comma, ids = 0, [5, 6, 0, 7, 0, 8, 9]  # "a b, c, d e" with the limit reached inside "d e"
+    assert whole_items(ids, comma, ended=False) == [5, 6, 0, 7]
+    assert whole_items(ids, comma, ended=True) == ids  # it ended by itself: every item is whole
+    assert whole_items([5, 6], comma, ended=False) == [5, 6]  # one item: nothing better to say
+    assert whole_items(ids, None, ended=False) == ids
+
+
+def test_the_shipped_model_ends_a_description_cut_by_the_limit_at_its_last_whole_item():
+    """Slow reference: the description decoded without a limit, cut at the last comma before the limit;
+    streamed and batched decoding agree."""
+    import soundfile as sf
+
+    from model.checkpoint import load_sam
+    from model.generate import said_once
+
+    root = Path(__file__).parents[1] / "assets"
+    model = load_sam(root / "sam-small")
+    tok = model.tokenizer
+    audio, _ = sf.read(root / "demo.ogg", dtype="float32")
+    heard = model.hear(torch.from_numpy(audio)).lm
+    prompt = prompt_ids(tok, "describe the sound scene")
+    free_ids = said_once(answer_ids(tok, generate(model.lm, tok, heard.fork(), prompt, 120).text)[:-1], tok.comma_id)
+    commas = [i for i, t in enumerate(free_ids) if t == tok.comma_id]
+    assert len(commas) >= 2  # a description of several events
+    limit = commas[1] - 1  # inside the second item: not yet ended, one whole item before it
+    streamed: list[str] = []
+    cut = generate(model.lm, tok, heard.fork(), prompt, limit, on_token=streamed.append, once=True)
+    assert cut.text == tok.decode(free_ids[: commas[0]]).strip()
+    assert "".join(streamed).strip() == cut.text
+    assert generate_batch(model.lm, tok, [heard.fork()], [prompt], limit, once=True) == [cut.text]
+    whole = generate(model.lm, tok, heard.fork(), prompt, 120, once=True)
+    assert whole.text == tok.decode(free_ids).strip()  # an answer that ends by itself keeps every item

@@ -52,7 +52,10 @@ def test_a_slip_in_a_generated_question_is_read_as_the_question_without_it():
     ("is it raning", "is it raining"), ("is tehre a helicoptr?!", "is there a helicopter?!"),
     ("what's going on", "what's going on"), ("my kettle's whistling", "my kettle's whistling"),
     ("can you tell me the wifi password", "can you tell me the wifi password"),  # a word the rules look for
-    ("what's the dog's name", "what's the dog's name"), ("the hrose's hooves", "the horse's hooves")])  # possessives
+    ("what's the dog's name", "what's the dog's name"), ("the hrose's hooves", "the horse's hooves"),  # possessives
+    ("is that my neighbour?", "is that my neighbour?"),  # a word the rules spell "neighbou?rs?"
+    ("what's the main sound", "what's the main sound"),  # a known word's -s form, or one without it ("mains"),
+    ("any tunes playing?", "any tunes playing?")])  # is no slip
 def test_case_and_punctuation_are_kept_and_only_slips_change(typed, meant):
     assert respelled(typed) == meant
 

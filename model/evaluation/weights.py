@@ -25,7 +25,8 @@ import torch
 
 from ..answer_forms import HEARD_WEIGHT, asked_form, heard_priors, question_form
 from ..generate import choice_scores, generate, without_end
-from ..naming import NAME_WEIGHT, asked_categories, candidates, choose_name, named_own, named_scores, wants_renaming
+from ..naming import (NAME_WEIGHT, asked_categories, candidates, choose_name, named_answer, named_own, named_scores,
+                      wants_renaming)
 from ..prompt import answer_ids, prompt_ids
 from ..sam import SAM
 from ..spelling import respelled
@@ -65,7 +66,7 @@ class Scored:
             return self.decoded
         name = choose_name(self.names, self.tags, weight, added=not asked_categories(self.item.question),
                            own=self.own_named, own_weight=own_weight)
-        return self.decoded if name == said else name
+        return named_answer(self.decoded, said, name)
 
 
 @torch.inference_mode()

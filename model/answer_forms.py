@@ -73,7 +73,7 @@ from torch import Tensor
 from .data.questions import REFUSAL
 from .data.tasks import ABSENT_STEMS, LETTERS, SILENCE
 from .metrics import normalize
-from .prompt import answer_ids
+from .prompt import DESCRIBE_PROMPT, answer_ids
 from .spelling import respelled
 from .shapes import NOT_A_QUIET_SPAN, NOT_A_TIME, NOTHING, TIME_OR_NOTHING, Shape
 from .tokenizer import Tokenizer
@@ -352,6 +352,8 @@ _UNKNOWABLE = re.compile("|".join([
     r"film|episode|podcast)\b|\bwhat(?:'s| is) on (?:the )?(?:tv|radio|television|telly)\b|\bwho won\b",
     # what cannot be heard: size, weight, looks, makes, distance and direction, place, what is written or seen
     r"\bhow (?:big|small|large|tall|short|heavy|far|close|near|fast)\b(?! in(?:to)?\b| along\b)|\bwhat size\b|"
+    r"\b(?:big|small|large|little|tiny|huge|tall|short|young|old)\s+or\s+(?:a\s+)?(?:big|small|large|little|tiny|huge|"
+    r"tall|short|young|old)\b|"
     r"\bweigh\b|\bweight\b|"
     r"\bwhat (?:make|model|brand|shape)\b|\bwhich (?:direction|way|side|room|floor|street|city|town|country)\b|"
     r"\bthe address\b|\bbreed\b|\bcolou?rs?\b|\bhow much money\b|"
@@ -427,6 +429,12 @@ _SOUNDS = (r"sounds?|noises?|audio|recording|clip|scene|sound events?|soundscape
 _OF_SOUND = re.compile(rf"\b(?:{_SOUNDS})\b", re.IGNORECASE)  # a question that speaks of the sound itself
 _ASKS_SOUNDS = re.compile(rf"\b(?:{_ASKING})\b.*\b(?:{_SOUNDS})\b|\b(?:{_SOUNDS})\b.*\b(?:{_ASKING})\b|"
                           r"\b(?:which|what) (?:sounds|noises)\b|\bsoundscape\b", re.IGNORECASE)
+# A request for a description that names nothing else ("give me a summary", "summarize", "a quick recap please"): in
+# a session that listens, what else is there to describe but the sound.
+_DESCRIBE_ALONE = re.compile(r"^(?:(?:can|could|would|will) (?:you|u) |please |just )*(?:give me |gimme |get me )?"
+                             r"(?:a |an |the )?(?:quick |short |brief |little |fast )?"
+                             r"(?:summary|summari[sz]e|recap|rundown|overview|description|describe|sum (?:it|things|that|"
+                             r"everything) up)(?: (?:please|pls|thanks|thx))?[?.!]*$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -492,7 +500,7 @@ def asked_form(question: str) -> Form | None:
     said = _said_alternatives(bare) if alternatives else []
     if said:  # "is it a plane or a helicopter?": one of them, as said
         return Form("listed", tuple(said))
-    sounds = bool(_ASKS_SOUNDS.search(text))
+    sounds = bool(_ASKS_SOUNDS.search(text)) or bool(_DESCRIBE_ALONE.match(bare))
     if _QUESTION_WORD.search(text) or _REQUEST.match(bare) or alternatives and yes_no or sounds:
         # "is the sound loud or soft?" is not answered "yes" either, nor "what was that?" by a bare time, nor
         # "list the sounds" or "what's that noise" by the refusal: what the sound cannot tell is read above, and a
@@ -501,7 +509,7 @@ def asked_form(question: str) -> Form | None:
         return Form("open", banned=BARE + ((REFUSAL,) if about_sound else ()),
                     unwanted=NOTHING if _ASKS_WHEN.search(text) and (re.match(r"how\b", bare, re.IGNORECASE)
                                                          or not _TELLS_SOUNDS.search(text)) else TIME_OR_NOTHING,
-                    ask=_end_asked(text))
+                    ask=DESCRIBE_PROMPT if _DESCRIBE_ALONE.match(bare) else _end_asked(text))
     if text.endswith("?") and len(words) <= 6 and class_mentions(text):  # "dog barking?", "hear any birds?"
         return Form("yesno", YES_NO)
     return None

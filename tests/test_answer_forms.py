@@ -293,6 +293,23 @@ def test_a_question_for_the_sounds_themselves_is_never_refused(question):
     assert form.kind == "open" and REFUSAL in form.banned and set(BARE) <= set(form.banned)
 
 
+@pytest.mark.parametrize("question", ["give me a summary", "hey, summarize please", "sum it up", "a quick recap please",
+                                      "can you give me a rundown?", "describe"])
+def test_a_request_to_describe_that_names_nothing_else_asks_for_the_sounds_in_the_training_wording(question):
+    from model.prompt import DESCRIBE_PROMPT
+
+    form = asked_form(question)
+    assert form.kind == "open" and REFUSAL in form.banned and form.ask == DESCRIBE_PROMPT
+    assert asked_form("summarize what she said").kind == "refusal"  # what the sound cannot tell is still refused
+    assert asked_form("give me a summary of the news").ask == ""  # it names something else
+
+
+@pytest.mark.parametrize("question,kind", [("is the dog big or small?", "refusal"), ("was it a big or a small dog", "refusal"),
+                                           ("was the dog young or old?", "refusal"), ("is the sound short or long?", "open")])
+def test_a_size_or_an_age_offered_as_alternatives_cannot_be_heard(question, kind):
+    assert asked_form(question).kind == kind
+
+
 @pytest.mark.parametrize("question,kind", [("what was that?", "open"), ("where is the sound coming from?", "open"),
                                            ("what's the name of this song", "refusal"),
                                            ("what did the man say in the recording?", "refusal")])

@@ -352,6 +352,8 @@ _UNKNOWABLE = re.compile("|".join([
     r"film|episode|podcast)\b|\bwhat(?:'s| is) on (?:the )?(?:tv|radio|television|telly)\b|\bwho won\b",
     # what cannot be heard: size, weight, looks, makes, distance and direction, place, what is written or seen
     r"\bhow (?:big|small|large|tall|short|heavy|far|close|near|fast)\b(?! in(?:to)?\b| along\b)|\bwhat size\b|"
+    r"\b(?:upstairs|downstairs|left|right|near|far|close)\s+or\s+(?:upstairs|downstairs|left|right|near|far|close|"
+    r"away)\b|"
     r"\b(?:big|small|large|little|tiny|huge|tall|short|young|old)\s+or\s+(?:a\s+)?(?:big|small|large|little|tiny|huge|"
     r"tall|short|young|old)\b|"
     r"\bweigh\b|\bweight\b|"
@@ -373,7 +375,8 @@ _UNKNOWABLE = re.compile("|".join([
     r"\bwill (?:it|he|she|they|the \w+) (?:rain|snow|stop|come|do|be|start)\b|"
     r"\bgoing to (?:rain|snow)\b",
     # how someone is or feels, and the state of things, beyond their sound ("is the baby hungry?", "is the door locked?")
-    r"\b(?:is|are|was|were|am|does|do|did) (?:he|she|they|it|i|we|someone|somebody|anyone|anybody|everyone|"
+    r"\b(?:is|are|was|were|am|does|do|did) (?:he|she|they|it|i|we|you|someone|somebody|anyone|anybody|everyone|"
+    r"everybody|everything|things|all|"
     r"(?:the|my|our|that|this) \w+(?: (?!(?:sound|seem|look|feel)s?\b)\w+)?) (?:(?:seem|look|feel)(?:s|ing)? )?(?:so |very |really )?"
     r"(?:hungry|thirsty|happy|sad|angry|mad|upset|tired|sleepy|bored|scared|afraid|worried|hurt|injured|sick|ill|"
     r"okay|ok|alright|lonely|nervous|drunk|married|pregnant|locked|unlocked|full|hot|cold|warm|deep|clean|"
@@ -639,10 +642,15 @@ def _end_asked(text: str) -> str:
 _IS_IT = re.compile(r"^(?:is|was|are|were)\s+(?:it|this|that|they|these|those)\s+(.+?)[?.!]*$", re.IGNORECASE)
 
 
+# Alternatives alone ("police or ambulance?", "a cow or a goat"): no question word or verb before them.
+_BARE_OR = re.compile(r"^(?!(?:is|was|are|were|do|does|did|can|could|will|would|has|have|had|what|which|who|how|when|"
+                      r"where|why)\b)([^?:]+?\bor\b[^?:]+?)[?.!]*$", re.IGNORECASE)
+
+
 def _said_alternatives(bare: str) -> list[str]:
-    """The alternatives of "is it X or Y?" ("was that a cow, a goat or a sheep"; without filler), as
-    written; [] for any other question or when one is long."""
-    m = _IS_IT.match(bare)
+    """The alternatives of "is it X or Y?" ("was that a cow, a goat or a sheep"; without filler) or of
+    alternatives alone ("police or ambulance?"), as written; [] for any other question or when one is long."""
+    m = _IS_IT.match(bare) or _BARE_OR.match(bare)
     if not m:
         return []
     items = [x.strip(" ,") for x in re.split(r",|\bor\b", m.group(1)) if x.strip(" ,")]

@@ -304,9 +304,23 @@ def test_a_request_to_describe_that_names_nothing_else_asks_for_the_sounds_in_th
     assert asked_form("give me a summary of the news").ask == ""  # it names something else
 
 
+@pytest.mark.parametrize("question,answers", [("police or ambulance?", ("police", "ambulance")),
+                                              ("so, a plane or a drone", ("a plane", "a drone")),
+                                              ("is it police or ambulance?", ("police", "ambulance"))])
+def test_alternatives_alone_are_answered_with_one_of_them_as_written(question, answers):
+    form = asked_form(question)
+    assert form.kind == "listed" and form.answers == answers
+
+
+@pytest.mark.parametrize("question", ["is everything ok?", "are you ok?", "is everything alright in there?"])
+def test_whether_things_are_all_right_cannot_be_heard(question):
+    assert asked_form(question).kind == "refusal"
+
+
 @pytest.mark.parametrize("question,kind", [("is the dog big or small?", "refusal"), ("was it a big or a small dog", "refusal"),
-                                           ("was the dog young or old?", "refusal"), ("is the sound short or long?", "open")])
-def test_a_size_or_an_age_offered_as_alternatives_cannot_be_heard(question, kind):
+                                           ("was the dog young or old?", "refusal"), ("is the sound short or long?", "open"),
+                                           ("upstairs or downstairs?", "refusal"), ("is it near or far?", "refusal")])
+def test_a_size_an_age_or_a_place_offered_as_alternatives_cannot_be_heard(question, kind):
     assert asked_form(question).kind == kind
 
 

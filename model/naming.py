@@ -125,18 +125,27 @@ def answered_class(answer: str) -> str | None:
 
 
 def asked_categories(question: str) -> set[str]:
-    """The categories an open question asks for ("which animal is that?" -> {animal}); empty when it names none."""
-    return {c for c, said in _CATEGORY_WORDS.items() if re.search(rf"\b(?:{said})\b", question, re.IGNORECASE)}
+    """The categories an open question asks for ("which animal is that?" -> {animal}), or a question about one sound
+    that names one class, its category ("what's that sawing noise?" -> {tools}); empty when it names none."""
+    from .answer_forms import class_mentions
+
+    asked = {c for c, said in _CATEGORY_WORDS.items() if re.search(rf"\b(?:{said})\b", question, re.IGNORECASE)}
+    if asked or not _ONE_SOUND.search(question):
+        return asked
+    named = class_mentions(question)
+    return {vocabulary().classes[named[0]]} if len(named) == 1 and named[0] in vocabulary().classes else set()
 
 
 def candidates(question: str, answer_class: str) -> list[str]:
-    """The classes an open answer is chosen again among: the asked categories' (with the answer's own class),
-    else all of them."""
+    """The classes an open answer is chosen again among: the asked categories' (with the answer's own class where
+    the question asks for a category in words: "which animal is it?" may be answered "rain"; not where it names a
+    sound: "what's that sawing noise?" is a tool), else all of them."""
     v = vocabulary()
     asked = asked_categories(question)
     if not asked:
         return list(v.classes)
-    return [c for c, cat in v.classes.items() if cat in asked or c == answer_class]
+    in_words = any(re.search(rf"\b(?:{said})\b", question, re.IGNORECASE) for said in _CATEGORY_WORDS.values())
+    return [c for c, cat in v.classes.items() if cat in asked or in_words and c == answer_class]
 
 
 def added_name(scores: Tensor) -> str | None:

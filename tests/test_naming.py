@@ -51,6 +51,11 @@ def test_a_category_the_question_asks_for_limits_the_candidates():
     assert animals and all(v.classes[c] == "animal" for c in animals)
     assert "rain" in candidates("which animal is it?", "rain")  # the answer's own class stays a candidate
     assert len(candidates("what's that?", "dog")) == len(v.classes)
+    # a question about one sound that names it asks for a sound of its kind, and only that
+    assert asked_categories("what's that sawing noise?") == {v.classes["sawing"]}
+    tools = candidates("what's that sawing noise?", "speech")
+    assert "sawing" in tools and "speech" not in tools and all(v.classes[c] == v.classes["sawing"] for c in tools)
+    assert asked_categories("did the dog bark?") == set()  # not a question about one sound's name
 
 
 def test_a_question_about_what_was_just_heard_reads_the_last_ten_seconds_even_in_a_short_scene():

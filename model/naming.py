@@ -58,8 +58,10 @@ _ONE_AMONG = re.compile(r"\b(?:first|last|before|after|earlier|later|next|then|l
 _ONE_SOUND = re.compile(r"\b(?:what|which|whats)(?:'s| is| was)?\s+(?:that|this|it)\b|"
                         r"\bwhat\s+(?:made|makes|is making|was making|'s making)\b|\bwhat(?:'s|s| is| was)\s+\w+ing\b|"
                         r"\b(?:which|what)\s+(?:kind of\s+)?(?:animal|instrument|vehicle|creature|bird|machine|tool)\b(?!s)|"
-                        r"\bidentify\s+the\s+(?:main\s+)?(?:sound|noise)\b(?!s)|\bwhat\s+(?:just\s+)?went by\b",
+                        r"\bidentify\s+the\s+(?:main\s+)?(?:sound|noise)\b(?!s)|\bwhat\s+(?:just\s+)?went by\b|"
+                        r"\bwhat(?:'s| is| was)\s+the\s+(?:\w+\s+)?(?:thing|sound|noise)\b(?!s|\s+(?:scene|events?|like|of)\b)",
                         re.IGNORECASE)
+_LAST = re.compile(r"\b(?:last|latest|final|most recent)\b", re.IGNORECASE)  # of several sounds in order, the last
 _WINDOW = re.compile(r"\b(?:the\s+)?(?:last|past)\s+(?:\w+\s+)?(?:seconds?|minutes?|hours?)\b", re.IGNORECASE)
 _JUST_NOW = re.compile(r"\b(?:just|a moment ago|a second ago|right now)\b", re.IGNORECASE)  # the last ten seconds
 _AT_MOMENT = re.compile(r"\b(?:at|around|near)\s+(?:about\s+|roughly\s+)?\d+(?:\.\d+)?\s*(?:s|sec|secs|seconds?)\b",
@@ -222,15 +224,27 @@ def wants_renaming(question: str, answer: str) -> str | None:
     return named[0] if named and (len(named) > 1 or events) else None
 
 
+def first_named(question: str, answer: str) -> str | None:
+    """The first sound of a list or description answering a question about one sound that keeps its decoded names
+    (one sound by its order or loudness: "what was the loudest thing?"): the first sound said, the last where the
+    question asks for the last; None for any other answer."""
+    if not (_keeps_names(question) and _ONE_SOUND.search(question)) or _AT_MOMENT.search(question):
+        return None  # at one moment, the first sound said may well be another moment's
+    named, events = _items_named(answer, events_only=True)
+    if not named or len(named) < 2 and not events:
+        return None
+    return named[-1] if _LAST.search(_WINDOW.sub(" ", question)) else named[0]
+
+
 def named_answer(answer: str, said: str, name: str) -> str:
     """The answer once its one sound is named `name` (`said`: what `wants_renaming` read in it): the answer as
     decoded where it already says that one sound, else the name."""
     return answer if name == said and answered_class(answer) == said else name
 
 
-def _items_named(answer: str) -> tuple[list[str], bool]:
+def _items_named(answer: str, events_only: bool = False) -> tuple[list[str], bool]:
     """The classes the items of a list or description answer name, in order, and whether any item is an event
-    with its seconds."""
+    with its seconds; with `events_only`, a description's events alone (its background left out)."""
     named, events = [], False
     for piece in re.split(r"[,;]", answer):
         body = piece.strip()
@@ -238,8 +252,8 @@ def _items_named(answer: str) -> tuple[list[str], bool]:
         events |= bool(m and m.re is _EVENT)
         said = answered_class(m.group("name") if m else body)
         if said is not None:
-            named.append(said)
-    return named, events
+            named.append((said, not m or m.re is _EVENT))
+    return [c for c, item in named if item or not (events_only and events)], events
 
 
 def _keeps_names(question: str) -> bool:
@@ -314,6 +328,8 @@ def named_own(question: str, tags) -> dict[str, float]:
 def renamed(lm, tok, state, prompt: list[int], question: str, answer: str, tags) -> str:
     """`answer` (decoded after `prompt` from the LM `state`, which is unchanged) with its names chosen again
     with `tags` (model.tags.Tags of the stream asked about, or None), as the module docstring says."""
+    if (first := first_named(question, answer)) is not None:
+        return first
     if tags is None or tags.columns == 0:
         return answer
     said = wants_renaming(question, answer)

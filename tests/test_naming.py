@@ -179,6 +179,19 @@ def test_a_list_answers_names_are_found_in_order():
     assert slots("rain in the background; dog at 1.2-2.0 s, car horn at 4.0-4.5 s") == []  # a description
 
 
+@pytest.mark.parametrize("question,answer,first", [
+    ("what was the loudest thing so far?", "camera shutter, dog, hiss", "camera shutter"),
+    ("what was the last noise you heard?", "rain in the background; dog at 1.0-2.0 s, cat at 3.0-4.0 s", "cat"),
+    ("what was the first sound?", "rain in the background; dog at 1.0-2.0 s", "dog"),  # the background is no event
+    ("what was the loudest thing in the last minute?", "dog, cat", "dog"),  # a window, not the last sound
+    ("what was the loudest thing?", "dog", None), ("what's that noise at 4.2 s?", "dog, rain", None),
+    ("which sounds came first?", "dog, rain", None), ("what was that?", "dog, rain", None)])  # renamed instead
+def test_a_question_for_one_sound_by_its_order_or_loudness_gets_one_of_the_sounds_said(question, answer, first):
+    from model.naming import first_named
+
+    assert first_named(question, answer) == first
+
+
 @pytest.mark.parametrize("question,answer,several", [
     ("Which sounds can you hear?", "dog, rain", 2), ("Which sounds can you hear?", "dog", 1), (DESCRIBE_PROMPT, "dog", 1),
     (LIVE_PROMPT, "nothing, only rain in the background", 1), ("what was that?", "nothing, only rain in the background", 1),

@@ -28,15 +28,16 @@ from .prompt import DESCRIBE_PROMPT, LIVE_PROMPT, distinct_items, prompt_ids
 from .spelling import respelled
 from .stream import StreamState
 from .tags import Tags
-from .timing import timed
+from .timing import lasted, timed
 from .tokenizer import Tokenizer
 
 
 def heard_again(lm, tok: Tokenizer, state, prompt: list[int], question: str, answer: str, tags) -> str:
     """An open answer decoded after `prompt` from the LM `state` (unchanged), as sam-ask and sam-eval give it: its
-    names chosen again with `tags` (model/naming.py), then a time in a long stream read from them (model/timing.py)."""
+    names chosen again with `tags` (model/naming.py), then a time in a long stream read from them, or how long a
+    sound has been going on (model/timing.py)."""
     question = respelled(question)  # the sounds it names, read as meant (model/spelling.py)
-    return timed(question, renamed(lm, tok, state, prompt, question, answer, tags), tags)
+    return lasted(question, tags) or timed(question, renamed(lm, tok, state, prompt, question, answer, tags), tags)
 
 
 class SAM(nn.Module):

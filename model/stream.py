@@ -116,18 +116,19 @@ def _tags(path: str | Path, tensors: dict[str, Tensor], meta: dict[str, str]) ->
         return None
     recent, ever = tensors["tags.recent"], tensors["tags.ever"]
     onset, run = tensors.get("tags.onset"), tensors.get("tags.run")
+    since, latest = tensors.get("tags.since"), tensors.get("tags.latest")  # saved since sounds' spans were kept
     try:
         own = tuple(json.loads(meta.get("tags_own", "[]")))
     except ValueError:
         own = None
     b = ever.shape[0]
     width = NUM_CLASSES + len(own or ())
-    shapes = [tuple(t.shape) for t in (ever, onset, run) if t is not None]
+    shapes = [tuple(t.shape) for t in (ever, onset, run, since, latest) if t is not None]
     if own is None or tuple(recent.shape) != (b, RECENT_COLUMNS, width) or any(s != (b, width) for s in shapes):
         raise ValueError(f"{path}: damaged SAM stream state: its tags are {tuple(recent.shape)} and "
                          f"{', '.join(map(str, shapes))}, not {(b, RECENT_COLUMNS, width)} and "
                          f"{(b, width)}; move the file away to start from the recorded audio instead")
-    return Tags(recent, ever, int_field(path, meta, "tags_columns"), onset, run, own)
+    return Tags(recent, ever, int_field(path, meta, "tags_columns"), onset, run, since, latest, own=own)
 
 
 def check_same_config(path: str | Path, saved_json: str, model_config: SAMConfig) -> None:

@@ -38,6 +38,8 @@ from .yamnet import NUM_CLASSES
 PATCH_S = 0.96  # the audio YAMNet scores for one column, ending at the column's end (model/branch.py)
 RECENT_COLUMNS = math.ceil(RECENT_S * TOKENS_PER_SECOND)  # 63 columns: the last ten seconds
 THRESHOLD = 0.28  # a class is present at this max-pooled score (the baseline's calibration on training scenes)
+GAP_S = 3.0  # s under THRESHOLD that a sound going on may dip for (faint rain, a dog between barks) and go on
+GAP_COLUMNS = round(GAP_S * TOKENS_PER_SECOND)  # 19 columns of 160 ms
 EVIDENCE_CAP = 8.0  # log-odds: one score near 0 or 1 never outweighs everything else
 OWN_THRESHOLD = 0.4  # a class of our own is present at this probability of the presence head, max-pooled over what
 # a question reads: chosen on scenes of the validation split (python -m model.evaluation.presence; docs/RESULTS.md,
@@ -58,6 +60,9 @@ class Tags:
     onset: Tensor | None = None  # (b, 521) float32: the column where the run over THRESHOLD that first reached
     # `ever` began; UNKNOWN where `ever` is under THRESHOLD
     run: Tensor | None = None  # (b, 521) float32: the column where the run over THRESHOLD going on began; UNKNOWN
+    since: Tensor | None = None  # (b, 521) float32: the column where the sound going on began, dips under THRESHOLD
+    # of up to GAP_COLUMNS let through (rain, a dog between barks); UNKNOWN where never over it
+    latest: Tensor | None = None  # (b, 521) float32: the last column over THRESHOLD; UNKNOWN where never
     own: tuple[str, ...] = ()  # the classes of the presence head's rows, after AudioSet's (each tensor's last
     # dimension is then 521 + len(own))
 
@@ -66,6 +71,10 @@ class Tags:
             self.onset = torch.full_like(self.ever, UNKNOWN)
         if self.run is None:
             self.run = torch.full_like(self.ever, UNKNOWN)
+        if self.since is None:
+            self.since = torch.full_like(self.ever, UNKNOWN)
+        if self.latest is None:
+            self.latest = torch.full_like(self.ever, UNKNOWN)
 
     @classmethod
     def empty(cls, batch_size: int, device: torch.device | str = "cpu", own: tuple[str, ...] = ()) -> "Tags":
@@ -83,6 +92,7 @@ class Tags:
         n = NUM_CLASSES
         fresh.recent[..., :n], fresh.ever[:, :n] = self.recent[..., :n], self.ever[:, :n]
         fresh.onset[:, :n], fresh.run[:, :n] = self.onset[:, :n], self.run[:, :n]
+        fresh.since[:, :n], fresh.latest[:, :n] = self.since[:, :n], self.latest[:, :n]
         fresh.columns = self.columns
         return fresh
 
@@ -92,15 +102,19 @@ class Tags:
         if scores.shape[1] == 0:
             return self.fork()
         recent = torch.cat([self.recent, scores], dim=1)[:, -RECENT_COLUMNS:]
-        ever, onset, run = self.ever, self.onset, self.run
+        ever, onset, run, since, latest = self.ever, self.onset, self.run, self.since, self.latest
         unknown = torch.full_like(run, UNKNOWN)
         for i in range(scores.shape[1]):  # a live hop brings 8 columns; a recording heard whole, all of them
             s = scores[:, i]
+            at = torch.full_like(run, float(self.columns + i))
             over = s >= THRESHOLD
-            run = torch.where(over, torch.where(run < 0, torch.full_like(run, float(self.columns + i)), run), unknown)
+            run = torch.where(over, torch.where(run < 0, at, run), unknown)
             onset = torch.where(over & (s > ever), run, onset)
             ever = torch.maximum(ever, s)
-        return Tags(recent, ever, self.columns + scores.shape[1], onset, run, self.own)
+            resumed = (latest < 0) | (at - latest > GAP_COLUMNS)  # over again after a longer silence: a new sound
+            since = torch.where(over & resumed, at, since)
+            latest = torch.where(over, at, latest)
+        return Tags(recent, ever, self.columns + scores.shape[1], onset, run, since, latest, own=self.own)
 
     @property
     def stream(self) -> bool:
@@ -121,6 +135,17 @@ class Tags:
         onset_s = max(0.0, (start + 1) / TOKENS_PER_SECOND - PATCH_S / 2)
         return self.columns / TOKENS_PER_SECOND - onset_s
 
+    def going_on_for(self, rows: tuple[int, ...]) -> float | None:
+        """Seconds the sound of `rows` has been going on (batch 1): from where the longest going on of them began
+        (`since`, the start taken as in `heard_ago`) to the end of what the stream has heard; None when none of
+        them was over THRESHOLD in the last GAP_COLUMNS columns."""
+        now = self.columns - 1
+        on = [r for r in rows if float(self.latest[0, r]) >= 0 and now - float(self.latest[0, r]) <= GAP_COLUMNS]
+        if not on:
+            return None
+        start = min(float(self.since[0, r]) for r in on)
+        return self.columns / TOKENS_PER_SECOND - max(0.0, (start + 1) / TOKENS_PER_SECOND - PATCH_S / 2)
+
     def last(self, columns: int) -> Tensor:
         """(b, 521 + len(own)): the highest score of each row over the last `columns` columns (at most
         RECENT_COLUMNS)."""
@@ -130,14 +155,15 @@ class Tags:
 
     def fork(self) -> "Tags":
         return Tags(self.recent.clone(), self.ever.clone(), self.columns, self.onset.clone(), self.run.clone(),
-                    self.own)
+                    self.since.clone(), self.latest.clone(), own=self.own)
 
     @property
     def nbytes(self) -> int:
-        return self.recent.nbytes + self.ever.nbytes + self.onset.nbytes + self.run.nbytes
+        return sum(t.nbytes for t in self.tensors().values())
 
     def tensors(self) -> dict[str, Tensor]:
-        return {"tags.recent": self.recent, "tags.ever": self.ever, "tags.onset": self.onset, "tags.run": self.run}
+        return {"tags.recent": self.recent, "tags.ever": self.ever, "tags.onset": self.onset, "tags.run": self.run,
+                "tags.since": self.since, "tags.latest": self.latest}
 
 
 # ---------------------------------------------------------------- what a text names

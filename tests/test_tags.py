@@ -264,11 +264,13 @@ def test_a_saved_state_keeps_its_tags_and_an_old_one_without_them_still_loads(mo
     for name, t in state.tags.tensors().items():
         torch.testing.assert_close(back.tags.tensors()[name], t)
     tensors, meta = read_safetensors(tmp_path / "s.safetensors", "cpu")
-    del tensors["tags.onset"], tensors["tags.run"]  # saved before the tags kept their columns
+    for name in ("tags.onset", "tags.run", "tags.since", "tags.latest"):  # saved before the tags kept their columns
+        del tensors[name]
     save_state_file(tmp_path / "older.safetensors", tensors, meta)
     older = StreamState.load(tmp_path / "older.safetensors", model.cfg)
     torch.testing.assert_close(older.tags.ever, state.tags.ever)
     assert older.tags.heard_ago(tuple(range(NUM_CLASSES))) is None  # no times for what it heard then
+    assert older.tags.going_on_for(tuple(range(NUM_CLASSES))) is None
     old = StreamState(state.lm, state.encoder, state.pending, state.history, state.samples_seen, state.branch, None)
     old.save(tmp_path / "old.safetensors", model.cfg)
     resumed = StreamState.load(tmp_path / "old.safetensors", model.cfg)

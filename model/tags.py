@@ -103,15 +103,14 @@ class Tags:
             return self.fork()
         recent = torch.cat([self.recent, scores], dim=1)[:, -RECENT_COLUMNS:]
         ever, onset, run, since, latest = self.ever, self.onset, self.run, self.since, self.latest
-        unknown = torch.full_like(run, UNKNOWN)
         for i in range(scores.shape[1]):  # a live hop brings 8 columns; a recording heard whole, all of them
             s = scores[:, i]
-            at = torch.full_like(run, float(self.columns + i))
+            at = float(self.columns + i)
             over = s >= THRESHOLD
-            run = torch.where(over, torch.where(run < 0, at, run), unknown)
+            run = torch.where(over, torch.where(run < 0, at, run), UNKNOWN)
             onset = torch.where(over & (s > ever), run, onset)
             ever = torch.maximum(ever, s)
-            resumed = (latest < 0) | (at - latest > GAP_COLUMNS)  # over again after a longer silence: a new sound
+            resumed = (latest < 0) | (latest < at - GAP_COLUMNS)  # over again after a longer silence: a new sound
             since = torch.where(over & resumed, at, since)
             latest = torch.where(over, at, latest)
         return Tags(recent, ever, self.columns + scores.shape[1], onset, run, since, latest, own=self.own)

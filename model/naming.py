@@ -131,7 +131,7 @@ def asked_categories(question: str) -> set[str]:
     that names one class, its category ("what's that sawing noise?" -> {tools}); empty when it names none."""
     from .answer_forms import class_mentions
 
-    asked = {c for c, said in _CATEGORY_WORDS.items() if re.search(rf"\b(?:{said})\b", question, re.IGNORECASE)}
+    asked = _categories_said(question)
     if asked or not _ONE_SOUND.search(question):
         return asked
     named = class_mentions(question)
@@ -146,8 +146,13 @@ def candidates(question: str, answer_class: str) -> list[str]:
     asked = asked_categories(question)
     if not asked:
         return list(v.classes)
-    in_words = any(re.search(rf"\b(?:{said})\b", question, re.IGNORECASE) for said in _CATEGORY_WORDS.values())
+    in_words = bool(_categories_said(question))
     return [c for c, cat in v.classes.items() if cat in asked or in_words and c == answer_class]
+
+
+def _categories_said(question: str) -> set[str]:
+    """The categories a question asks for in words ("which animal", "what instrument")."""
+    return {c for c, said in _CATEGORY_WORDS.items() if re.search(rf"\b(?:{said})\b", question, re.IGNORECASE)}
 
 
 def added_name(scores: Tensor) -> str | None:

@@ -122,17 +122,15 @@ class Tags:
 
     def heard_ago(self, rows: tuple[int, ...]) -> float | None:
         """Seconds from the start of the best-tagged of `rows` (the run over THRESHOLD of its highest score) to the
-        end of what the stream has heard (batch 1); None when none was over THRESHOLD or its column is unknown.
-        A column's score is YAMNet's of the PATCH_S of audio before its end: the sound is taken to start half a
-        patch before the end of the run's first column."""
+        end of what the stream has heard (batch 1, `_seconds_since`); None when none was over THRESHOLD or its
+        column is unknown."""
         if not rows:
             return None
         best = max(rows, key=lambda r: float(self.ever[0, r]))
         start = float(self.onset[0, best])
         if float(self.ever[0, best]) < THRESHOLD or start < 0:
             return None
-        onset_s = max(0.0, (start + 1) / TOKENS_PER_SECOND - PATCH_S / 2)
-        return self.columns / TOKENS_PER_SECOND - onset_s
+        return self._seconds_since(start)
 
     def going_on_for(self, rows: tuple[int, ...]) -> float | None:
         """Seconds the sound of `rows` has been going on (batch 1): from where the longest going on of them began
@@ -142,7 +140,12 @@ class Tags:
         on = [r for r in rows if float(self.latest[0, r]) >= 0 and now - float(self.latest[0, r]) <= GAP_COLUMNS]
         if not on:
             return None
-        start = min(float(self.since[0, r]) for r in on)
+        return self._seconds_since(min(float(self.since[0, r]) for r in on))
+
+    def _seconds_since(self, start: float) -> float:
+        """Seconds from a sound whose run over THRESHOLD began at column `start` to the end of what the stream has
+        heard: a column's score is YAMNet's of the PATCH_S before its end, so the sound is taken to start half a
+        patch before the end of that column."""
         return self.columns / TOKENS_PER_SECOND - max(0.0, (start + 1) / TOKENS_PER_SECOND - PATCH_S / 2)
 
     def last(self, columns: int) -> Tensor:

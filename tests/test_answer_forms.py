@@ -522,19 +522,26 @@ def test_a_list_answer_is_cut_before_its_first_repeated_item(items, kept):
     assert said_once(ids, None) == ids  # a vocabulary without a comma: nothing to cut
 
 
-def test_the_shipped_model_names_each_sound_of_a_list_once_streamed_and_batched():
-    """On the demo recording the shipped model's free list repeats itself; with `once` the answer is the
-    same list up to its first repeated item, streamed item by item, and batched decoding agrees."""
+@pytest.fixture(scope="module")
+def demo_heard():
+    """The shipped model and its language model's state after hearing the demo recording."""
     import soundfile as sf
 
     from model.checkpoint import load_sam
-    from model.generate import said_once
 
     root = Path(__file__).parents[1] / "assets"
     model = load_sam(root / "sam-small")
-    tok = model.tokenizer
     audio, _ = sf.read(root / "demo.ogg", dtype="float32")
-    heard = model.hear(torch.from_numpy(audio)).lm
+    return model, model.hear(torch.from_numpy(audio)).lm
+
+
+def test_the_shipped_model_names_each_sound_of_a_list_once_streamed_and_batched(demo_heard):
+    """On the demo recording the shipped model's free list repeats itself; with `once` the answer is the
+    same list up to its first repeated item, streamed item by item, and batched decoding agrees."""
+    from model.generate import said_once
+
+    model, heard = demo_heard
+    tok = model.tokenizer
     prompt = prompt_ids(tok, "what did I miss?")
     free_ids = answer_ids(tok, generate(model.lm, tok, heard.fork(), prompt, 40).text)[:-1]
     assert said_once(free_ids, tok.comma_id) != free_ids  # the free answer repeats an item
@@ -557,19 +564,13 @@ def test_an_item_the_token_limit_cut_off_is_left_out():
     assert whole_items(ids, None, ended=False) == ids
 
 
-def test_the_shipped_model_ends_a_description_cut_by_the_limit_at_its_last_whole_item():
+def test_the_shipped_model_ends_a_description_cut_by_the_limit_at_its_last_whole_item(demo_heard):
     """Slow reference: the description decoded without a limit, cut at the last comma before the limit;
     streamed and batched decoding agree."""
-    import soundfile as sf
-
-    from model.checkpoint import load_sam
     from model.generate import said_once
 
-    root = Path(__file__).parents[1] / "assets"
-    model = load_sam(root / "sam-small")
+    model, heard = demo_heard
     tok = model.tokenizer
-    audio, _ = sf.read(root / "demo.ogg", dtype="float32")
-    heard = model.hear(torch.from_numpy(audio)).lm
     prompt = prompt_ids(tok, "describe the sound scene")
     free_ids = said_once(answer_ids(tok, generate(model.lm, tok, heard.fork(), prompt, 120).text)[:-1], tok.comma_id)
     commas = [i for i, t in enumerate(free_ids) if t == tok.comma_id]

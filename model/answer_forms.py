@@ -248,7 +248,8 @@ _QUESTION_WORD = re.compile(r"\b(?:what|what's|whats|which|who|who's|whom|whose|
                             re.IGNORECASE)
 _REQUEST = re.compile(r"^(?:(?:can|could|would|will)\s+(?:you|u)\s+(?:please\s+)?)?(?:describe|list|tell|give|gimme|"
                       r"name|tag|write|identify|caption|summari[sz]e|explain|report|transcribe|show|label|classify|"
-                      r"guess|mention|repeat|provide|run|go|talk|walk|enumerate|itemi[sz]e|narrate|annotate|chronicle)\b"
+                      r"guess|mention|repeat|provide|run|go|talk|walk|enumerate|itemi[sz]e|narrate|annotate|chronicle|"
+                      r"recount|catalog(?:ue)?|jot|outline|detail|spell out|sketch|catch me up|fill me in|update me)\b"
                       r"(?!.*\b(?:if|whether)\b)", re.IGNORECASE)
 _ALTERNATIVES = re.compile(r"\bor\b(?!\s+(?:not|no|nah|anything|so|what|maybe|(?:is\s+it\s+)?just\s+me)\b)|"
                            r"\bvs\.?(?=\s)|\bversus\b|\bcategor(?:y|ies)\b", re.IGNORECASE)
@@ -340,7 +341,7 @@ _UNKNOWABLE = re.compile("|".join([
     r"announced|announcing|whisper|whispered|whispering|yell|yelled|yelling|shout|shouted|shouting|mean|meant|trying "
     r"to (?:say|tell))\b",
     rf"\bwhat {_PERSON} (?:just )?(?:said|says|say|told|asked|meant|means)\b|\bgoing on about\b|\bread (?:out|aloud)\b|"
-    rf"\b(?:word|words|number|name)s? {_PERSON} (?:just )?(?:said|says|read|spoke|used)\b|\bspell\b|"
+    rf"\b(?:word|words|number|name)s? {_PERSON} (?:just )?(?:said|says|read|spoke|used)\b|\bspell\b(?!\s+out\b)|"
     r"\bwhat (?:did|does|do|is) (?:it|this|that|the \w+) (?:say|said|saying)\b|\btranscri(?:be|pt|ption)\b|\btranslat"
     r"(?:e|ion)\b|\bwhat(?:'s| is| was) the (?:joke|announcement|message|news|story|punchline)\b",
     # who someone is: a person, a performer, the people of one's own life
@@ -438,6 +439,11 @@ _DESCRIBE_ALONE = re.compile(r"^(?:(?:can|could|would|will) (?:you|u) |please |j
                              r"(?:a |an |the )?(?:quick |short |brief |little |fast )?"
                              r"(?:summary|summari[sz]e|recap|rundown|overview|description|describe|sum (?:it|things|that|"
                              r"everything) up)(?: (?:please|pls|thanks|thx))?[?.!]*$", re.IGNORECASE)
+# A short question with no verb before what it asks about ("loud in here?", "all quiet?", "noise outside?", "something
+# moving out there?"): whether it is so, as a question naming a sound ("dog barking?") is; the sounds alone ("sounds?",
+# "noises?") ask which, and "anything ...?" asks what was heard, as the training data answers it.
+_SHORT_YES_NO = re.compile(r"^something\b|\b(?:quiet|silent|silence|still|loud|noisy|noise|sound|racket|"
+                           r"din|commotion)\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -503,18 +509,21 @@ def asked_form(question: str) -> Form | None:
     said = _said_alternatives(bare) if alternatives else []
     if said:  # "is it a plane or a helicopter?": one of them, as said
         return Form("listed", tuple(said))
+    short = text.endswith("?") and len(words) <= 6 and not _QUESTION_WORD.search(text) and not alternatives
+    if short and not _REQUEST.match(bare) and (class_mentions(text) or _SHORT_YES_NO.search(" ".join(words))
+                                               and not _ASKS_SOUNDS.search(text) and not _ASKS_WHEN.search(text)):
+        return Form("yesno", YES_NO)  # "dog barking?", "hear any birds?", "loud in here?"
     sounds = bool(_ASKS_SOUNDS.search(text)) or bool(_DESCRIBE_ALONE.match(bare))
-    if _QUESTION_WORD.search(text) or _REQUEST.match(bare) or alternatives and yes_no or sounds:
+    of_sound = bool(_OF_SOUND.search(text))  # "the sounds, please", "jot down the sounds": about the sound too
+    if _QUESTION_WORD.search(text) or _REQUEST.match(bare) or alternatives and yes_no or sounds or of_sound:
         # "is the sound loud or soft?" is not answered "yes" either, nor "what was that?" by a bare time, nor
         # "list the sounds" or "what's that noise" by the refusal: what the sound cannot tell is read above, and a
         # question that speaks of the sound itself asks what it can, but where it comes from
-        about_sound = sounds or bool(_OF_SOUND.search(text)) and not re.match(r"where\b", bare, re.IGNORECASE)
+        about_sound = sounds or of_sound and not re.match(r"where\b", bare, re.IGNORECASE)
         return Form("open", banned=BARE + ((REFUSAL,) if about_sound else ()),
                     unwanted=NOTHING if _ASKS_WHEN.search(text) and (re.match(r"how\b", bare, re.IGNORECASE)
                                                          or not _TELLS_SOUNDS.search(text)) else TIME_OR_NOTHING,
                     ask=DESCRIBE_PROMPT if _DESCRIBE_ALONE.match(bare) else _end_asked(text))
-    if text.endswith("?") and len(words) <= 6 and class_mentions(text):  # "dog barking?", "hear any birds?"
-        return Form("yesno", YES_NO)
     return None
 
 

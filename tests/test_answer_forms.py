@@ -275,6 +275,18 @@ def test_the_language_model_reads_the_training_wording_and_the_answer_keeps_the_
     ("dog barking?", "yesno", YES_NO),  # a short question naming a sound, without its verb
     ("hear any birds?", "yesno", YES_NO),
     ("thunder at all?", "yesno", YES_NO),
+    ("loud in here?", "yesno", YES_NO),  # a short question without its verb, about the sound itself
+    ("all quiet?", "yesno", YES_NO),
+    ("noise outside?", "yesno", YES_NO),
+    ("something moving out there?", "yesno", YES_NO),
+    ("sounds?", "open", ()),  # the sounds alone ask which
+    ("time since last sound?", "open", ()),  # a time, never yes or no
+    ("catalogue the noises", "open", ()),  # a request for the sounds in a verb the training data never used
+    ("jot down the sounds", "open", ()),
+    ("the sounds, please", "open", ()),
+    ("spell out the sounds you hear", "open", ()),  # spelled out, not spelled
+    ("spell out what she said", "refusal", (REFUSAL,)),
+    ("fill me in", "open", ()),  # what was heard while one was away, in the words typed ("catch me up" is trained)
 ])
 def test_the_grammar_of_a_question_gives_its_form(question, kind, answers):
     form = asked_form(question)

@@ -158,6 +158,16 @@ def separation(times: np.ndarray, confidences: np.ndarray, targets: list[Sound])
     return float((ranks[neg.size:].sum() - pos.size * (pos.size + 1) / 2) / (pos.size * neg.size))
 
 
+def above_empty(times: np.ndarray, confidences: np.ndarray, targets: list[Sound], empty: np.ndarray) -> int:
+    """The targets whose peak confidence (onset to HIT_AFTER_END_S after the end) rises above the highest the
+    phrase reaches on the stream without targets: what the best threshold of this one phrase alone could alert
+    with no false alert, whatever the rule that sets it."""
+    top = float(empty.max()) if empty.size else -np.inf
+    peaks = [confidences[w].max() for s in targets
+             if (w := (times >= s.start_s) & (times <= s.end_s + HIT_AFTER_END_S)).any()]
+    return sum(1 for p in peaks if p > top)
+
+
 def figures(probe: Probe, target: tuple[np.ndarray, np.ndarray, WatchStream],
             empty: tuple[np.ndarray, np.ndarray, float], config: WatchConfig) -> dict:
     """One phrase's figures from its traces on both streams."""
@@ -173,6 +183,7 @@ def figures(probe: Probe, target: tuple[np.ndarray, np.ndarray, WatchStream],
             "false_alerts_per_hour": false / e_hours, "false_alerts": false,
             "unmatched_alerts_on_target_stream": unmatched,
             "separation_auc": separation(times, conf, events),
+            "above_empty": above_empty(times, conf, events, e_conf),
             "mean_confidence_empty": float(e_conf.mean()), "delays_s": [round(d, 2) for d in got]}
 
 
@@ -183,6 +194,7 @@ def summary(rows: list[dict]) -> dict:
     events = sum(r["events"] for r in with_events)
     return {"phrases": len(rows), "phrases_with_events": len(with_events), "events": events,
             "share_alerted": sum(r["alerted"] for r in with_events) / events if events else None,
+            "share_above_empty": sum(r["above_empty"] for r in with_events) / events if events else None,
             "median_delay_s": statistics.median(delays) if delays else None,
             "false_alerts_per_hour_per_watch": statistics.mean(r["false_alerts_per_hour"] for r in rows),
             "watches_within_1_false_per_hour": sum(r["false_alerts_per_hour"] <= 1 for r in rows)}

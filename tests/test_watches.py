@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from live.engine import MAX_QUESTION_CHARS
-from live.watch_bench import alerts, match, separation
+from live.watch_bench import above_empty, alerts, match, separation
 from live.watch_streams import Sound, mix_watch_stream
 from live.watches import (MAX_PHRASE_CHARS, MAX_WATCHES, PRESETS, Watch, WatchConfig, WatchList, clean_phrase,
                           parse_command, unique_phrases)
@@ -134,6 +134,17 @@ def test_alerts_are_matched_to_events_with_their_delay_and_the_rest_are_false():
     delays, false = match(fired, events)
     assert delays == [pytest.approx(1.5), None] and false == 1
     assert separation(times, conf, events) > 0.5
+
+
+def test_only_events_that_rise_above_the_empty_streams_peak_count_as_within_reach():
+    times = np.arange(1, 41) * 1.0
+    conf = np.full(40, 0.1)
+    conf[11] = 0.7  # the first event peaks at 0.7, the second at 0.4
+    conf[21] = 0.4
+    events = [Sound(10.5, 13.0, "dog", True), Sound(20.0, 22.0, "dog", True)]
+    assert above_empty(times, conf, events, np.array([0.2, 0.5, 0.3])) == 1
+    assert above_empty(times, conf, events, np.array([0.2, 0.3])) == 2
+    assert above_empty(times, conf, events, np.array([0.7])) == 0  # level with the peak is not above it
 
 
 def test_a_watch_stream_places_targets_apart_and_keeps_excluded_classes_out():

@@ -325,6 +325,9 @@ _UNKNOWABLE = re.compile("|".join([
     r"\bthe score\b|\bin the news\b|\btemperature\b|\bhow far away\b|\bwhat city\b|"
     r"\bwhere (?:was|is) (?:this|it) recorded\b",
     r"\bwhat colou?r\b|\bhow old\b|\bwhat breed\b|\bwearing\b|\blook like\b|\bwhat brand\b|\bhow tall\b|"
+    r"\bwhat(?:'s| is| was) (?:the |their |his |her |its )?(?:exact |rough |approximate )?age\b|\bage of\b|"
+    r"\b(?:is|was|are|were) (?:the|that|this|he|she|they) (?:\w+ )?(?:young|old|elderly)\b|"
+    r"\bany good\b|\bout of (?:ten|10|five|5)\b|"
     r"\blicen[cs]e plate\b|\bhow much (?:does|did|is)\b.*\bcost\b",
     r"\bwhy (?:is|are|was|were|did|does|do)\b|\bthinking\b",
     # what speech says beyond its sound: its language, its topic, its words

@@ -286,7 +286,12 @@ def test_the_language_model_reads_the_training_wording_and_the_answer_keeps_the_
     ("the sounds, please", "open", ()),
     ("spell out the sounds you hear", "open", ()),  # spelled out, not spelled
     ("spell out what she said", "refusal", (REFUSAL,)),
-    ("fill me in", "open", ()),  # what was heard while one was away, in the words typed ("catch me up" is trained)
+    ("fill me in", "open", ()),
+    ("what's the age of the speaker", "refusal", (REFUSAL,)),  # an age, in other words than "how old"
+    ("is the singer young?", "refusal", (REFUSAL,)),
+    ("was there an old man speaking?", "yesno", YES_NO),  # whether someone was heard, not how old
+    ("is the music any good", "refusal", (REFUSAL,)),  # an opinion
+    ("rate the music out of ten", "refusal", (REFUSAL,)),  # what was heard while one was away, in the words typed ("catch me up" is trained)
 ])
 def test_the_grammar_of_a_question_gives_its_form(question, kind, answers):
     form = asked_form(question)

@@ -512,21 +512,23 @@ def asked_form(question: str) -> Form | None:
     said = _said_alternatives(bare) if alternatives else []
     if said:  # "is it a plane or a helicopter?": one of them, as said
         return Form("listed", tuple(said))
-    short = text.endswith("?") and len(words) <= 6 and not _QUESTION_WORD.search(text) and not alternatives
-    if short and not _REQUEST.match(bare) and (class_mentions(text) or _SHORT_YES_NO.search(" ".join(words))
-                                               and not _ASKS_SOUNDS.search(text) and not _ASKS_WHEN.search(text)):
+    question_word, request = bool(_QUESTION_WORD.search(text)), bool(_REQUEST.match(bare))
+    asks_sounds, describe_alone = bool(_ASKS_SOUNDS.search(text)), bool(_DESCRIBE_ALONE.match(bare))
+    asks_when = bool(_ASKS_WHEN.search(text))
+    short = text.endswith("?") and len(words) <= 6 and not question_word and not alternatives and not request
+    if short and (class_mentions(text) or _SHORT_YES_NO.search(" ".join(words)) and not asks_sounds and not asks_when):
         return Form("yesno", YES_NO)  # "dog barking?", "hear any birds?", "loud in here?"
-    sounds = bool(_ASKS_SOUNDS.search(text)) or bool(_DESCRIBE_ALONE.match(bare))
+    sounds = asks_sounds or describe_alone
     of_sound = bool(_OF_SOUND.search(text))  # "the sounds, please", "jot down the sounds": about the sound too
-    if _QUESTION_WORD.search(text) or _REQUEST.match(bare) or alternatives and yes_no or sounds or of_sound:
+    if question_word or request or alternatives and yes_no or sounds or of_sound:
         # "is the sound loud or soft?" is not answered "yes" either, nor "what was that?" by a bare time, nor
         # "list the sounds" or "what's that noise" by the refusal: what the sound cannot tell is read above, and a
         # question that speaks of the sound itself asks what it can, but where it comes from
         about_sound = sounds or of_sound and not re.match(r"where\b", bare, re.IGNORECASE)
         return Form("open", banned=BARE + ((REFUSAL,) if about_sound else ()),
-                    unwanted=NOTHING if _ASKS_WHEN.search(text) and (re.match(r"how\b", bare, re.IGNORECASE)
-                                                         or not _TELLS_SOUNDS.search(text)) else TIME_OR_NOTHING,
-                    ask=DESCRIBE_PROMPT if _DESCRIBE_ALONE.match(bare) else _end_asked(text))
+                    unwanted=NOTHING if asks_when and (re.match(r"how\b", bare, re.IGNORECASE)
+                                                      or not _TELLS_SOUNDS.search(text)) else TIME_OR_NOTHING,
+                    ask=DESCRIBE_PROMPT if describe_alone else _end_asked(text))
     return None
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 
-from .answer_forms import class_mentions
+from .answer_forms import _HOW_LONG_QUIET, class_mentions
 from .data.questions import fmt_span
 from .tags import own_rows, rows_named
 from .yamnet import NUM_CLASSES
@@ -50,8 +50,6 @@ def lasted(question: str, tags) -> str | None:
     """How long the sound `question` asks about has been going on, from `tags` (model.tags.Tags of one stream, or
     None), as the module docstring says; None for any other question, or one about a sound the tags have no row
     for."""
-    from .answer_forms import _HOW_LONG_QUIET
-
     m = _HOW_LONG_ON.search(question)
     if tags is None or tags.columns == 0 or m is None or _HOW_LONG_QUIET.search(question):
         return None

@@ -3,10 +3,10 @@ a long stream mixed from validation recordings, each answer checked against what
 
     python -m live.scripted --out eval/scripted [--checkpoint DIR] [--minutes 20] [--seed 0]
 
-The stream is mixed from the corpus's validation clips (never trained on). The questions are the
-hand-written set's questions about a live session (model/data/handwritten.jsonl, never trained on,
-minus those the training grammar can say), one every --every seconds or so, mostly whether a sound
-is there (KIND_SHARE), each asked with an
+The stream is mixed from the corpus's validation clips (never trained on). The questions are a
+hand-written set's questions about a live session (model/data/handwritten.jsonl, or with --questions
+handwritten2.jsonl, never trained on, minus those the training grammar can say), one every --every
+seconds or so, mostly whether a sound is there (KIND_SHARE), each asked with an
 `@SECONDS question` line as a person would type it. `sam-live` itself answers them: the real app,
 its engine, its state and its log. Writes stream.wav, script.txt, events.jsonl, report.json and
 transcript.md (every question, the answer and what was right) to --out.
@@ -50,18 +50,18 @@ KIND_SHARE = {"yesno": 0.35, "recent": 0.12, "open": 0.1, "when": 0.08, "quiet":
               "unknowable": 0.06, "mcq": 0.05, "tf": 0.04, "order": 0.04, "type": 0.04}
 
 
-def plan(scene: Scene, every: float, seed: int) -> list[tuple[float, object, str]]:
+def plan(scene: Scene, every: float, seed: int, questions: Path | None = None) -> list[tuple[float, object, str]]:
     """(stream time, hand-written question, its text as typed): about one question every `every` seconds,
     its kind drawn by KIND_SHARE, yes/no questions alternating between a sound that is there and one that
-    is not."""
-    from model.data.handwritten import ask_written, load_written, unseen
+    is not; the questions of the hand-written set in the file `questions` (default: the first)."""
+    from model.data.handwritten import HANDWRITTEN, ask_written, load_written, unseen
     from model.data.labels import load_classes
     from model.data.questions import Asker
     from model.data.wording import cached_stems
 
     asker = Asker.create(load_classes())
     by_kind = defaultdict(list)
-    for w in unseen(load_written(), cached_stems()):
+    for w in unseen(load_written(questions or HANDWRITTEN), cached_stems()):
         if "stream" in w.contexts and w.kind in KIND_SHARE:
             by_kind[w.kind].append(w)
     rng = random.Random(f"scripted/{seed}/plan")
@@ -175,6 +175,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--minutes", type=float, default=20.0, help="length of the stream")
     p.add_argument("--every", type=float, default=12.0, help="seconds between questions, on average")
     p.add_argument("--seed", type=int, default=0, help="of the stream and the questions")
+    p.add_argument("--questions", type=Path, help="the hand-written set to ask from (default: "
+                   "model/data/handwritten.jsonl; the second, written later: model/data/handwritten2.jsonl)")
     args = p.parse_args(argv)
     if args.minutes <= 0 or args.every <= 0:
         p.error("--minutes and --every must be positive")
@@ -186,7 +188,10 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as e:
         raise SystemExit(f"error: {e}") from e
     write_wav(args.out / "stream.wav", scene.audio)
-    asked = plan(scene, args.every, args.seed)
+    try:
+        asked = plan(scene, args.every, args.seed, args.questions)
+    except (OSError, ValueError) as e:
+        raise SystemExit(f"error: {e}") from e
     script = args.out / "script.txt"
     script.write_text("".join(f"@{t} {text}\n" for t, _, text in asked))
     events = run_app(args.checkpoint, args.out / "stream.wav", script, args.out)

@@ -6,13 +6,13 @@ from collections import Counter
 
 import pytest
 
-from model.data.handwritten import Written, ask_written, load_written, option_labels, unseen
+from model.data.handwritten import WRITTEN_SETS, Written, ask_written, load_written, option_labels, unseen
 from model.data.labels import load_classes
 from model.data.mixer import Background, Event, Scene
 from model.data.questions import KINDS, Asker, ask
 from model.data.wording import load_stems
 from model.evaluation.scoring import corpus_class_names
-from model.evaluation.wordset import score_wordset
+from model.evaluation.wordset import PAIRS, WORDINGS, score_wordset
 from model.metrics import choice_index, normalize
 from test_data_tasks import SCENES
 
@@ -27,16 +27,22 @@ def scene(*events, duration=10.0, background=None):
     return Scene(None, evs, bg, [], duration)
 
 
-def test_the_hand_written_set_covers_every_kind_with_real_classes():
-    assert len(WRITTEN) >= 300
-    assert len({w.id for w in WRITTEN}) == len(WRITTEN)
-    kinds = Counter(w.kind for w in WRITTEN)
+@pytest.mark.parametrize("path", [p for p, _, _ in WRITTEN_SETS], ids=lambda p: p.name)
+def test_each_hand_written_set_covers_every_kind_with_real_classes(path):
+    written = load_written(path)
+    assert len(written) >= 300
+    assert len({w.id for w in written}) == len(written)
+    kinds = Counter(w.kind for w in written)
     assert set(kinds) == set(KINDS), set(KINDS) ^ set(kinds)
-    assert all(w.cls is None or w.cls in CLASSES for w in WRITTEN)
-    assert all(set(w.contexts) <= {"clip", "scene", "stream"} and w.contexts for w in WRITTEN)
-    for w in WRITTEN:
+    assert all(w.cls is None or w.cls in CLASSES for w in written)
+    assert all(w.get("class2") is None or w.get("class2") in CLASSES for w in written)
+    assert all(set(w.contexts) <= {"clip", "scene", "stream"} and w.contexts for w in written)
+    for w in written:
         if w.kind == "mcq":
             assert all(w.question.count("{" + i + "}") == 1 for i in "1234"), w.id
+        if w.get("ask") in ("pair", "pair_last", "before_after", "a_first_yn", "louder", "quieter", "louder_yn",
+                            "quieter_yn"):
+            assert "{a}" in w.question and "{b}" in w.question, w.id
 
 
 def test_no_training_question_is_a_hand_written_one():
@@ -111,7 +117,7 @@ def test_the_set_on_disk_pairs_each_question_with_its_twin(tmp_path):
     corpus = make_corpus(tmp_path / "c")
     report = write_wordset(corpus, tmp_path / "w", n_clips=6, n_scenes=10, n_streams=1, seed=3)
     rows = [json.loads(x) for x in (tmp_path / "w" / "items.jsonl").read_text().splitlines()]
-    assert set(report.items) == {"trained", "held_out", "handwritten", "twin"}
+    assert set(report.items) == set(WORDINGS)
     by_pair = {}
     for r in rows:
         by_pair.setdefault(r["pair"], {})[r["wording"]] = r
@@ -120,8 +126,10 @@ def test_the_set_on_disk_pairs_each_question_with_its_twin(tmp_path):
         if {"trained", "held_out"} <= set(members):
             a, b = members["trained"], members["held_out"]
             assert a["kind"] == b["kind"] and a["scene"] == b["scene"] and a["question"] != b["question"]
-        if "twin" in members:
-            twin, hand = members["twin"], members["handwritten"]
+        for twin_wording, hand_wording in PAIRS[1:]:
+            if twin_wording not in members:
+                continue
+            twin, hand = members[twin_wording], members[hand_wording]
             if hand["kind"] == "mcq":  # each in its own labels: the same option
                 assert twin["options"] == hand["options"]
                 assert choice_index(twin["answer"], twin["options"]) == choice_index(hand["answer"], hand["options"])

@@ -6,7 +6,8 @@ at their end. Every item has a `wording`:
 - `trained` and `held_out`: the same question about the same audio, in a trained wording family and
   in a held-out one (never used in training), paired by `pair`;
 - `handwritten`: a question of handwritten.jsonl that no training stem says word for word, and
-  `twin`: the same question in trained wording, paired with it by `pair`.
+  `twin`: the same question in trained wording, paired with it by `pair`; `handwritten2` and `twin2`
+  the same for the second hand-written set (handwritten2.jsonl).
 Written like `sam-data valset`: scenes/*.wav, scenes.jsonl, items.jsonl.
 """
 from __future__ import annotations
@@ -21,7 +22,7 @@ import numpy as np
 
 from model.data.corpus import load_corpus
 from model.data.dataset import clip_bank
-from model.data.handwritten import Written, ask_written, load_written, twin, unseen
+from model.data.handwritten import WRITTEN_SETS, Written, ask_written, load_written, twin, unseen
 from model.data.wording import cached_stems
 from model.data.mixer import ClipBank, MixConfig, Scene, mix_scene, single_clip
 from model.data.questions import GENERATORS, Asker, ask_pair
@@ -88,7 +89,7 @@ def _pairs(name: str, context: str, scene: Scene, seed: int, trained: Asker, hel
 
 
 def _written(recordings: list[tuple[str, str, Scene]], written: list[Written], seed: int, trained: Asker,
-             per_context: int) -> list[dict]:
+             per_context: int, wording: str = "handwritten", twin_wording: str = "twin") -> list[dict]:
     """Each hand-written question asked of up to `per_context` recordings of each context it suits, with both
     answers where it names a class (a recording with the sound and one without), and its trained twin."""
     out = []
@@ -112,10 +113,10 @@ def _written(recordings: list[tuple[str, str, Scene]], written: list[Written], s
                     continue
                 taken[polarity] += 1
                 pid = f"{name}/{w.id}"
-                out.append(_item(name, context, "handwritten", pid, qa))
+                out.append(_item(name, context, wording, pid, qa))
                 same = twin(w, qa, scene, random.Random(f"words/{seed}/{pid}/twin"), trained)
                 if same is not None:
-                    out.append(_item(name, context, "twin", pid, same))
+                    out.append(_item(name, context, twin_wording, pid, same))
                 if sum(taken.values()) >= per_context:
                     break
     return out
@@ -139,7 +140,9 @@ def write_wordset(corpus: str | Path, out: str | Path, n_clips: int = 160, n_sce
                                 "background": asdict(scene.background) if scene.background else None,
                                 "quiet": scene.quiet}) + "\n")
             items += _pairs(name, context, scene, seed, trained, held)
-    items += _written(recordings, unseen(load_written(), cached_stems()), seed, trained, per_context)
+    for path, wording, twin_wording in WRITTEN_SETS:
+        items += _written(recordings, unseen(load_written(path), cached_stems()), seed, trained, per_context, wording,
+                          twin_wording)
     (out / "items.jsonl").write_text("".join(json.dumps(it) + "\n" for it in items))
     hours = sum(s.duration_s for _, _, s in recordings) / 3600
     return WordsetReport(out, dict(Counter(c for _, c, _ in recordings)), dict(Counter(it["wording"] for it in items)),

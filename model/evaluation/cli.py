@@ -51,6 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--wordset", type=Path,
                    help="also the wording set (sam-data wordset): trained, held-out and hand-written wording, "
                         "answer-form errors and the yes/no balance")
+    p.add_argument("--wordings", nargs="+", default=[], metavar="WORDING",
+                   help="only the wording set's items in these wordings (trained, held_out, handwritten, twin, "
+                        "handwritten2, twin2)")
     p.add_argument("--yamnet-baseline", nargs="?", type=Path, const=Path("data/yamnet"), metavar="DIR",
                    help="also let YAMNet (weights in DIR, default data/yamnet: `make yamnet`) answer the same items "
                         "through model/data/audioset.tsv, its threshold chosen on training scenes of data/corpus.tar; "
@@ -101,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
                                                tags=not args.no_tags)
         if args.wordset:
             report["wordset"] = evaluate_wordset(model, args.wordset, args.batch_size, args.limit,
-                                                 forms=not args.free_answers, tags=not args.no_tags)
+                                                 forms=not args.free_answers, tags=not args.no_tags,
+                                                 wordings=tuple(args.wordings))
         report.update(public_benchmarks(model, args))
         if args.yamnet_baseline:  # before the predictions leave the report: the baseline is paired with them
             report["yamnet_baseline"] = evaluate_yamnet(args.yamnet_baseline, None if args.skip_valset else args.valset,

@@ -22,8 +22,9 @@ from .forms import Asked, judge
 from .scoring import corpus_class_names
 from .stats import bits, mcnemar_p
 
-WORDINGS = ("trained", "held_out", "handwritten", "twin")
-PAIRS = (("trained", "held_out"), ("twin", "handwritten"))  # (trained wording, the wording it is compared with)
+WORDINGS = ("trained", "held_out", "handwritten", "twin", "handwritten2", "twin2")
+# (trained wording, the wording it is compared with)
+PAIRS = (("trained", "held_out"), ("twin", "handwritten"), ("twin2", "handwritten2"))
 CONTEXTS = ("clip", "scene", "stream")
 
 
@@ -39,12 +40,17 @@ def load_wordset(folder: Path) -> tuple[list[dict], dict[str, dict]]:
 
 @torch.inference_mode()
 def evaluate_wordset(model: SAM, folder: str | Path, batch_size: int = 32, limit: int = 0,
-                     max_new_tokens: int = 64, forms: bool = True, tags: bool = True) -> dict[str, Any]:
+                     max_new_tokens: int = 64, forms: bool = True, tags: bool = True,
+                     wordings: tuple[str, ...] = ()) -> dict[str, Any]:
     """Every wording measure of `model` on the set written by `sam-data wordset` (with `forms`, answers
-    keep to the forms their questions state, as sam-live's do; without, the model answers alone)."""
+    keep to the forms their questions state, as sam-live's do; without, the model answers alone); with
+    `wordings`, only the items of those."""
     folder = Path(folder)
     rows, scenes = load_wordset(folder)
-    rows = rows[: limit or None]
+    unknown = set(wordings) - set(WORDINGS)
+    if unknown:
+        raise ValueError(f"no wording {', '.join(sorted(unknown))} in a wording set; choose from {', '.join(WORDINGS)}")
+    rows = [r for r in rows if not wordings or r["wording"] in wordings][: limit or None]
     cache: dict[str, torch.Tensor] = {}
 
     def read(path: str) -> torch.Tensor:
@@ -156,10 +162,11 @@ def wordset_markdown(res: dict[str, Any], title: str = "wording set") -> str:
     for w in wordings:
         f, yn = res["form_errors"][w], res["yes_no"][w]
         lines.append(f"| {w} | {_shown(f)} | {_shown(yn['false_yes'])} | {_shown(yn['true_yes'])} |")
-    contexts = [f"handwritten:{c}" for c in CONTEXTS if f"handwritten:{c}" in acc]
-    if contexts:
-        lines += ["", "| hand-written, by recording | accuracy |", "|---|---:|"]
-        lines += [f"| {c.split(':')[1]} | {_shown(acc[c]['all'])} |" for c in contexts]
+    for written in ("handwritten", "handwritten2"):
+        contexts = [f"{written}:{c}" for c in CONTEXTS if f"{written}:{c}" in acc]
+        if contexts:
+            lines += ["", f"| {written}, by recording | accuracy |", "|---|---:|"]
+            lines += [f"| {c.split(':')[1]} | {_shown(acc[c]['all'])} |" for c in contexts]
     return "\n".join(lines) + "\n"
 
 

@@ -5,7 +5,7 @@ a long stream mixed from validation recordings, each answer checked against what
 
 The stream is mixed from the corpus's validation clips (never trained on). The questions are a
 hand-written set's questions about a live session (model/data/handwritten.jsonl, or with --questions
-handwritten2.jsonl, never trained on, minus those the training grammar can say), one every --every
+a later set, never trained on, minus those the training grammar can say), one every --every
 seconds or so, mostly whether a sound is there (KIND_SHARE), each asked with an
 `@SECONDS question` line as a person would type it. `sam-live` itself answers them: the real app,
 its engine, its state and its log. Writes stream.wav, script.txt, events.jsonl, report.json and
@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--every", type=float, default=12.0, help="seconds between questions, on average")
     p.add_argument("--seed", type=int, default=0, help="of the stream and the questions")
     p.add_argument("--questions", type=Path, help="the hand-written set to ask from (default: "
-                   "model/data/handwritten.jsonl; the second, written later: model/data/handwritten2.jsonl)")
+                   "model/data/handwritten.jsonl; those written later: handwritten2.jsonl, handwritten3.jsonl)")
     args = p.parse_args(argv)
     if args.minutes <= 0 or args.every <= 0:
         p.error("--minutes and --every must be positive")

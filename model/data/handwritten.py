@@ -2,8 +2,10 @@
 validation scenes, single clips and long streams.
 
 `handwritten.jsonl` came first; the answer-form rules (model/answer_forms.py) were since checked against
-its answers, so it no longer measures wording nobody looked at. `handwritten2.jsonl` was written later,
-by someone who had read neither the rules nor the first set: its first measurement is the clean one.
+its answers, so it no longer measures wording nobody looked at. `handwritten2.jsonl` and
+`handwritten3.jsonl` were written later, each by someone who had read neither the rules nor the other
+sets. The second set's answers were read to mend the rules after its first measurement; the third is
+kept unread, the measure of whether such mending holds on wording nobody looked at.
 
 Each question says what it asks (its kind, the class it names, the time it is about); its answer
 comes from the scene it is asked of, by the same rules as the generated questions. A question that
@@ -29,8 +31,10 @@ from model.metrics import normalize
 
 HANDWRITTEN = Path(__file__).parent / "handwritten.jsonl"
 HANDWRITTEN2 = Path(__file__).parent / "handwritten2.jsonl"
+HANDWRITTEN3 = Path(__file__).parent / "handwritten3.jsonl"
 # each set's file, its items' wording in the wording set and its trained twins' wording
-WRITTEN_SETS = ((HANDWRITTEN, "handwritten", "twin"), (HANDWRITTEN2, "handwritten2", "twin2"))
+WRITTEN_SETS = ((HANDWRITTEN, "handwritten", "twin"), (HANDWRITTEN2, "handwritten2", "twin2"),
+                (HANDWRITTEN3, "handwritten3", "twin3"))
 KIND_OF = {"identify": "open", "quiet_time": "quiet"}  # the hand-written set's kinds -> the generator's
 PLACEHOLDER = re.compile(r"\{([1-4ab])\}")
 LABEL_BEFORE = re.compile(r"([(\[]?[A-Da-d1-4][)\].:]?)\s*$")

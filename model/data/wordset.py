@@ -6,8 +6,8 @@ at their end. Every item has a `wording`:
 - `trained` and `held_out`: the same question about the same audio, in a trained wording family and
   in a held-out one (never used in training), paired by `pair`;
 - `handwritten`: a question of handwritten.jsonl that no training stem says word for word, and
-  `twin`: the same question in trained wording, paired with it by `pair`; `handwritten2` and `twin2`
-  the same for the second hand-written set (handwritten2.jsonl).
+  `twin`: the same question in trained wording, paired with it by `pair`; `handwritten2` and `twin2`,
+  `handwritten3` and `twin3` the same for the later hand-written sets (model/data/handwritten.py).
 Written like `sam-data valset`: scenes/*.wav, scenes.jsonl, items.jsonl.
 """
 from __future__ import annotations

@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
                         "answer-form errors and the yes/no balance")
     p.add_argument("--wordings", nargs="+", default=[], metavar="WORDING",
                    help="only the wording set's items in these wordings (trained, held_out, handwritten, twin, "
-                        "handwritten2, twin2)")
+                        "handwritten2, twin2, handwritten3, twin3)")
     p.add_argument("--yamnet-baseline", nargs="?", type=Path, const=Path("data/yamnet"), metavar="DIR",
                    help="also let YAMNet (weights in DIR, default data/yamnet: `make yamnet`) answer the same items "
                         "through model/data/audioset.tsv, its threshold chosen on training scenes of data/corpus.tar; "

@@ -22,9 +22,9 @@ from .forms import Asked, judge
 from .scoring import corpus_class_names
 from .stats import bits, mcnemar_p
 
-WORDINGS = ("trained", "held_out", "handwritten", "twin", "handwritten2", "twin2")
+WORDINGS = ("trained", "held_out", "handwritten", "twin", "handwritten2", "twin2", "handwritten3", "twin3")
 # (trained wording, the wording it is compared with)
-PAIRS = (("trained", "held_out"), ("twin", "handwritten"), ("twin2", "handwritten2"))
+PAIRS = (("trained", "held_out"), ("twin", "handwritten"), ("twin2", "handwritten2"), ("twin3", "handwritten3"))
 CONTEXTS = ("clip", "scene", "stream")
 
 
@@ -162,7 +162,7 @@ def wordset_markdown(res: dict[str, Any], title: str = "wording set") -> str:
     for w in wordings:
         f, yn = res["form_errors"][w], res["yes_no"][w]
         lines.append(f"| {w} | {_shown(f)} | {_shown(yn['false_yes'])} | {_shown(yn['true_yes'])} |")
-    for written in ("handwritten", "handwritten2"):
+    for written in ("handwritten", "handwritten2", "handwritten3"):
         contexts = [f"{written}:{c}" for c in CONTEXTS if f"{written}:{c}" in acc]
         if contexts:
             lines += ["", f"| {written}, by recording | accuracy |", "|---|---:|"]

@@ -82,7 +82,18 @@ YES_NO = ("yes", "no")  # as the training data answers (model/data/questions.py)
 TRUE_FALSE = ("true", "false")
 
 _YES_NO = re.compile(r"\byes\s*(?:or|/)\s*no\b|\bno\s*(?:or|/)\s*yes\b|\by\s*/\s*n\b", re.IGNORECASE)
-_TRUE_FALSE = re.compile(r"\btrue\s*(?:or|/)\s*false\b|\bfalse\s*(?:or|/)\s*true\b|\bt\s*(?:or|/)\s*f\b", re.IGNORECASE)
+# Whether it is so, asked by what follows a statement or a sound ("helicopter overhead or not", "the pig was quieter
+# than the siren, right?", "the dog barked, didn't it?"): yes or no
+_TAGGED_YES_NO = re.compile(r"\bor (?:not|no|nah)\s*[?.!]*$|"
+                            r"[,\-\u2013\u2014]\s*(?:right|correct|yes|yeah|no|innit|eh|(?:is|was|are|were|did|does|do|"
+                            r"has|have|had)n'?t (?:it|he|she|they|there|that|you|i))\s*\?+\s*$", re.IGNORECASE)
+# A statement given to judge: "true or false", "T/F", "tf:", "right or wrong:", "correct or not?", "is this statement
+# correct:", "is it true that ...", a statement ending "- true?"
+_TRUE_FALSE = re.compile(r"\btrue\s*(?:or|/)\s*(?:false|not)\b|\bfalse\s*(?:or|/)\s*true\b|\bt\s*(?:or|/)\s*f\b|"
+                         r"^\W*tf\s*[:\-]|\b(?:right|correct|accurate)\s*(?:or|/)\s*(?:wrong|not|incorrect|false)\b|"
+                         r"\b(?:is|was) (?:this|that|the following|my|the) stat[e]?ment "
+                         r"(?:true|correct|right|accurate)\b|"
+                         r"\bis it true that\b|\s[-\u2013\u2014]+\s*true\s*\?*\s*$", re.IGNORECASE)
 # An option label at the start of the text or after white space, followed by white space:
 # (A) A) A. A: [A] a) a. (1) 1) 1. 1:
 _LABEL = re.compile(r"(?:^|(?<=\s))([(\[])?([A-Ha-h]|[1-9])([.):\]])(?=\s)")
@@ -157,7 +168,7 @@ MAX_OPTION_WORDS = 6
 def unlabelled_options(question: str) -> list[str]:
     """Options written without labels: after a header ("Options: rain, wind or hail"), between spaced
     slashes ("rain / wind / hail") or one per line under the question; [] when there are none."""
-    for find in (_header_options, _slash_options, _line_options, _listed_after):
+    for find in (_header_options, _slash_options, _line_options, _listed_after, _asked_in_turn):
         options = find(question)
         if len(options) >= 2 and len(set(map(str.lower, options))) == len(options) and all(
                 0 < len(o.split()) <= MAX_OPTION_WORDS for o in options):
@@ -186,15 +197,31 @@ def _header_options(question: str) -> list[str]:
 def _listed_after(question: str) -> list[str]:
     """Three or more options listed after a "which" question's colon or question mark, between commas or
     semicolons ("which of these did you hear? rain; thunder; wind", "which is NOT there: rain, wind, hail, birds")."""
-    if not _WHICH.search(question.strip()):
-        return []
     m = re.search(r"[:?]\s*([^:?]+)$", question.strip())
-    if not m:
+    if not m or not (_WHICH.search(question.strip()) or re.search(r"\bwhich\b", question[:m.start()], re.IGNORECASE)):
         return []
     items = re.split(r"\s*[,;]\s*(?:or\s+|and\s+)?", _LAST_END.split(m.group(1) + "\n", maxsplit=1)[0].strip())
     options = [_option_text(x, last=False) for x in items if x.strip()]
     kinds = set().union(*map(_kinds, options))
     return options if len(options) >= 3 and len(kinds) < 2 else []  # "which is it: speech, music or another sound"
+
+
+def _asked_in_turn(question: str) -> list[str]:
+    """Three or more sounds each asked with its own question mark ("is this splash? waterfall? waves? forest? pick
+    the closest"): the first after "is it/this/that", the others alone, each naming one of our sounds."""
+    parts = [x.strip() for x in question.split("?")]
+    for start in range(len(parts) - 2):
+        m = _IS_IT.match(parts[start] + "?")
+        if not m:
+            continue
+        run = [m.group(1)]
+        for x in parts[start + 1:]:
+            if not x or len(x.split()) > MAX_OPTION_WORDS or not class_mentions(x):
+                break
+            run.append(x)
+        if len(run) >= 3 and all(class_mentions(x) for x in run):
+            return run
+    return []
 
 
 def _slash_options(question: str, whole: bool = False) -> list[str]:
@@ -400,7 +427,8 @@ _UNKNOWABLE = re.compile("|".join([
     r"\bwhat(?:'s|s| is) (?:the|this|that) (?:tv |radio )?(?:show|programme|program|film|movie|song|book|game|street|"
     r"road|restaurant|shop|store|place|town|city|band|podcast|station|channel) called\b",
     # what was said, its gist and its words; who a speaker is by name; a work's title; why, in other words
-    r"\bon about\b|\bgist\b|\bexact words\b|\b(?:his|her|their) words\b|\bquote\b|\bdiscuss(?:ed|ing|ion)?\b|"
+    r"\bon about\b|\bgist of\b(?! (?:the |this |that |what (?:you|i) )?(?:audio|sounds?|recording|clip|noises?|scene|"
+    r"session|hear|heard)\b)|\bexact words\b|\b(?:his|her|their) words\b|\bquote\b|\bdiscuss(?:ed|ing|ion)?\b|"
     r"\bmentioned\b|\binstructions?\b|\bwhat questions?\b|"
     r"\b(?:identify|name) the (?:speaker|person|man|woman|caller|singer|people)\b|\bwhich person\b|"
     r"\b(?:speaker|person|man|woman|guy|girl|caller|singer|dog|cat|baby|kid|child)(?:'s)? (?:called|named)\b|"
@@ -416,6 +444,10 @@ _UNKNOWABLE = re.compile("|".join([
     # advice, opinion and one's own affairs: what to do, whether a song is good, a parcel or flight, what one did
     r"^(?:(?:so|and|hey|ok|okay)\W+)?(?:should|shall|must) (?:i|we)\b|\bis it (?:safe|ok|okay|a good idea|wise) to\b|"
     r"\bis (?:this|that|it|the \w+) (?:a )?(?:good|bad|nice|great|decent) (?:song|tune|band|singer|idea|one|choice)\b|"
+    r"\b(?:is|was) (?:this|that|the) (?:song|tune|track|music|band|singer|singing|piece|album|playing)(?: \w+)? "
+    r"(?:good|bad|nice|great|decent|catchy|popular|famous|any good)\b|"
+    r"\bwhat (?:does|did|do) (?:that|this|the|those|these) (?:sentence|word|words|phrase|line|lyrics?|sign) mean\b|"
+    r"\bmean(?:s|ing)? in (?:english|spanish|french|german|plain english)\b|"
     r"\bmy (?:package|parcel|order|delivery|flight|bus|train|taxi|uber|pizza|food) (?:here|arrived|land|landed|"
     r"come|coming|late|on time|ready)\b|\bdid my (?:package|parcel|order|delivery|flight|bus|train) \w+|"
     r"\bwhat time (?:did|do|should|will) (?:i|we)\b|\bhow much longer\b|"
@@ -429,19 +461,30 @@ _UNKNOWABLE = re.compile("|".join([
 
 # A question that asks for the sounds themselves, to describe, list, tag or name them, in the training data's
 # description and tag questions' words (model/data/stems.txt): the sound can always answer it, so it is never refused.
-_ASKING = (r"describe|description|caption|rundown|(?:walk|talk|run) me through|break down|timeline|summari[sz]e|"
-           r"list|tags?|labels?|names?|overview|enumerate|pick out|sum up|recap|identify")
+_ASKING = (r"describe|describing|description|keywords?|key words|caption|rundown|(?:walk|talk|run) me through|"
+           r"break down|timeline|summari[sz]e|list|tags?|labels?|names?|overview|enumerate|pick out|sum up|recap|"
+           r"identify")
 _SOUNDS = (r"sounds?|noises?|audio|recording|clip|scene|sound events?|soundscape|(?:what )?you(?:'re| are)? "
            r"hear(?:ing)?")
 _OF_SOUND = re.compile(rf"\b(?:{_SOUNDS})\b", re.IGNORECASE)  # a question that speaks of the sound itself
+# What went on, or which of a kind of sound it is ("what happened in the last hour", "fill me in", "what am I listening
+# to", "what bird is singing", "which instrument is that"): the sound can always answer it
+_OF_EVENTS = re.compile(r"\bwhat (?:(?:has |had )?happened|went on|has gone on|have i missed|did i miss|"
+                        r"am i listening|are we listening|is (?:that|this) i(?:'m| am) hearing)\b|"
+                        r"^(?:fill me in|catch me up|update me)\b|"
+                        r"^(?:what|which)(?:'s| is| was)?(?: kind of| sort of| type of)? (?:animal|creature|bird|"
+                        r"vehicle|instrument|genre|tool|weapon|machine|appliance|alarm|engine)\b", re.IGNORECASE)
 _ASKS_SOUNDS = re.compile(rf"\b(?:{_ASKING})\b.*\b(?:{_SOUNDS})\b|\b(?:{_SOUNDS})\b.*\b(?:{_ASKING})\b|"
                           r"\b(?:which|what) (?:sounds|noises)\b|\bsoundscape\b", re.IGNORECASE)
 # A request for a description that names nothing else ("give me a summary", "summarize", "a quick recap please"): in
 # a session that listens, what else is there to describe but the sound.
 _DESCRIBE_ALONE = re.compile(r"^(?:(?:can|could|would|will) (?:you|u) |please |just )*(?:give me |gimme |get me )?"
                              r"(?:a |an |the )?(?:quick |short |brief |little |fast )?"
-                             r"(?:summary|summari[sz]e|recap|rundown|overview|description|describe|sum (?:it|things|that|"
-                             r"everything) up)(?: (?:please|pls|thanks|thx))?[?.!]*$", re.IGNORECASE)
+                             r"(?:summary|summari[sz]e|recap|rundown|overview|gist|description|describe|"
+                             r"sum (?:it|things|that|everything) up)(?: (?:please|pls|thanks|thx))?[?.!]*$",
+                             re.IGNORECASE)
+# A short question asking when ("timestamp of the bark?", "when the alarm?"): a time, not whether
+_SHORT_WHEN = re.compile(r"\b(?:when|time ?stamps?|timing|what time|how long|ago)\b", re.IGNORECASE)
 # A short question with no verb before what it asks about ("loud in here?", "all quiet?", "noise outside?", "something
 # moving out there?"): whether it is so, as a question naming a sound ("dog barking?") is; the sounds alone ("sounds?",
 # "noises?") ask which, and "anything ...?" asks what was heard, as the training data answers it.
@@ -478,7 +521,7 @@ def asked_form(question: str) -> Form | None:
         return Form("refusal", (REFUSAL,))
     bare = _FILLER.sub("", text)
     words = _words_after_filler(text)
-    yes_no = _yes_no_question(text, words)
+    yes_no = _yes_no_question(text, words) or bool(_TAGGED_YES_NO.search(text))
     existence = yes_no and _existence(words) and not _WHICH_FIRST.search(text)  # "did you hear X or Y first?"
     alternatives = bool(_ALTERNATIVES.search(text))
     paired = bool(_AND_THEN_WHICH.search(bare))  # "between the dog and the rain, which was first?"
@@ -516,7 +559,10 @@ def asked_form(question: str) -> Form | None:
     asks_sounds, describe_alone = bool(_ASKS_SOUNDS.search(text)), bool(_DESCRIBE_ALONE.match(bare))
     asks_when = bool(_ASKS_WHEN.search(text))
     short = text.endswith("?") and len(words) <= 6 and not question_word and not alternatives and not request
-    if short and (class_mentions(text) or _SHORT_YES_NO.search(" ".join(words)) and not asks_sounds and not asks_when):
+    if short and _SHORT_WHEN.search(text) and class_mentions(text):  # "timestamp for the explosion?": a time
+        return Form("open", banned=BARE + (REFUSAL,), unwanted=NOT_A_TIME)
+    if short and not _SHORT_WHEN.search(text) and (class_mentions(text) or _SHORT_YES_NO.search(" ".join(words))
+                                                   and not asks_sounds and not asks_when):
         return Form("yesno", YES_NO)  # "dog barking?", "hear any birds?", "loud in here?"
     sounds = asks_sounds or describe_alone
     of_sound = bool(_OF_SOUND.search(text))  # "the sounds, please", "jot down the sounds": about the sound too
@@ -524,11 +570,13 @@ def asked_form(question: str) -> Form | None:
         # "is the sound loud or soft?" is not answered "yes" either, nor "what was that?" by a bare time, nor
         # "list the sounds" or "what's that noise" by the refusal: what the sound cannot tell is read above, and a
         # question that speaks of the sound itself asks what it can, but where it comes from
-        about_sound = sounds or of_sound and not re.match(r"where\b", bare, re.IGNORECASE)
+        about_sound = sounds or of_sound and not re.match(r"where\b", bare, re.IGNORECASE) or bool(
+            _OF_EVENTS.search(bare))
         return Form("open", banned=BARE + ((REFUSAL,) if about_sound else ()),
                     unwanted=NOTHING if asks_when and (re.match(r"how\b", bare, re.IGNORECASE)
                                                       or not _TELLS_SOUNDS.search(text)) else TIME_OR_NOTHING,
-                    ask=DESCRIBE_PROMPT if describe_alone else _end_asked(text))
+                    ask=DESCRIBE_PROMPT if describe_alone else _end_asked(text) or _one_word_asked(text)
+                    or _tags_asked(text))
     return None
 
 
@@ -578,7 +626,8 @@ _EARLIER = re.compile(r"\b(?:first|earlier|earliest|sooner|before|preced\w*|open
 _LATER = re.compile(r"\b(?:last|later|latest|final|after|afterwards|ended|ending|closing|second|next)\b", re.IGNORECASE)
 _LOUDER = re.compile(r"\b(?:louder|loudest|noisier|noisiest)\b|\bmore loud(?:ly)?\b", re.IGNORECASE)
 _QUIETER = re.compile(r"\b(?:quieter|quietest|softer|softest|fainter|faintest)\b|\bless loud\b", re.IGNORECASE)
-_FIRST_SOUND = re.compile(r"\b(?:first|earliest|opening|initial)\b|\bkick(?:ed|s)? (?:things|it|everything) off\b|"
+_FIRST_SOUND = re.compile(r"\b(?:first|earliest|opening|initial)\b|"
+                          r"\b(?:kick|start|set)(?:ed|s)? (?:things|it|everything|the whole thing|it all) off\b|"
                           r"\b(?:start(?:ed|s)?|open(?:ed|s)?|began|begins) (?:the|this) (?:recording|clip|audio)\b",
                           re.IGNORECASE)
 _LAST_SOUND = re.compile(r"\b(?:last|final|closing)\b(?! (?:\d+|few|couple|one|two|three|five|ten|fifteen|twenty|"
@@ -644,6 +693,28 @@ def _presence_asked(question: str) -> dict:
     return {"ask": f"{verb} you hear {art + ' ' if art else ''}{label}?", "scored": YES_NO}
 
 
+# One word asked for in other words than the training data's "in one word" ("in a single word", "a one-word answer")
+_ONE_WORD = re.compile(r"\b(?:in|with|using|as) (?:a )?(?:single|one|1)[- ]word(?: answer| reply)?\b|"
+                       r"\b(?:a |one )?(?:single|1)[- ]word (?:answer|reply|only|please)\b", re.IGNORECASE)
+
+
+def _one_word_asked(text: str) -> str:
+    """The question with its request for one word in the training data's words ("... in one word"); "" when it
+    asks for none in other words."""
+    asked = _ONE_WORD.sub("in one word", text)
+    return asked if asked != text else ""
+
+
+_KEYWORDS = re.compile(r"\b(?:keywords?|key words|hashtags?)\b", re.IGNORECASE)
+TAGS_ASKED = "list the sounds"  # a tag question's training wording
+
+
+def _tags_asked(text: str) -> str:
+    """A request for keywords or hashtags of the sound ("give me 3-5 keywords describing the audio") in the training
+    data's words for tags; "" for any other question, or one that names a sound."""
+    return TAGS_ASKED if _KEYWORDS.search(text) and not class_mentions(text) else ""
+
+
 def _end_asked(text: str) -> str:
     """The training wording of an open question for the first or the last sound ("what kicked things off?",
     "what's the very last thing you heard?"); "" for any other open question."""
@@ -671,23 +742,32 @@ def _said_alternatives(bare: str) -> list[str]:
     return items if len(items) >= 2 and all(len(x.split()) <= 4 for x in items) else []
 
 
+# Where a remark or a leading phrase ends and the question may begin: a comma, dots, a sentence's end, a dash
+_CLAUSE_END = re.compile(r",|\.{2,}|\u2026|[.;:!?](?=\s)|\s[-\u2013\u2014]+\s")
+
+
 def _words_after_filler(text: str) -> list[str]:
-    """The words of a question from its verb: without filler ("hey, ...") or a leading phrase ("over the
-    whole session, did ...") where an auxiliary verb follows the comma."""
+    """The words of a question from its verb: without filler ("hey, ...") or a leading phrase or remark ("over
+    the whole session, did ...", "hoo hoo... is that an owl", "so loud today. was that thunder?") where an
+    auxiliary verb follows it."""
     text = _FILLER.sub("", text.strip().lower())
-    head, comma, rest = text.partition(",")
-    if comma and not _QUESTION_WORD.search(head):
-        after = normalize(_FILLER.sub("", rest)).split()
+    for end in _CLAUSE_END.finditer(text):
+        if _QUESTION_WORD.search(text[:end.start()]):
+            break
+        after = normalize(_FILLER.sub("", text[end.end():])).split()
         if after and after[0] in AUXILIARIES:
             return after
     return normalize(text).split()
+
+
+_RELATIVE_WHAT = re.compile(r"\b(?:is|was) (?:that|this) what\b", re.IGNORECASE)  # "is that what you hear?"
 
 
 def _yes_no_question(text: str, words: list[str]) -> bool:
     """An auxiliary verb first ("did someone ...") or an existence question ("anyone there?", "any dogs
     around?"), with no question word and not a request ("can you describe ..."); `words` are
     `_words_after_filler(text)`."""
-    if not words or _QUESTION_WORD.search(text) or _REQUEST.match(" ".join(words)):
+    if not words or _QUESTION_WORD.search(_RELATIVE_WHAT.sub("", text)) or _REQUEST.match(" ".join(words)):
         return False
     if words[0] in ("you", "u") and len(words) > 1:  # "you hearing a dog?"
         return words[1].endswith("ing") or words[1] in ("hear", "heard", "hearin", "notice", "noticed")
@@ -763,9 +843,10 @@ def class_mentions(text: str) -> tuple[str, ...]:
 HEARD_WEIGHT = 0.5  # of the tags' log-odds against the LM's log-probabilities: chosen over 0-4 by two-fold
 # cross-validation on recordings of sources the model never heard, the folds split by source package (docs/RESULTS.md)
 OWN_WEIGHT = 1.0  # of the presence head's log-odds (model/presence.py), chosen as HEARD_WEIGHT was (docs/RESULTS.md)
-_NEGATED = re.compile(r"\b(?:not|isn't|wasn't|weren't|aren't|absent|missing|odd one|never)\b", re.IGNORECASE)
-_MORE_THAN_THERE = re.compile(r"\b(?:\d+|once|twice|thrice|times?|before|after|first|last|louder|quieter|softer|"
-                              r"more|less|than|longer|shorter|started?|stopped|ended?|again|both|and)\b",
+_NEGATED = re.compile(r"\b(?:(?<!\bor )not|isn't|wasn't|weren't|aren't|absent|missing|odd one|never)\b", re.IGNORECASE)
+_MORE_THAN_THERE = re.compile(r"\b(?:\d+|once|twice|thrice|times?|two|three|four|five|count|total|before|after|first|"
+                              r"last|louder|quieter|softer|more|less|than|longer|shorter|started?|stopped|ended?|again|"
+                              r"both|and)\b",
                               re.IGNORECASE)
 # Which of the sounds named came first or is louder: the presence head, which says only whether a sound is there,
 # has no say (read there, it took the trained wording's loudness questions from 0.77 to 0.68 right).

@@ -1,6 +1,7 @@
 """Decoding: greedy by default, temperature and top-p optional, with timing."""
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -134,7 +135,10 @@ def generate(lm: MambaLM, tok: Tokenizer, state: MambaState, prompt: list[int], 
         total = time.perf_counter() - start
         return Answer(final.strip(), len(ids), total, 0.0, total)
     banned = [b for b in banned or [] if b]
-    ruled_out: list[int] = []  # first tokens of banned answers the decoding ended in
+    # first tokens of banned answers the decoding ended in; from the start, where an empty answer is unwanted, the end
+    # token and the comma (a list answer's first item said again: `said_once` leaves nothing of it)
+    empty_unwanted = unwanted is not None and unwanted.matches("")
+    ruled_out: list[int] = [t for t in (tok.eot_id, tok.comma_id) if t is not None] if empty_unwanted else []
     reshaped = 0  # decodings again for an unwanted shape
     first = None
     while True:
@@ -160,14 +164,15 @@ def generate(lm: MambaLM, tok: Tokenizer, state: MambaState, prompt: list[int], 
                     break
             if on_token is not None and not _may_become(ids, banned) and not (
                     unwanted is not None and unwanted.may_become(tok.decode(ids).strip())):
-                new_text = tok.decode(ids[: _last_item_end(ids, tok.comma_id)] if once else ids)
+                new_text = tok.decode(well_timed(tok, ids[: _last_item_end(ids, tok.comma_id)], tok.comma_id)
+                                      if once else ids)
                 if not new_text.endswith("\ufffd") and len(new_text) > len(text):  # whole UTF-8 characters
                     on_token(new_text[len(text):])
                     text = new_text
             nxt, s = lm.step(torch.tensor([token], device=device), state=s)
+        first_token = ids[0] if ids else tok.eot_id  # ruled out when this answer is decoded again
         if once:
-            ids = whole_items(said_once(ids, tok.comma_id), tok.comma_id, ended)
-        first_token = ids[0] if ids else tok.eot_id
+            ids = well_timed(tok, whole_items(said_once(ids, tok.comma_id), tok.comma_id, ended), tok.comma_id)
         is_banned = [*ids, tok.eot_id] in banned
         shaped = not is_banned and unwanted is not None and unwanted.matches(tok.decode(ids).strip())
         if not (is_banned or shaped) or first_token in ruled_out or shaped and reshaped >= MAX_REDECODES:
@@ -196,6 +201,36 @@ def said_once(ids: list[int], comma: int | None) -> list[int]:
         seen.add(item)
         start = end + 1
     return ids
+
+
+# An item that places a sound by its span ("dog at 1.2-3.4 s", the first after "rain in the background; ") as the
+# training answers write it; one whose span is garbled ("harp at 48.8- y.1 s") or runs backwards ("at 40.8-39.3 s")
+# is no answer a person can read, and a list answer leaves it out (`well_timed`).
+_SPAN_BEGUN = re.compile(r"\bat \d+(?:\.\d+)?\s*-")
+_TIMED_ITEM = re.compile(r"(?:.+ in the background; )?(?:.+ )?at (\d+(?:\.\d+)?)-(\d+(?:\.\d+)?) s")
+
+
+def well_timed(tok: Tokenizer, ids: list[int], comma: int | None) -> list[int]:
+    """A list answer's tokens without the items whose span is garbled or runs backwards (`_TIMED_ITEM`); items
+    are the token runs between commas, and the others are kept as they are."""
+    if comma is None or not ids:
+        return ids
+    items, start = [], 0
+    for end in [i for i, t in enumerate(ids) if t == comma] + [len(ids)]:
+        items.append(ids[start:end])
+        start = end + 1
+    kept = [item for item in items if _readable_span(tok.decode(item).strip())]
+    if len(kept) == len(items):
+        return ids
+    return [t for n, item in enumerate(kept) for t in ([comma] if n else []) + item]
+
+
+def _readable_span(item: str) -> bool:
+    """Whether a list item that begins a span ("at 4.1-") gives it whole and forwards; True for any other item."""
+    if not _SPAN_BEGUN.search(item):
+        return True
+    m = _TIMED_ITEM.fullmatch(item)
+    return m is not None and float(m.group(1)) <= float(m.group(2))
 
 
 def whole_items(ids: list[int], comma: int | None, ended: bool) -> list[int]:
@@ -263,7 +298,7 @@ def generate_batch(lm: MambaLM, tok: Tokenizer, states: list[MambaState], prompt
     for i, (ids, ended) in zip(free, _decode_rows(lm, tok, pushed, last, max_new_tokens)):
         if once:
             kept = said_once(ids, tok.comma_id)
-            ids = whole_items(kept, tok.comma_id, ended or len(kept) < len(ids))
+            ids = well_timed(tok, whole_items(kept, tok.comma_id, ended or len(kept) < len(ids)), tok.comma_id)
         if _unwanted(tok, ids, banned[i], unwanted[i]):  # (states are not changed by pushing a prompt onto them)
             texts[i] = generate(lm, tok, states[i], prompts[i], max_new_tokens, banned=banned[i], once=once,
                                 unwanted=unwanted[i]).text

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from model.answer_forms import (BARE, COUNTS, FIRST_ASKED, LAST_ASKED, QUIET_ASKED, TRUE_FALSE, TYPES, YES_NO,
-                                asked_form, class_mentions, question_form, stated_answers)
+from model.answer_forms import (BARE, COUNTS, FIRST_ASKED, LAST_ASKED, QUIET_ASKED, TAGS_ASKED, TRUE_FALSE, TYPES,
+                                YES_NO, asked_form, class_mentions, question_form, stated_answers)
 from model.data.questions import REFUSAL
 from model.data.tasks import ABSENT_STEMS
 from model.data.wording import (HELD_OUT_STYLES, LABEL_STYLES, OPTION_HEADERS, load_phrases, option_answer,
@@ -147,7 +147,14 @@ def test_batched_answers_choose_as_single_answers_do_and_the_others_decode_as_be
     ("Which? (1) a dog (2) rain (3) silence", "Which of these sounds can you hear? A) dog B) rain C) silence"),
     ("which of these is not there: a dog, rain, a bell", f"{ABSENT_STEMS[0]} A) dog B) rain C) bell"),
     ("which one? (a) a dog (b) a puppy", ""),  # two options naming one class: no training wording tells them apart
-    ("Which? A) a dog B) rain C) a bell D) wind E) a car", "")])  # more options than training ever listed
+    ("Which? A) a dog B) rain C) a bell D) wind E) a car", ""),  # more options than training ever listed
+    ("a dog barking or not?", "Do you hear a dog?"), ("woof woof... was that a dog", "Do you hear a dog?"),
+    ("so windy today. is that wind?", "Do you hear wind?"),  # a remark before the question
+    ("hissy static on the line, is that what you hear too?", "Do you hear static?"),  # "what" that asks nothing
+    ("the bell rang three times - correct or not?", ""),  # how often: not whether it is there
+    ("tell me in a single word what that was", "tell me in one word what that was"),
+    ("what started it all off?", FIRST_ASKED), ("a few keywords for this audio please", TAGS_ASKED),
+    ("is it rain? wind? thunder? waves?", "Which of these sounds can you hear? A) rain B) wind C) thunder D) waves")])
 def test_a_kind_the_rules_read_is_asked_in_its_training_wording(question, asked):
     assert asked_form(question).ask == asked
 
@@ -291,7 +298,16 @@ def test_the_language_model_reads_the_training_wording_and_the_answer_keeps_the_
     ("is the singer young?", "refusal", (REFUSAL,)),
     ("was there an old man speaking?", "yesno", YES_NO),  # whether someone was heard, not how old
     ("is the music any good", "refusal", (REFUSAL,)),  # an opinion
-    ("rate the music out of ten", "refusal", (REFUSAL,)),  # what was heard while one was away, in the words typed ("catch me up" is trained)
+    ("rate the music out of ten", "refusal", (REFUSAL,)),
+    ("the dog barked - true?", "listed", TRUE_FALSE), ("T/F: there was rain", "listed", TRUE_FALSE),
+    ("fact: a car went by. right or wrong?", "listed", TRUE_FALSE), ("tf: the kettle boiled", "listed", TRUE_FALSE),
+    ("is it true that a bell rang", "listed", TRUE_FALSE),
+    ("the rain was louder than the dog, right?", "yesno", YES_NO), ("that was a horn, wasn't it?", "yesno", YES_NO),
+    ("music on or not", "yesno", YES_NO),
+    ("when the alarm?", "open", ()), ("timestamp of the dog barking?", "open", ()),  # a time, not whether
+    ("one of these wasn't there, which? rain, a dog, a bell, wind", "listed", ("rain", "a dog", "a bell", "wind")),
+    ("was that song any good?", "refusal", (REFUSAL,)), ("is the singing good", "refusal", (REFUSAL,)),
+    ("what does that word mean in english?", "refusal", (REFUSAL,)),
 ])
 def test_the_grammar_of_a_question_gives_its_form(question, kind, answers):
     form = asked_form(question)
@@ -304,7 +320,9 @@ def test_the_grammar_of_a_question_gives_its_form(question, kind, answers):
                                       "what's the soundscape like", "can you describe what you hear",
                                       "list the sounds in this clip",
                                       "tag this audio", "give me a rundown of the sounds", "what sounds are in here, "
-                                      "just the names", "Describe the recording."])
+                                      "just the names", "Describe the recording.", "ok just give me the gist",
+                                      "what bird is that", "which instrument is playing", "what did i miss?",
+                                      "fill me in on the last hour", "what happened while i was out"])
 def test_a_question_for_the_sounds_themselves_is_never_refused(question):
     form = asked_form(question)
     assert form.kind == "open" and REFUSAL in form.banned and set(BARE) <= set(form.banned)
@@ -579,6 +597,22 @@ def test_an_item_the_token_limit_cut_off_is_left_out():
     assert whole_items(ids, comma, ended=True) == ids  # it ended by itself: every item is whole
     assert whole_items([5, 6], comma, ended=False) == [5, 6]  # one item: nothing better to say
     assert whole_items(ids, None, ended=False) == ids
+
+
+def test_a_list_item_whose_span_is_garbled_or_backwards_is_left_out(demo_heard):
+    from model.generate import well_timed
+
+    tok = demo_heard[0].tokenizer
+    said = "forest in the background; bird at 0.3-4.1 s, harp at 48.8- y.1 s, engine at 40.8-39.3 s, dog at 9.0-9.4 s"
+    ids = answer_ids(tok, said)[:-1]
+    assert tok.decode(well_timed(tok, ids, tok.comma_id)).strip() == \
+        "forest in the background; bird at 0.3-4.1 s, dog at 9.0-9.4 s"
+    for whole in ("dog, rain, bell", "at 3.2 s", "rain at 0.0-10.0 s, dog at 1.5-2.0 s", "about 2 minutes ago"):
+        whole_ids = answer_ids(tok, whole)[:-1]
+        assert well_timed(tok, whole_ids, tok.comma_id) == whole_ids
+    garbled = answer_ids(tok, "harp at 48.8- y.1 s")[:-1]
+    assert well_timed(tok, garbled, tok.comma_id) == []
+    assert well_timed(tok, ids, None) == ids
 
 
 def test_the_shipped_model_ends_a_description_cut_by_the_limit_at_its_last_whole_item(demo_heard):

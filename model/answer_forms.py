@@ -208,13 +208,16 @@ def _listed_after(question: str) -> list[str]:
 
 def _asked_in_turn(question: str) -> list[str]:
     """Three or more sounds each asked with its own question mark ("is this splash? waterfall? waves? forest? pick
-    the closest"): the first after "is it/this/that", the others alone, each naming one of our sounds."""
+    the closest", "so which was it: rain? wind? a dog?"): the first after "is it/this/that" or a which-question's
+    colon or dash, the others alone, each naming one of our sounds."""
     parts = [x.strip() for x in question.split("?")]
     for start in range(len(parts) - 2):
         m = _IS_IT.match(parts[start] + "?")
-        if not m:
+        after = re.match(r"^(?:\w+\s+)?(?:which|what)\b[^:]*?(?::|\s[-\u2013\u2014]+)\s*(.+)$", parts[start],
+                         re.IGNORECASE)  # "so which was it: rain? wind? ..."
+        if not m and not after:
             continue
-        run = [m.group(1)]
+        run = [m.group(1) if m else after.group(1)]
         for x in parts[start + 1:]:
             if not x or len(x.split()) > MAX_OPTION_WORDS or not class_mentions(x):
                 break
@@ -276,7 +279,8 @@ _QUESTION_WORD = re.compile(r"\b(?:what|what's|whats|which|who|who's|whom|whose|
 _REQUEST = re.compile(r"^(?:(?:can|could|would|will)\s+(?:you|u)\s+(?:please\s+)?)?(?:describe|list|tell|give|gimme|"
                       r"name|tag|write|identify|caption|summari[sz]e|explain|report|transcribe|show|label|classify|"
                       r"guess|mention|repeat|provide|run|go|talk|walk|enumerate|itemi[sz]e|narrate|annotate|chronicle|"
-                      r"recount|catalog(?:ue)?|jot|outline|detail|spell out|sketch|catch me up|fill me in|update me)\b"
+                      r"recount|catalog(?:ue)?|jot|outline|detail|spell out|sketch|catch me up|fill me in|update me|"
+                      r"bring me up to speed)\b"
                       r"(?!.*\b(?:if|whether)\b)", re.IGNORECASE)
 _ALTERNATIVES = re.compile(r"\bor\b(?!\s+(?:not|no|nah|anything|so|what|maybe|(?:is\s+it\s+)?just\s+me)\b)|"
                            r"\bvs\.?(?=\s)|\bversus\b|\bcategor(?:y|ies)\b", re.IGNORECASE)
@@ -298,8 +302,8 @@ _HOW_LONG_QUIET = re.compile(r"\bhow much (?:quiet|silent) time\b|\bhow (?:long|
                              r"hush(?:ed)?|noiseless|soundless|calm|peaceful|"
                              r"nothing|no (?:sound|noise)|since|last (?:sound|noise)|"
                              r"without (?:a |any )?(?:sound|noise|peep|anything))|\bsince when\b.*\b(?:quiet|silen(?:t|ce)|nothing)\b|"
-                             r"\btime (?:elapsed |passed |gone by )?since (?:the last|anything|something|any)\b|"
-                             r"\blength of the (?:current )?(?:silence|quiet)\b|"
+                             r"\btime (?:elapsed |passed |gone by )?since (?:the last|last|anything|something|any)\b|"
+                             r"\blength of the (?:current )?(?:silence|quiet|sil[ea]nt (?:period|spell|stretch|bit))\b|"
                              r"\b(?:quiet|silent|silence|nothing(?:'s| has)? happened|last (?:sound|noise))\b.*\bhow (?:long|much time|many "
                              r"(?:seconds|minutes))\b|\bduration of the (?:current )?silence\b",
                              re.IGNORECASE)
@@ -348,7 +352,7 @@ _UNKNOWABLE = re.compile("|".join([
     r"\bwho(?:'s| is| was)? (?:that|this|talking|speaking|singing|at the door|on the phone|the artist)\b",
     r"\bwhose\b|\b(?:his|her|their) name\b|\bname of (?:the|this|that) (?:woman|man|person|song|piece|band|artist|"
     r"album|movie)\b|\bwho (?:sang|wrote)\b|\bwhich album\b|\bwhat (?:song|band|movie|album) is\b",
-    r"\bweather\b|\bwhat time is it\b|\bwhat day is it\b|\bwhat(?:'s| is) the date\b|\btomorrow\b|"
+    r"\bweather\b(?! (?:sound|noise))|\bwhat time is it\b|\bwhat day is it\b|\bwhat(?:'s| is) the date\b|\btomorrow\b|"
     r"\bthe score\b|\bin the news\b|\btemperature\b|\bhow far away\b|\bwhat city\b|"
     r"\bwhere (?:was|is) (?:this|it) recorded\b",
     r"\bwhat colou?r\b|\bhow old\b|\bwhat breed\b|\bwearing\b|\blook like\b|\bwhat brand\b|\bhow tall\b|"
@@ -451,6 +455,9 @@ _UNKNOWABLE = re.compile("|".join([
     r"\bmy (?:package|parcel|order|delivery|flight|bus|train|taxi|uber|pizza|food) (?:here|arrived|land|landed|"
     r"come|coming|late|on time|ready)\b|\bdid my (?:package|parcel|order|delivery|flight|bus|train) \w+|"
     r"\bwhat time (?:did|do|should|will) (?:i|we)\b|\bhow much longer\b|"
+    r"\bwhat time (?:does|do|will|is) (?:the|my|our|your|this|that) \w+ (?:leave|leaving|arrive|arriving|come|coming|"
+    r"depart|departing|open|close|start)\b|\b(?:coming|come) (?:over|round|around|home|back)\b|"
+    r"\bwhich (?:neighbou?r|person|kid|child|guy|man|woman|colleague|roommate|flatmate)\b|"
     r"\bdid i (?:leave|turn|switch) (?:the |my )?(?:iron|stove|oven|lights?|heater|heating|hob|straighteners)\b|"
     r"\bis (?:the |my )?(?:iron|stove|oven|hob|heater|heating) (?:on|off|hot)\b|\bready\?*$",
     # what is private: a pin, an email, a name
@@ -471,8 +478,9 @@ _OF_SOUND = re.compile(rf"\b(?:{_SOUNDS})\b", re.IGNORECASE)  # a question that 
 # to", "what bird is singing", "which instrument is that"): the sound can always answer it
 _OF_EVENTS = re.compile(r"\bwhat (?:(?:has |had )?happened|went on|has gone on|have i missed|did i miss|"
                         r"am i listening|are we listening|is (?:that|this) i(?:'m| am) hearing)\b|"
-                        r"^(?:fill me in|catch me up|update me)\b|"
-                        r"^(?:what|which)(?:'s| is| was)?(?: kind of| sort of| type of)? (?:animal|creature|bird|"
+                        r"^(?:fill me in|catch me up|update me|bring me up to speed)\b|"
+                        r"^(?:(?:do you know|can you tell(?: me)?|could you tell(?: me)?|any idea|tell me) )?"
+                        r"(?:what|which)(?:'s| is| was)?(?: kind of| sort of| type of)? (?:animal|creature|bird|"
                         r"vehicle|instrument|genre|tool|weapon|machine|appliance|alarm|engine)\b", re.IGNORECASE)
 _ASKS_SOUNDS = re.compile(rf"\b(?:{_ASKING})\b.*\b(?:{_SOUNDS})\b|\b(?:{_SOUNDS})\b.*\b(?:{_ASKING})\b|"
                           r"\b(?:which|what) (?:sounds|noises)\b|\bsoundscape\b", re.IGNORECASE)
@@ -559,6 +567,8 @@ def asked_form(question: str) -> Form | None:
     asks_sounds, describe_alone = bool(_ASKS_SOUNDS.search(text)), bool(_DESCRIBE_ALONE.match(bare))
     asks_when = bool(_ASKS_WHEN.search(text))
     short = text.endswith("?") and len(words) <= 6 and not question_word and not alternatives and not request
+    if _TAGS_ALONE.match(bare):  # "tags?", "labels please"
+        return Form("open", banned=BARE + (REFUSAL,), unwanted=TIME_OR_NOTHING, ask=TAGS_ASKED)
     if short and _SHORT_WHEN.search(text) and class_mentions(text):  # "timestamp for the explosion?": a time
         return Form("open", banned=BARE + (REFUSAL,), unwanted=NOT_A_TIME)
     if short and not _SHORT_WHEN.search(text) and (class_mentions(text) or _SHORT_YES_NO.search(" ".join(words))
@@ -705,6 +715,8 @@ def _one_word_asked(text: str) -> str:
     return asked if asked != text else ""
 
 
+_TAGS_ALONE = re.compile(r"^(?:(?:the|any|some|your|sound|audio)\s+)*(?:tags|labels|keywords|hashtags)"
+                         r"(?:\s+(?:please|pls|thanks))?\s*[?.!]*$", re.IGNORECASE)
 _KEYWORDS = re.compile(r"\b(?:keywords?|key words|hashtags?)\b", re.IGNORECASE)
 TAGS_ASKED = "list the sounds"  # a tag question's training wording
 

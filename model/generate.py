@@ -135,6 +135,7 @@ def generate(lm: MambaLM, tok: Tokenizer, state: MambaState, prompt: list[int], 
         total = time.perf_counter() - start
         return Answer(final.strip(), len(ids), total, 0.0, total)
     banned = [b for b in banned or [] if b]
+    said_banned = _banned_texts(tok, banned)
     # first tokens of banned answers the decoding ended in; from the start, where an empty answer is unwanted, the end
     # token and the comma (a list answer's first item said again: `said_once` leaves nothing of it)
     empty_unwanted = unwanted is not None and unwanted.matches("")
@@ -162,8 +163,8 @@ def generate(lm: MambaLM, tok: Tokenizer, state: MambaState, prompt: list[int], 
                 if len(cut) < len(ids):
                     ids, ended = cut, True
                     break
-            if on_token is not None and not _may_become(ids, banned) and not (
-                    unwanted is not None and unwanted.may_become(tok.decode(ids).strip())):
+            if on_token is not None and not (_may_become(ids, banned) or _may_say(tok, ids, said_banned) or (
+                    unwanted is not None and unwanted.may_become(tok.decode(ids).strip()))):
                 new_text = tok.decode(well_timed(tok, ids[: _last_item_end(ids, tok.comma_id)], tok.comma_id)
                                       if once else ids)
                 if not new_text.endswith("\ufffd") and len(new_text) > len(text):  # whole UTF-8 characters
@@ -173,7 +174,7 @@ def generate(lm: MambaLM, tok: Tokenizer, state: MambaState, prompt: list[int], 
         first_token = ids[0] if ids else tok.eot_id  # ruled out when this answer is decoded again
         if once:
             ids = well_timed(tok, whole_items(said_once(ids, tok.comma_id), tok.comma_id, ended), tok.comma_id)
-        is_banned = [*ids, tok.eot_id] in banned
+        is_banned = [*ids, tok.eot_id] in banned or _said(tok, ids) in said_banned
         shaped = not is_banned and unwanted is not None and unwanted.matches(tok.decode(ids).strip())
         if not (is_banned or shaped) or first_token in ruled_out or shaped and reshaped >= MAX_REDECODES:
             break
@@ -246,9 +247,26 @@ def _last_item_end(ids: list[int], comma: int | None) -> int:
     return max((i for i, t in enumerate(ids) if t == comma), default=0)
 
 
+def _banned_texts(tok: Tokenizer, banned: list[list[int]]) -> set[str]:
+    """The banned answers as text (`_said`): an answer is banned by what it says, however its tokens spell it
+    ("14" is the banned " 14" without its space)."""
+    return {_said(tok, without_end(tok, b)) for b in banned}
+
+
+def _said(tok: Tokenizer, ids: list[int]) -> str:
+    return tok.decode(ids).strip().lower()
+
+
+def _may_say(tok: Tokenizer, ids: list[int], said_banned: set[str]) -> bool:
+    """Whether the text decoded so far could still become a banned answer's text."""
+    text = _said(tok, ids)
+    return any(b.startswith(text) for b in said_banned)
+
+
 def _unwanted(tok: Tokenizer, ids: list[int], banned: list[list[int]], unwanted: Shape | None) -> bool:
     """Whether a decoded answer (without its end token) is banned or has the unwanted shape."""
-    return [*ids, tok.eot_id] in banned or unwanted is not None and unwanted.matches(tok.decode(ids).strip())
+    return ([*ids, tok.eot_id] in banned or _said(tok, ids) in _banned_texts(tok, banned)
+            or unwanted is not None and unwanted.matches(tok.decode(ids).strip()))
 
 
 def _may_become(ids: list[int], banned: list[list[int]]) -> bool:

@@ -154,7 +154,10 @@ def test_batched_answers_choose_as_single_answers_do_and_the_others_decode_as_be
     ("the bell rang three times - correct or not?", ""),  # how often: not whether it is there
     ("tell me in a single word what that was", "tell me in one word what that was"),
     ("what started it all off?", FIRST_ASKED), ("a few keywords for this audio please", TAGS_ASKED),
-    ("is it rain? wind? thunder? waves?", "Which of these sounds can you hear? A) rain B) wind C) thunder D) waves")])
+    ("is it rain? wind? thunder? waves?", "Which of these sounds can you hear? A) rain B) wind C) thunder D) waves"),
+    ("ok which one was it: rain? wind? thunder?", "Which of these sounds can you hear? A) rain B) wind C) thunder"),
+    ("labels?", TAGS_ASKED), ("how long is the silent stretch so far", QUIET_ASKED),
+    ("time since last noise?", QUIET_ASKED)])
 def test_a_kind_the_rules_read_is_asked_in_its_training_wording(question, asked):
     assert asked_form(question).ask == asked
 
@@ -308,6 +311,8 @@ def test_the_language_model_reads_the_training_wording_and_the_answer_keeps_the_
     ("one of these wasn't there, which? rain, a dog, a bell, wind", "listed", ("rain", "a dog", "a bell", "wind")),
     ("was that song any good?", "refusal", (REFUSAL,)), ("is the singing good", "refusal", (REFUSAL,)),
     ("what does that word mean in english?", "refusal", (REFUSAL,)),
+    ("what time does the bus leave?", "refusal", (REFUSAL,)), ("is my sister coming home soon", "refusal", (REFUSAL,)),
+    ("which neighbour is drilling", "refusal", (REFUSAL,)), ("what's that weather noise?", "open", ()),
 ])
 def test_the_grammar_of_a_question_gives_its_form(question, kind, answers):
     form = asked_form(question)
@@ -322,7 +327,8 @@ def test_the_grammar_of_a_question_gives_its_form(question, kind, answers):
                                       "tag this audio", "give me a rundown of the sounds", "what sounds are in here, "
                                       "just the names", "Describe the recording.", "ok just give me the gist",
                                       "what bird is that", "which instrument is playing", "what did i miss?",
-                                      "fill me in on the last hour", "what happened while i was out"])
+                                      "fill me in on the last hour", "what happened while i was out",
+                                      "bring me up to speed", "do you know which bird that is"])
 def test_a_question_for_the_sounds_themselves_is_never_refused(question):
     form = asked_form(question)
     assert form.kind == "open" and REFUSAL in form.banned and set(BARE) <= set(form.banned)
@@ -587,6 +593,17 @@ def test_the_shipped_model_names_each_sound_of_a_list_once_streamed_and_batched(
     items = [i.strip() for i in once.text.split(",")]
     assert len(items) == len(set(items)) >= 2
     assert generate_batch(model.lm, tok, [heard.fork()], [prompt], 40, once=True) == [once.text]
+
+
+def test_an_answer_is_banned_by_what_it_says_however_its_tokens_spell_it(demo_heard):
+    from model.generate import _unwanted
+
+    tok = demo_heard[0].tokenizer
+    banned = [answer_ids(tok, "14")]
+    other = tok.encode("14")  # the same text in other tokens than the banned answer's
+    assert [*other, tok.eot_id] != banned[0] and tok.decode(other).strip() == "14"
+    assert _unwanted(tok, other, banned, None)
+    assert not _unwanted(tok, tok.encode("a dog"), banned, None)
 
 
 def test_an_item_the_token_limit_cut_off_is_left_out():

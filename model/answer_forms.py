@@ -206,21 +206,32 @@ def _listed_after(question: str) -> list[str]:
     return options if len(options) >= 3 and len(kinds) < 2 else []  # "which is it: speech, music or another sound"
 
 
+def _asks_itself(text: str) -> bool:
+    """Whether a piece of text between question marks is a question of its own ("is it raining", "any thunder"),
+    not an option."""
+    words = normalize(text).split()
+    return bool(words) and (words[0] in AUXILIARIES or words[0] in ("any", "anything", "anyone", "someone", "what",
+                                                                     "which", "who", "when", "where", "how", "why"))
+
+
 def _asked_in_turn(question: str) -> list[str]:
     """Three or more sounds each asked with its own question mark ("is this splash? waterfall? waves? forest? pick
-    the closest", "so which was it: rain? wind? a dog?"): the first after "is it/this/that" or a which-question's
-    colon or dash, the others alone, each naming one of our sounds."""
+    the closest", "so which was it: rain? wind? a dog?", "plane? helicopter? bird? pick one"): the first after "is
+    it/this/that", a which-question's colon or dash, or alone at the start, the others alone, each naming one of
+    our sounds."""
     parts = [x.strip() for x in question.split("?")]
     for start in range(len(parts) - 2):
         m = _IS_IT.match(parts[start] + "?")
         after = re.match(r"^(?:\w+\s+)?(?:which|what)\b[^:]*?(?::|\s[-\u2013\u2014]+)\s*(.+)$", parts[start],
                          re.IGNORECASE)  # "so which was it: rain? wind? ..."
-        if not m and not after:
-            continue
-        run = [m.group(1) if m else after.group(1)]
+        first = m.group(1) if m else after.group(1) if after else parts[0] if start == 0 and not _asks_itself(
+            parts[0]) else ""
+        if not first or len(first.split()) > MAX_OPTION_WORDS:
+            continue  # "plane? helicopter? bird?" begins with its first option
+        run = [first]
         for x in parts[start + 1:]:
-            if not x or len(x.split()) > MAX_OPTION_WORDS or not class_mentions(x):
-                break
+            if not x or len(x.split()) > MAX_OPTION_WORDS or not class_mentions(x) or _asks_itself(x):
+                break  # "dog barking? is it raining? any thunder?" asks three things, not one of three
             run.append(x)
         if len(run) >= 3 and all(class_mentions(x) for x in run):
             return run

@@ -313,6 +313,8 @@ def test_the_language_model_reads_the_training_wording_and_the_answer_keeps_the_
     ("what does that word mean in english?", "refusal", (REFUSAL,)),
     ("what time does the bus leave?", "refusal", (REFUSAL,)), ("is my sister coming home soon", "refusal", (REFUSAL,)),
     ("which neighbour is drilling", "refusal", (REFUSAL,)), ("what's that weather noise?", "open", ()),
+    ("jet? helicopter? bird? pick one", "listed", ("jet", "helicopter", "bird")),
+    ("dog barking? is it raining? any thunder?", "yesno", YES_NO),  # three questions, not three options
 ])
 def test_the_grammar_of_a_question_gives_its_form(question, kind, answers):
     form = asked_form(question)

@@ -180,6 +180,9 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.minutes <= 0 or args.every <= 0:
         p.error("--minutes and --every must be positive")
+    if args.questions is not None and not args.questions.is_file():
+        p.error(f"--questions {args.questions}: no such file; pass a hand-written set such as "
+                "model/data/handwritten3.jsonl")
     from model.data.valset import write_wav
 
     args.out.mkdir(parents=True, exist_ok=True)

@@ -3,6 +3,8 @@ questions alternate, and answers are judged against what had been heard by then.
 import json
 import random
 
+import pytest
+
 from live.scripted import MIN_FIRST_S, plan, prefix, score
 from model.data.handwritten import ask_written
 from model.data.labels import load_classes
@@ -78,3 +80,12 @@ def test_answers_are_judged_against_the_moment_they_were_asked(tmp_path):
     some, _ = score(scene, asked, log(first))
     longer = any("," in expected[i] for i in recent)
     assert some["recent_precision"] == 1.0 and (some["recent_recall"] < 1.0) == longer
+
+
+def test_a_missing_question_set_is_named_before_anything_is_mixed(tmp_path, capsys):
+    from live.scripted import main
+
+    with pytest.raises(SystemExit):
+        main(["--questions", str(tmp_path / "none.jsonl"), "--out", str(tmp_path / "out")])
+    assert "none.jsonl: no such file" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

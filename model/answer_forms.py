@@ -197,8 +197,9 @@ def _header_options(question: str) -> list[str]:
 def _listed_after(question: str) -> list[str]:
     """Three or more options listed after a "which" question's colon or question mark, between commas or
     semicolons ("which of these did you hear? rain; thunder; wind", "which is NOT there: rain, wind, hail, birds")."""
-    m = re.search(r"[:?]\s*([^:?]+)$", question.strip())
-    if not m or not (_WHICH.search(question.strip()) or re.search(r"\bwhich\b", question[:m.start()], re.IGNORECASE)):
+    question = question.strip()
+    m = re.search(r"[:?]\s*([^:?]+)$", question)
+    if not m or not (_WHICH.search(question) or re.search(r"\bwhich\b", question[:m.start()], re.IGNORECASE)):
         return []
     items = re.split(r"\s*[,;]\s*(?:or\s+|and\s+)?", _LAST_END.split(m.group(1) + "\n", maxsplit=1)[0].strip())
     options = [_option_text(x, last=False) for x in items if x.strip()]
@@ -221,19 +222,23 @@ def _asked_in_turn(question: str) -> list[str]:
     our sounds."""
     parts = [x.strip() for x in question.split("?")]
     for start in range(len(parts) - 2):
-        m = _IS_IT.match(parts[start] + "?")
-        after = re.match(r"^(?:\w+\s+)?(?:which|what)\b[^:]*?(?::|\s[-\u2013\u2014]+)\s*(.+)$", parts[start],
+        is_it = _IS_IT.match(parts[start] + "?")
+        which = re.match(r"^(?:\w+\s+)?(?:which|what)\b[^:]*?(?::|\s[-\u2013\u2014]+)\s*(.+)$", parts[start],
                          re.IGNORECASE)  # "so which was it: rain? wind? ..."
-        first = m.group(1) if m else after.group(1) if after else parts[0] if start == 0 and not _asks_itself(
-            parts[0]) else ""
-        if not first or len(first.split()) > MAX_OPTION_WORDS:
-            continue  # "plane? helicopter? bird?" begins with its first option
+        if is_it or which:
+            first = (is_it or which).group(1)
+        elif start == 0 and not _asks_itself(parts[0]):
+            first = parts[0]  # "plane? helicopter? bird?" begins with its first option
+        else:
+            continue
+        if len(first.split()) > MAX_OPTION_WORDS or not class_mentions(first):
+            continue
         run = [first]
         for x in parts[start + 1:]:
             if not x or len(x.split()) > MAX_OPTION_WORDS or not class_mentions(x) or _asks_itself(x):
                 break  # "dog barking? is it raining? any thunder?" asks three things, not one of three
             run.append(x)
-        if len(run) >= 3 and all(class_mentions(x) for x in run):
+        if len(run) >= 3:
             return run
     return []
 

@@ -163,8 +163,9 @@ def generate(lm: MambaLM, tok: Tokenizer, state: MambaState, prompt: list[int], 
                 if len(cut) < len(ids):
                     ids, ended = cut, True
                     break
-            if on_token is not None and not (_may_become(ids, banned) or _may_say(tok, ids, said_banned) or (
-                    unwanted is not None and unwanted.may_become(tok.decode(ids).strip()))):
+            so_far = tok.decode(ids).strip() if on_token is not None else ""
+            if on_token is not None and not (_may_become(ids, banned) or _may_say(so_far, said_banned) or (
+                    unwanted is not None and unwanted.may_become(so_far))):
                 new_text = tok.decode(well_timed(tok, ids[: _last_item_end(ids, tok.comma_id)], tok.comma_id)
                                       if once else ids)
                 if not new_text.endswith("\ufffd") and len(new_text) > len(text):  # whole UTF-8 characters
@@ -174,7 +175,7 @@ def generate(lm: MambaLM, tok: Tokenizer, state: MambaState, prompt: list[int], 
         first_token = ids[0] if ids else tok.eot_id  # ruled out when this answer is decoded again
         if once:
             ids = well_timed(tok, whole_items(said_once(ids, tok.comma_id), tok.comma_id, ended), tok.comma_id)
-        is_banned = [*ids, tok.eot_id] in banned or _said(tok, ids) in said_banned
+        is_banned = _said(tok, ids) in said_banned  # (the same tokens say the same text)
         shaped = not is_banned and unwanted is not None and unwanted.matches(tok.decode(ids).strip())
         if not (is_banned or shaped) or first_token in ruled_out or shaped and reshaped >= MAX_REDECODES:
             break
@@ -257,15 +258,15 @@ def _said(tok: Tokenizer, ids: list[int]) -> str:
     return tok.decode(ids).strip().lower()
 
 
-def _may_say(tok: Tokenizer, ids: list[int], said_banned: set[str]) -> bool:
-    """Whether the text decoded so far could still become a banned answer's text."""
-    text = _said(tok, ids)
+def _may_say(so_far: str, said_banned: set[str]) -> bool:
+    """Whether the text decoded so far (stripped) could still become a banned answer's text (`_said`)."""
+    text = so_far.lower()
     return any(b.startswith(text) for b in said_banned)
 
 
 def _unwanted(tok: Tokenizer, ids: list[int], banned: list[list[int]], unwanted: Shape | None) -> bool:
     """Whether a decoded answer (without its end token) is banned or has the unwanted shape."""
-    return ([*ids, tok.eot_id] in banned or _said(tok, ids) in _banned_texts(tok, banned)
+    return (_said(tok, ids) in _banned_texts(tok, banned)  # (the same tokens say the same text)
             or unwanted is not None and unwanted.matches(tok.decode(ids).strip()))
 
 

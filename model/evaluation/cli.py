@@ -27,7 +27,7 @@ from .charts import chart
 from .report import markdown, read_report
 from .stats import compare
 from .valset import evaluate_valset
-from .wordset import evaluate_wordset, wordset_markdown
+from .wordset import WORDINGS, evaluate_wordset, wordset_markdown
 from .yamnet_baseline import baseline_markdown, evaluate_yamnet
 
 
@@ -52,8 +52,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="also the wording set (sam-data wordset): trained, held-out and hand-written wording, "
                         "answer-form errors and the yes/no balance")
     p.add_argument("--wordings", nargs="+", default=[], metavar="WORDING",
-                   help="only the wording set's items in these wordings (trained, held_out, handwritten, twin, "
-                        "handwritten2, twin2, handwritten3, twin3)")
+                   help=f"only the wording set's items in these wordings ({', '.join(WORDINGS)})")
     p.add_argument("--yamnet-baseline", nargs="?", type=Path, const=Path("data/yamnet"), metavar="DIR",
                    help="also let YAMNet (weights in DIR, default data/yamnet: `make yamnet`) answer the same items "
                         "through model/data/audioset.tsv, its threshold chosen on training scenes of data/corpus.tar; "

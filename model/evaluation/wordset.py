@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from ..data.handwritten import WRITTEN_SETS
 from ..data.valset import read_wav
 from ..metrics import ClassNames, wilson_interval
 from ..sam import SAM
@@ -22,9 +23,9 @@ from .forms import Asked, judge
 from .scoring import corpus_class_names
 from .stats import bits, mcnemar_p
 
-WORDINGS = ("trained", "held_out", "handwritten", "twin", "handwritten2", "twin2", "handwritten3", "twin3")
+WORDINGS = ("trained", "held_out") + tuple(w for _, written, twin in WRITTEN_SETS for w in (written, twin))
 # (trained wording, the wording it is compared with)
-PAIRS = (("trained", "held_out"), ("twin", "handwritten"), ("twin2", "handwritten2"), ("twin3", "handwritten3"))
+PAIRS = (("trained", "held_out"),) + tuple((twin, written) for _, written, twin in WRITTEN_SETS)
 CONTEXTS = ("clip", "scene", "stream")
 
 
@@ -162,7 +163,7 @@ def wordset_markdown(res: dict[str, Any], title: str = "wording set") -> str:
     for w in wordings:
         f, yn = res["form_errors"][w], res["yes_no"][w]
         lines.append(f"| {w} | {_shown(f)} | {_shown(yn['false_yes'])} | {_shown(yn['true_yes'])} |")
-    for written in ("handwritten", "handwritten2", "handwritten3"):
+    for _, written in PAIRS[1:]:
         contexts = [f"{written}:{c}" for c in CONTEXTS if f"{written}:{c}" in acc]
         if contexts:
             lines += ["", f"| {written}, by recording | accuracy |", "|---|---:|"]

@@ -57,11 +57,11 @@ def plan(scene: Scene, every: float, seed: int, questions: Path | None = None) -
     from model.data.handwritten import HANDWRITTEN, ask_written, load_written, unseen
     from model.data.labels import load_classes
     from model.data.questions import Asker
-    from model.data.wording import cached_stems
+    from model.data.wording import grammar_stems
 
     asker = Asker.create(load_classes())
     by_kind = defaultdict(list)
-    for w in unseen(load_written(questions or HANDWRITTEN), cached_stems()):
+    for w in unseen(load_written(questions or HANDWRITTEN), grammar_stems()):
         if "stream" in w.contexts and w.kind in KIND_SHARE:
             by_kind[w.kind].append(w)
     rng = random.Random(f"scripted/{seed}/plan")
@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--every", type=float, default=12.0, help="seconds between questions, on average")
     p.add_argument("--seed", type=int, default=0, help="of the stream and the questions")
     p.add_argument("--questions", type=Path, help="the hand-written set to ask from (default: "
-                   "model/data/handwritten.jsonl; those written later: handwritten2.jsonl, handwritten3.jsonl)")
+                   "model/data/handwritten.jsonl; those written later: handwritten2.jsonl to handwritten4.jsonl)")
     args = p.parse_args(argv)
     if args.minutes <= 0 or args.every <= 0:
         p.error("--minutes and --every must be positive")

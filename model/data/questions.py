@@ -67,9 +67,11 @@ class Asker:
     phrases: dict[str, ClassPhrases]
 
     @classmethod
-    def create(cls, classes: dict[str, ClassInfo], split: str = "train", varied: float = 0.0) -> "Asker":
-        """The asker of one wording split, with the project's phrase table; `varied`: see `Wording`."""
-        return cls(classes, Wording(split, varied=varied), cached_phrases())
+    def create(cls, classes: dict[str, ClassInfo], split: str = "train", varied: float = 0.0,
+               stems: dict | None = None) -> "Asker":
+        """The asker of one wording split, with the project's phrase table; `varied` and `stems` (default: what
+        training draws from): see `Wording`."""
+        return cls(classes, Wording(split, stems, varied=varied), cached_phrases())
 
     def slots(self, label: str, wrng: random.Random, suffix: str = "") -> dict[str, str]:
         """The slot values naming `label`, drawn from its phrases (its plain name when it has none)."""

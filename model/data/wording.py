@@ -3,6 +3,10 @@ multiple-choice layouts and casual typing, pure and seeded.
 
 `stems.txt` holds the stems of each kind of question in families; a family marked `held-out` is
 never used in training, so that evaluation can ask the same scenes in wording the model never saw.
+`stems_people.txt` adds families in the same format written in users' many voices (remarks before the
+question, tags, fragments, texting) by writers who saw neither the grammar nor any evaluation set; training
+draws from both (`cached_stems`), while the wording set and the reader of typing slips keep to the grammar's
+own (`grammar_stems`), so that what they measure stays the same as the people's families grow.
 `phrases.tsv` says how people name each class ("a dog", "barking", "a dog|bark|barking|barked").
 A `Wording` draws from one side of that split: `Wording("train")`, `Wording("held_out")`.
 """
@@ -16,6 +20,7 @@ from pathlib import Path
 
 HERE = Path(__file__).parent
 STEMS_TXT = HERE / "stems.txt"
+PEOPLE_TXT = HERE / "stems_people.txt"
 PHRASES_TSV = HERE / "phrases.tsv"
 SPLITS = ("train", "held_out", "all")
 SLOT = re.compile(r"\{(\w+)\}")
@@ -268,9 +273,25 @@ def vary(stem: str, rng: random.Random) -> str:
 
 
 @functools.lru_cache(maxsize=1)
-def cached_stems() -> dict[str, list[Family]]:
-    """stems.txt, read once per process."""
+def grammar_stems() -> dict[str, list[Family]]:
+    """stems.txt alone, read once per process: the grammar the wording set is asked in."""
     return load_stems()
+
+
+@functools.lru_cache(maxsize=1)
+def cached_stems() -> dict[str, list[Family]]:
+    """What training draws from, read once per process: stems.txt and the people's families of stems_people.txt
+    (never held out; ValueError when one is marked so or shares a name with a grammar family)."""
+    every = {kind: list(families) for kind, families in grammar_stems().items()}
+    names = {f.name for families in every.values() for f in families}
+    for kind, families in load_stems(PEOPLE_TXT).items():
+        for f in families:
+            if f.held_out or f.name in names:
+                raise ValueError(f"{PEOPLE_TXT}: family {f.name!r} is held out or named as another; people's "
+                                 "families are for training and need names of their own")
+            names.add(f.name)
+        every.setdefault(kind, []).extend(families)
+    return every
 
 
 @functools.lru_cache(maxsize=1)

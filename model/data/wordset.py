@@ -7,7 +7,8 @@ at their end. Every item has a `wording`:
   in a held-out one (never used in training), paired by `pair`;
 - `handwritten`: a question of handwritten.jsonl that no training stem says word for word, and
   `twin`: the same question in trained wording, paired with it by `pair`; `handwritten2` and `twin2`,
-  `handwritten3` and `twin3` the same for the later hand-written sets (model/data/handwritten.py).
+  `handwritten3`/`twin3` and `handwritten4`/`twin4` the same for the later hand-written sets
+  (model/data/handwritten.py). Its trained wording is the grammar's own (stems.txt), never the people's families.
 Written like `sam-data valset`: scenes/*.wav, scenes.jsonl, items.jsonl.
 """
 from __future__ import annotations
@@ -23,7 +24,7 @@ import numpy as np
 from model.data.corpus import load_corpus
 from model.data.dataset import clip_bank
 from model.data.handwritten import WRITTEN_SETS, Written, ask_written, load_written, twin, unseen
-from model.data.wording import cached_stems
+from model.data.wording import grammar_stems
 from model.data.mixer import ClipBank, MixConfig, Scene, mix_scene, single_clip
 from model.data.questions import GENERATORS, Asker, ask_pair
 from model.data.tasks import QA
@@ -128,7 +129,9 @@ def write_wordset(corpus: str | Path, out: str | Path, n_clips: int = 160, n_sce
     out = Path(out)
     full = load_corpus(corpus)
     bank = clip_bank(full.subset("validation"))
-    trained, held = Asker.create(full.classes, "train"), Asker.create(full.classes, "held_out")
+    grammar = grammar_stems()  # the people's families train, but leave the set as it was
+    trained, held = Asker.create(full.classes, "train", stems=grammar), Asker.create(full.classes, "held_out",
+                                                                                     stems=grammar)
     (out / "scenes").mkdir(parents=True, exist_ok=True)
     recordings = list(_scenes(bank, n_clips, n_scenes, n_streams, seed))
     items: list[dict] = []
@@ -141,7 +144,7 @@ def write_wordset(corpus: str | Path, out: str | Path, n_clips: int = 160, n_sce
                                 "quiet": scene.quiet}) + "\n")
             items += _pairs(name, context, scene, seed, trained, held)
     for path, wording, twin_wording in WRITTEN_SETS:
-        items += _written(recordings, unseen(load_written(path), cached_stems()), seed, trained, per_context, wording,
+        items += _written(recordings, unseen(load_written(path), grammar), seed, trained, per_context, wording,
                           twin_wording)
     (out / "items.jsonl").write_text("".join(json.dumps(it) + "\n" for it in items))
     hours = sum(s.duration_s for _, _, s in recordings) / 3600

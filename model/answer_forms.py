@@ -81,19 +81,28 @@ from .tokenizer import Tokenizer
 YES_NO = ("yes", "no")  # as the training data answers (model/data/questions.py)
 TRUE_FALSE = ("true", "false")
 
-_YES_NO = re.compile(r"\byes\s*(?:or|/)\s*no\b|\bno\s*(?:or|/)\s*yes\b|\by\s*/\s*n\b", re.IGNORECASE)
+_YES_NO = re.compile(r"\byes\s*(?:or|/)\s*(?:a\s+)?no\b|\bno\s*(?:or|/)\s*(?:a\s+)?yes\b|\by\s*(?:/|or)\s*n\b",
+                     re.IGNORECASE)
 # Whether it is so, asked by what follows a statement or a sound ("helicopter overhead or not", "the pig was quieter
 # than the siren, right?", "the dog barked, didn't it?"): yes or no
-_TAGGED_YES_NO = re.compile(r"\bor (?:not|no|nah)\s*[?.!]*$|"
+_TAGGED_YES_NO = re.compile(r"\bor (?:not|no|nah|did i (?:imagine|dream) (?:it|that)|am i (?:imagining|hearing) "
+                            r"(?:it|things|that))\s*[?.!]*$|"
                             r"[,\-\u2013\u2014]\s*(?:right|correct|yes|yeah|no|innit|eh|(?:is|was|are|were|did|does|do|"
-                            r"has|have|had)n'?t (?:it|he|she|they|there|that|you|i))\s*\?+\s*$", re.IGNORECASE)
+                            r"has|have|had)n'?t (?:it|he|she|they|there|that|you|i))\s*[?.!]*\s*"
+                            r"(?:(?:pls|please|thx|thanks)\s*[?.!]*)?$", re.IGNORECASE)
 # A statement given to judge: "true or false", "T/F", "tf:", "right or wrong:", "correct or not?", "is this statement
 # correct:", "is it true that ...", a statement ending "- true?"
 _TRUE_FALSE = re.compile(r"\btrue\s*(?:or|/)\s*(?:false|not)\b|\bfalse\s*(?:or|/)\s*true\b|\bt\s*(?:or|/)\s*f\b|"
                          r"^\W*tf\s*[:\-]|\b(?:right|correct|accurate)\s*(?:or|/)\s*(?:wrong|not|incorrect|false)\b|"
                          r"\b(?:is|was) (?:this|that|the following|my|the) stat[e]?ment "
                          r"(?:true|correct|right|accurate)\b|"
-                         r"\bis it true that\b|\s[-\u2013\u2014]+\s*true\s*\?*\s*$", re.IGNORECASE)
+                         r"\bis it true that\b|\s[-\u2013\u2014]+\s*true\s*[?.!]*\s*$|\bfact or fiction\b|"
+                         r"^\W*(?:(?:hey|hi|hmm+|erm?|um+|uh+|ok(?:ay)?|so|well|quick question)\b[\s,:]*)*"
+                         r"(?:fact[- ]?check|verify (?:this|the following|the) (?:statement|claim)|evaluate|"
+                         r"(?:is|was) (?:this|that) (?:right|correct|true|accurate)|check this (?:claim|statement)|"
+                         r"claim|statement)\s*:|"
+                         r"(?:\s[-\u2013\u2014]+|[.,])\s*(?:is|was) (?:that|it|this) (?:true|accurate)"
+                         r"\s*[?.!]*\s*(?:(?:pls|please|thx|thanks)\s*[?.!]*)?$", re.IGNORECASE)
 # An option label at the start of the text or after white space, followed by white space:
 # (A) A) A. A: [A] a) a. (1) 1) 1. 1:
 _LABEL = re.compile(r"(?:^|(?<=\s))([(\[])?([A-Ha-h]|[1-9])([.):\]])(?=\s)")
@@ -292,25 +301,31 @@ SOMEONE = ("any", "some", "there", "no one", "nobody")  # what an existence ques
 SOMEONE_FIRST = frozenset("anyone anybody someone somebody".split())
 _QUESTION_WORD = re.compile(r"\b(?:what|what's|whats|which|who|who's|whom|whose|where|where's|when|why|how|how's)\b",
                             re.IGNORECASE)
-_REQUEST = re.compile(r"^(?:(?:can|could|would|will)\s+(?:you|u)\s+(?:please\s+)?)?(?:describe|list|tell|give|gimme|"
+_REQUEST = re.compile(r"^(?:(?:would|do) you mind\s+\w+ing\b|"
+                      r"(?:(?:can|could|would|will)\s+(?:you|u)\s+(?:please\s+)?)?(?:describe|list|tell|give|gimme|"
                       r"name|tag|write|identify|caption|summari[sz]e|explain|report|transcribe|show|label|classify|"
                       r"guess|mention|repeat|provide|run|go|talk|walk|enumerate|itemi[sz]e|narrate|annotate|chronicle|"
                       r"recount|catalog(?:ue)?|jot|outline|detail|spell out|sketch|catch me up|fill me in|update me|"
-                      r"bring me up to speed)\b"
+                      r"bring me up to speed)\b)"
                       r"(?!.*\b(?:if|whether)\b)", re.IGNORECASE)
-_ALTERNATIVES = re.compile(r"\bor\b(?!\s+(?:not|no|nah|anything|so|what|maybe|(?:is\s+it\s+)?just\s+me)\b)|"
+_ALTERNATIVES = re.compile(r"\bor\b(?!\s+(?:not|no|nah|anything|so|what|maybe|(?:is\s+it\s+)?just\s+me|am i|did i)\b)|"
                            r"\bvs\.?(?=\s)|\bversus\b|\bcategor(?:y|ies)\b", re.IGNORECASE)
 # A question that asks when, by its first words as the training data's timing questions begin ("when did ...",
 # "at what point ...", "what time in the clip ...", "how long ago ...", "where in the clip ...", "give me the time of").
-_WHEN_FIRST = re.compile(r"(?:(?:so|and|(?:(?:can|could) you |please )?tell me|do you know|any idea|"
+_WHEN_FIRST = re.compile(r"(?:(?:so|and|(?:(?:can|could) you |please )?(?:tell me|let me know)|do you know|any idea|"
+                         r"roughly|approximately|about|around|i wonder|not sure|"
                          r"i (?:want|need|would like|'d like|wanna) to know)\s+)?"
                          r"(?:when\b(?! (?:i|you) (?:was|were|am|are)\b)|"
-                         r"(?:find|point out|show me|mark) when\b|at (?:what|which) (?:point|time|second|moment|"
-                         r"timestamp)\b|what (?:time|timestamp) (?:in|into|did|was)\b|how long ago\b|how "
+                         r"(?:find|point out|point me to|show me|mark) when\b|at (?:what|which) (?:point|time|second|moment|"
+                         r"timestamp)\b|what (?:time|timestamp)\b(?! (?:is it|of day)\b)|how long ago\b|how "
                          r"(?:many seconds|far) (?:in|into)\b|where in the\b|locate\b.*\bin time\b|mark the time\b|"
                          r"give me the (?:time|timestamp|onset)\b|what(?:'s| is) the (?:timestamp|onset|start time)\b|"
                          r"at (?:roughly|about|approximately|around) what (?:time|point|second)\b|"
-                         r"(?:what|which) (?:second|moment)\b|the (?:exact )?moment\b|.*[-,:\u2013\u2014]\s*when\??$)",
+                         r"(?:what|which) (?:second|moment)\b|the (?:exact )?moment\b|"
+                         r"(?:find|show me|give me|mark|pinpoint|locate|note) the (?:exact )?(?:moment|time|timestamp|"
+                         r"point|second)\b|time ?stamp (?:for|of)\b|"
+                         r".*[-,:\u2013\u2014]\s*(?:when|what time|at what time|when (?:was|did|is) (?:that|it|this))"
+                         r"\s*\??$)",
                          re.IGNORECASE)
 # A question that asks how long it has been quiet, as the training data's quiet questions ask it ("how long has it
 # been quiet?", "how long since anything happened?", "been quiet how long?", "the duration of the current silence").
@@ -327,7 +342,8 @@ _HOW_LONG_QUIET = re.compile(r"\bhow much (?:quiet|silent) time\b|\bhow (?:long|
 _WHICH_FIRST = re.compile(r"\bor\b.*\b(?:first|last|earlier|later|sooner|louder|quieter|softer|longer|shorter)\b",
                           re.IGNORECASE)
 _OR_IS_IT = re.compile(r"\bor\s+(?:is|was|are|were)\s+(?:it|this|that|these|those)\b", re.IGNORECASE)
-_COUNT = re.compile(r"\bhow\s+many\b(?!\s+(?:seconds|minutes|hours)\b)|\bhow\s+often\b|\bnumber\s+of\b|\bcount\b|"
+_COUNT = re.compile(r"\bhow\s+many\b(?!\s+(?:seconds|minutes|hours)\b)|\bhow\s+often\b|\bnumber\s+of\b|\bcount(?:ing)?\b|"
+                    r"^\W*total\b|"
                     r"\btally\b|\bnumerically\b|\bas\s+a\s+(?:digit|number)\b|\bwith\s+a\s+(?:digit|number)\b",
                     re.IGNORECASE)
 _WHICH = re.compile(r"^(?:which|what|who)\b|\bwhich\s+one\b", re.IGNORECASE)
@@ -337,9 +353,16 @@ _OF_PAIR = re.compile(r"\bof\b.+\band\b", re.IGNORECASE)  # "the louder of X and
 _MALE_OR_FEMALE = re.compile(r"\b(?:male|female)\b.*\bor\b.*\b(?:male|female)\b", re.IGNORECASE)  # "male or female?"
 _AND_THEN_WHICH = re.compile(r"^between\b.+\band\b.*\bwhich\b|\band\b[^?]*[,:;\u2013\u2014-]\s*(?:so\s+|but\s+)?which\b",
                              re.IGNORECASE)
+# A sound named with where or when it may be heard, and no verb of asking: whether it is there ("a cricket anywhere in
+# the clip", "a fire burning rn")
+_PRESENCE_MARK = re.compile(r"\b(?:rn|right now|now|at the moment|atm|currently|anywhere|at any point|at some point|"
+                            r"at all|earlier|somewhere|going on)\b", re.IGNORECASE)
+_TYPE_ASKED = re.compile(r"\b(?:what|which) (?:kind|sort|type|category|genre)s? of (?:audio|recording|soundtrack)\b",
+                         re.IGNORECASE)
 _BEFORE_AFTER = re.compile(r"\bbefore\s+or\s+after\b|\bafter\s+or\s+before\b", re.IGNORECASE)
 _KIND_WORDS = {
     "speech": r"speech|speaking|talking|talk|voices?|words|spoken|conversation|someone saying|somebody saying|"
+              r"vocals?|chatter|chatting|being said|"
               r"(?:a )?(?:person|human)|people|someone|somebody",
     "music": r"music|musical|songs?|tunes?|melody|(?:an )?instruments?",
     "sound": r"noises?|sound effects?|(?:an)?other sounds?|(?:other|different) kind of sound|different sounds?|"
@@ -350,7 +373,13 @@ _KIND_WORDS = {
 
 def _kinds(text: str) -> set[str]:
     """The kinds of sound (speech, music, sound, silence) that `text` names."""
+    text = _NOT_A_KIND.sub(" ", text)
     return {k for k, said in _KIND_WORDS.items() if re.search(rf"\b(?:{said})\b", text, re.IGNORECASE)}
+
+
+# Loudness in words that name kinds of sound ("which one's making less noise", "which is the quiet one")
+_NOT_A_KIND = re.compile(r"\b(?:less|more|most|least)\s+(?:noise|sound)\b|\b(?:quiet|loud|soft)(?:er|est)? one\b",
+                         re.IGNORECASE)
 
 
 # What the sound cannot tell, as the training data's unknowable questions ask it (model/data/stems.txt) and in the
@@ -362,6 +391,17 @@ _PERSON = rf"(?:he|she|they|someone|somebody|people|that (?:person|guy|voice)|th
 _KIN = (r"mom|mum|mother|dad|father|wife|husband|son|daughter|brother|sister|friends?|boss|neighbou?rs?|kids?|partner|"
         r"roommate|grandma|grandpa|granny|grandmother|grandfather|uncle|aunt|auntie|cousin|nan")
 _UNKNOWABLE = re.compile("|".join([
+    # what someone said or what it means, asked of anyone ("what did my mom say on the voicemail", "what's the radio
+    # saying", "what does the siren mean"); one's own life, plans and things; what caused it; makes, tastes, fingers
+    r"\bwhat(?:'s| (?:did|does|do|is|was|are|were)) (?:the|my|our|your|that|this|his|her) (?:\w+ ){1,4}?"
+    r"(?:say|said|saying|shouting|yelling|whispering|mean|means|meant)\b|\bmeaning of\b|\bwords of\b",
+    r"\b(?:my|our) (?:plans?|calendar|schedule|keys|wallet|glasses|appointments?|agenda|to-?do)\b|"
+    r"\bwhere (?:are|is|did i put) my\b|\bwhere did my \w+ go\b|\bthe meeting\b|\bdid i (?:lock|leave|forget|turn "
+    r"off|close|shut|unplug)\b|\b(?:put|left) my\b",
+    r"\bmake and model\b|\bflavou?r\b|\bwhat(?:'s| is) so funny\b|\bheaded\b|\bhow long until\b|\bnext song\b|"
+    r"\bgoing to (?:be|get)\b|\bin love\b|\btelling the truth\b|\bis (?:the )?\w+ lying\b|"
+    r"\b(?:sound|seem)s? (?:annoyed|angry|upset|happy|sad|tired|mad|bored|nervous|worried)\b|"
+    r"\b(?:is|are) (?:better|worse)\b|\bbetter, this one\b|\bbest way\b|\bwhat caused\b|\bhow many fingers\b",
     rf"\bwhat (?:did|does|do|is|are|was|were) {_PERSON} (?:just )?(?:say|said|saying|talking about|mention|"
     r"mentioned)\b",
     r"\bwhat words\b|\btopic of the conversation\b|\bphone number\b|\baddress (?:she|he|they)\b",
@@ -391,9 +431,10 @@ _UNKNOWABLE = re.compile("|".join([
     r"announced|announcing|whisper|whispered|whispering|yell|yelled|yelling|shout|shouted|shouting|mean|meant|trying "
     r"to (?:say|tell))\b",
     rf"\bwhat {_PERSON} (?:just )?(?:said|says|say|told|asked|meant|means)\b|\bgoing on about\b|\bread (?:out|aloud)\b|"
-    rf"\b(?:word|words|number|name)s? {_PERSON} (?:just )?(?:said|says|read|spoke|used)\b|\bspell\b(?!\s+out\b)|"
+    rf"\b(?:word|words|number|name)s? {_PERSON} (?:just )?(?:said|says|read|spoke|used)\b|\bspell\b(?!\s+(?:it\s+)?out\b)|"
     r"\bwhat (?:did|does|do|is) (?:it|this|that|the \w+) (?:say|said|saying)\b|\btranscri(?:be|pt|ption)\b|\btranslat"
-    r"(?:e|ion)\b|\bwhat(?:'s| is| was) the (?:joke|announcement|message|news|story|punchline)\b",
+    r"(?:e|ion)\b|\bwhat(?:'s| is| was) the (?:joke|announcement|message|news|story|punchline)\b"
+    r"(?! (?:in|of|here|behind the (?:sound|noise))\b)",
     # who someone is: a person, a performer, the people of one's own life
     r"\bwho (?:knocked|called|rang|phoned|came in|left|arrived|sings|sang|composed|performs|performed|recorded)\b|"
     rf"\bwho(?:'s| is| was) the (?:singer|artist|band|composer|{_PEOPLE})\b|"
@@ -545,11 +586,17 @@ def asked_form(question: str) -> Form | None:
         return Form("refusal", (REFUSAL,))
     bare = _FILLER.sub("", text)
     words = _words_after_filler(text)
-    yes_no = _yes_no_question(text, words) or bool(_TAGGED_YES_NO.search(text))
+    embedded = _INDIRECT.match(bare)
+    indirect = bool(embedded) and not _QUESTION_WORD.search(embedded.group(1)) and not _COUNT.search(text)
+    if indirect:
+        words = normalize(embedded.group(2)).split()  # "tell me if there was rain": asked as "was there rain?"
+    yes_no = indirect and bool(words) or _yes_no_question(text, words) or bool(_TAGGED_YES_NO.search(text))
     existence = yes_no and _existence(words) and not _WHICH_FIRST.search(text)  # "did you hear X or Y first?"
     alternatives = bool(_ALTERNATIVES.search(text))
     paired = bool(_AND_THEN_WHICH.search(bare))  # "between the dog and the rain, which was first?"
     between = alternatives or paired or bool(_OF_PAIR.search(text))  # "the dog or the rain"; "the louder of X and Y"
+    if _TYPE_ASKED.search(text) and not class_mentions(text):  # "what kind of audio is this?"
+        return Form("type", TYPES)
     if _BEFORE_AFTER.search(text):  # "was the dog before or after the rain?"
         return Form("listed", BEFORE_AFTER)
     named = _narrowest(class_mentions(text)) if between else ()
@@ -587,9 +634,18 @@ def asked_form(question: str) -> Form | None:
         return Form("open", banned=BARE + (REFUSAL,), unwanted=TIME_OR_NOTHING, ask=TAGS_ASKED)
     if short and _SHORT_WHEN.search(text) and class_mentions(text):  # "timestamp for the explosion?": a time
         return Form("open", banned=BARE + (REFUSAL,), unwanted=NOT_A_TIME)
+    plain_words = not question_word and not request and not alternatives
+    ends = _end_asked(text)
+    if plain_words and ends and len(words) <= 8:  # "first sound?", "last thing you heard": which sound it was
+        return Form("open", banned=BARE + (REFUSAL,), unwanted=TIME_OR_NOTHING, ask=ends)
     if short and not _SHORT_WHEN.search(text) and (class_mentions(text) or _SHORT_YES_NO.search(" ".join(words))
                                                    and not asks_sounds and not asks_when):
         return Form("yesno", YES_NO)  # "dog barking?", "hear any birds?", "loud in here?"
+    if plain_words and words[:1] == ["anything"] and not class_mentions(text):  # "anything going on lately": what
+        return Form("open", banned=BARE + (REFUSAL,), unwanted=TIME_OR_NOTHING)
+    if plain_words and len(words) <= 10 and _PRESENCE_MARK.search(text) and (class_mentions(text)
+                                                                              or _GROUP_WORDS.search(text)):
+        return Form("yesno", YES_NO, **_presence_asked(text))  # "a cowbell somewhere", "a fire burning rn"
     sounds = asks_sounds or describe_alone
     of_sound = bool(_OF_SOUND.search(text))  # "the sounds, please", "jot down the sounds": about the sound too
     if question_word or request or alternatives and yes_no or sounds or of_sound:
@@ -620,6 +676,12 @@ _WENT_QUIET = re.compile(r"\bwhen (?:did|has|had|was) (?:it|things|everything|th
 _WHO_OR_WILL = re.compile(r"^(?:(?:do you know|any idea|can you tell(?: me)?|tell me|guess|i wonder)\s+)?"
                           r"(?:who|whose|whom|who's|will (?!you\b))\b|\b(?:when|what|where|who|how) will\b",
                           re.IGNORECASE)
+
+
+# Whether something is so, asked indirectly: "tell me if ...", "i wonder whether ...", "let me know if ...", "i'd like
+# to know if ...", "check whether ...", "not sure if ..."; group 1 is what comes before "if", group 2 the clause
+_INDIRECT = re.compile(r"^(.{0,40}?\b(?:know|tell(?: me)?|check|see|sure|wonder(?:ing)?|find out|confirm|curious|"
+                       r"say|ask(?:ing)?|tell us))\s+(?:if|whether)\s+(.+)$", re.IGNORECASE)
 
 
 def _between_sounds(text: str) -> bool:
@@ -656,7 +718,7 @@ _FIRST_SOUND = re.compile(r"\b(?:first|earliest|opening|initial)\b|"
                           r"\b(?:kick|start|set)(?:ed|s)? (?:things|it|everything|the whole thing|it all) off\b|"
                           r"\b(?:start(?:ed|s)?|open(?:ed|s)?|began|begins) (?:the|this) (?:recording|clip|audio)\b",
                           re.IGNORECASE)
-_LAST_SOUND = re.compile(r"\b(?:last|final|closing)\b(?! (?:\d+|few|couple|one|two|three|five|ten|fifteen|twenty|"
+_LAST_SOUND = re.compile(r"\bmost recent\b|\b(?:last|final|closing)\b(?! (?:\d+|few|couple|one|two|three|five|ten|fifteen|twenty|"
                          r"thirty|sixty|minutes?|seconds?|hours?|while|night|week|time|bit)\b)|"
                          r"\b(?:end(?:ed|s)?|close[ds]?|finish(?:ed|es)?) (?:the|this) (?:recording|clip|audio)\b|"
                          r"\bat the (?:very )?end\b", re.IGNORECASE)
@@ -799,9 +861,14 @@ def _yes_no_question(text: str, words: list[str]) -> bool:
         return False
     if words[0] in ("you", "u") and len(words) > 1:  # "you hearing a dog?"
         return words[1].endswith("ing") or words[1] in ("hear", "heard", "hearin", "notice", "noticed")
-    if words[0] in ("any", "anything"):  # "any dogs?" asks yes or no; "anything happen?" what happened
-        return bool(class_mentions(text))
+    if words[0] in ("any", "anything"):  # "any dogs?", "any animals?" ask yes or no; "anything happen?" what happened
+        return bool(class_mentions(text)) or words[0] == "any" and bool(_GROUP_WORDS.search(text))
     return words[0] in AUXILIARIES or words[0] in SOMEONE_FIRST
+
+
+# The groups of sounds a yes/no question may ask about without naming one (model/data/questions.py, TARGETS)
+_GROUP_WORDS = re.compile(r"\b(?:animals?|critters?|wildlife|creatures?|humans?|people|persons?|vehicles?|cars?|"
+                          r"traffic|music|voices?|talking|speech)\b", re.IGNORECASE)
 
 
 def _existence(words: list[str]) -> bool:

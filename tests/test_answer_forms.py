@@ -565,6 +565,52 @@ def test_a_list_answer_is_cut_before_its_first_repeated_item(items, kept):
     assert said_once(ids, None) == ids  # a vocabulary without a comma: nothing to cut
 
 
+def _read(form) -> str:
+    """A Form as the kind of answer it allows: yesno, tf, count, type, refusal, time, span, open or listed."""
+    from model.shapes import NOT_A_QUIET_SPAN, NOT_A_TIME
+    if form.kind == "listed":
+        return "yesno" if form.answers == YES_NO else "tf" if form.answers == TRUE_FALSE else "listed"
+    if form.kind == "open":
+        return "time" if form.unwanted is NOT_A_TIME else "span" if form.unwanted is NOT_A_QUIET_SPAN else "open"
+    return form.kind
+
+
+@pytest.mark.parametrize("question, kind", [
+    # whether it is so, asked indirectly, by a tag or a remark, or as a sound and where it may be heard
+    ("tell me if there was rain at any point", "yesno"), ("i wonder whether that's a dog", "yesno"),
+    ("kindly let me know if someone is talking right now", "yesno"), ("not sure if that's a cuckoo i'm hearing", "yesno"),
+    ("check if there's music on now? answer y or n", "yesno"), ("any owls? is it a yes or a no", "yesno"),
+    ("nothing making noise right now, right", "yesno"), ("was that thunder, or did i imagine it", "yesno"),
+    ("is that a siren or am i imagining things", "yesno"), ("a cricket anywhere in the clip", "yesno"),
+    ("a fire burning rn thanks", "yesno"), ("any animals rn", "yesno"), ("any sign of a person nearby", "yesno"),
+    # a statement to judge in other words than "true or false"
+    ("fact check: a dog barked in the recording", "tf"), ("hmm, verify this statement: it rained before the bell", "tf"),
+    ("a phone rang - true.", "tf"), ("the dog barked twice. fact or fiction", "tf"),
+    ("someone knocked at some point - is that true please", "tf"), ("is this right: the bell rang once", "tf"),
+    ("evaluate: after the door slammed, the baby cried. is it true?", "tf"),
+    # when, how many, what kind, which sound
+    ("do you know what time the cow mooed", "time"), ("find the moment someone laughed", "time"),
+    ("the door slam - when was that", "time"), ("roughly when did the door slam", "time"),
+    ("the siren: what time?", "time"), ("what time is it", "refusal"),
+    ("would you mind counting all the sounds in the recording", "count"), ("total dog barks in the clip?", "count"),
+    ("hi, how often does someone snap their fingers in this clip", "count"),
+    ("broadly, what kind of audio is this", "type"), ("is anything being said, or is it music", "type"),
+    ("is it vocal or musical?", "type"), ("which one's making less noise, the dog or the rain", "named"),
+    ("i can hardly hear one of them - the dog or the rain, which is the quiet one", "named"),
+    ("would you mind identifying the animal", "open"), ("first sound?", "open"), ("most recent sound rn", "open"),
+    ("what's the story in this recording", "open"), ("describe it for me, spell it out in a sentence", "open"),
+    ("anything going on in the past 30 seconds", "open"),
+    # what the sound cannot tell, in more of life
+    ("what did my mom say on the voicemail", "refusal"), ("what's the radio saying", "refusal"),
+    ("what does the siren mean", "refusal"), ("where are my keys", "refusal"), ("did i lock the front door", "refusal"),
+    ("what's the make and model of the car that just drove past", "refusal"), ("what's on my calendar", "refusal"),
+    ("how long until the rain stops", "refusal"), ("is the storm going to get worse", "refusal"),
+    ("does my boss sound annoyed", "refusal"), ("how many fingers am i holding up", "refusal"),
+])
+def test_more_ways_of_asking_each_form_are_read(question, kind):
+    assert _read(asked_form(question)) == kind
+
+
 @pytest.fixture(scope="module")
 def demo_heard():
     """The shipped model and its language model's state after hearing the demo recording."""

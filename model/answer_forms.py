@@ -634,15 +634,10 @@ def asked_form(question: str) -> Form | None:
         return Form("open", banned=BARE + (REFUSAL,), unwanted=TIME_OR_NOTHING, ask=TAGS_ASKED)
     if short and _SHORT_WHEN.search(text) and class_mentions(text):  # "timestamp for the explosion?": a time
         return Form("open", banned=BARE + (REFUSAL,), unwanted=NOT_A_TIME)
-    plain_words = not question_word and not request and not alternatives
-    ends = _end_asked(text)
-    if plain_words and ends and len(words) <= 8:  # "first sound?", "last thing you heard": which sound it was
-        return Form("open", banned=BARE + (REFUSAL,), unwanted=TIME_OR_NOTHING, ask=ends)
     if short and not _SHORT_WHEN.search(text) and (class_mentions(text) or _SHORT_YES_NO.search(" ".join(words))
                                                    and not asks_sounds and not asks_when):
         return Form("yesno", YES_NO)  # "dog barking?", "hear any birds?", "loud in here?"
-    if plain_words and words[:1] == ["anything"] and not class_mentions(text):  # "anything going on lately": what
-        return Form("open", banned=BARE + (REFUSAL,), unwanted=TIME_OR_NOTHING)
+    plain_words = not question_word and not request and not alternatives
     if plain_words and len(words) <= 10 and _PRESENCE_MARK.search(text) and (class_mentions(text)
                                                                               or _GROUP_WORDS.search(text)):
         return Form("yesno", YES_NO, **_presence_asked(text))  # "a cowbell somewhere", "a fire burning rn"

@@ -597,9 +597,8 @@ def _read(form) -> str:
     ("broadly, what kind of audio is this", "type"), ("is anything being said, or is it music", "type"),
     ("is it vocal or musical?", "type"), ("which one's making less noise, the dog or the rain", "named"),
     ("i can hardly hear one of them - the dog or the rain, which is the quiet one", "named"),
-    ("would you mind identifying the animal", "open"), ("first sound?", "open"), ("most recent sound rn", "open"),
+    ("would you mind identifying the animal", "open"),
     ("what's the story in this recording", "open"), ("describe it for me, spell it out in a sentence", "open"),
-    ("anything going on in the past 30 seconds", "open"),
     # what the sound cannot tell, in more of life
     ("what did my mom say on the voicemail", "refusal"), ("what's the radio saying", "refusal"),
     ("what does the siren mean", "refusal"), ("where are my keys", "refusal"), ("did i lock the front door", "refusal"),

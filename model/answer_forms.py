@@ -316,7 +316,8 @@ _WHEN_FIRST = re.compile(r"(?:(?:so|and|(?:(?:can|could) you |please )?(?:tell m
                          r"roughly|approximately|about|around|i wonder|not sure|"
                          r"i (?:want|need|would like|'d like|wanna) to know)\s+)?"
                          r"(?:when\b(?! (?:i|you) (?:was|were|am|are)\b)|"
-                         r"(?:find|point out|point me to|show me|mark) when\b|at (?:what|which) (?:point|time|second|moment|"
+                         r"(?:find|point out|point me to|show me|mark) when\b|"
+                         r"at (?:what|which) (?:point|time|second|moment|"
                          r"timestamp)\b|what (?:time|timestamp)\b(?! (?:is it|of day)\b)|how long ago\b|how "
                          r"(?:many seconds|far) (?:in|into)\b|where in the\b|locate\b.*\bin time\b|mark the time\b|"
                          r"give me the (?:time|timestamp|onset)\b|what(?:'s| is) the (?:timestamp|onset|start time)\b|"
@@ -342,8 +343,8 @@ _HOW_LONG_QUIET = re.compile(r"\bhow much (?:quiet|silent) time\b|\bhow (?:long|
 _WHICH_FIRST = re.compile(r"\bor\b.*\b(?:first|last|earlier|later|sooner|louder|quieter|softer|longer|shorter)\b",
                           re.IGNORECASE)
 _OR_IS_IT = re.compile(r"\bor\s+(?:is|was|are|were)\s+(?:it|this|that|these|those)\b", re.IGNORECASE)
-_COUNT = re.compile(r"\bhow\s+many\b(?!\s+(?:seconds|minutes|hours)\b)|\bhow\s+often\b|\bnumber\s+of\b|\bcount(?:ing)?\b|"
-                    r"^\W*total\b|"
+_COUNT = re.compile(r"\bhow\s+many\b(?!\s+(?:seconds|minutes|hours)\b)|\bhow\s+often\b|\bnumber\s+of\b|"
+                    r"\bcount(?:ing)?\b|^\W*total\b|"
                     r"\btally\b|\bnumerically\b|\bas\s+a\s+(?:digit|number)\b|\bwith\s+a\s+(?:digit|number)\b",
                     re.IGNORECASE)
 _WHICH = re.compile(r"^(?:which|what|who)\b|\bwhich\s+one\b", re.IGNORECASE)
@@ -431,7 +432,8 @@ _UNKNOWABLE = re.compile("|".join([
     r"announced|announcing|whisper|whispered|whispering|yell|yelled|yelling|shout|shouted|shouting|mean|meant|trying "
     r"to (?:say|tell))\b",
     rf"\bwhat {_PERSON} (?:just )?(?:said|says|say|told|asked|meant|means)\b|\bgoing on about\b|\bread (?:out|aloud)\b|"
-    rf"\b(?:word|words|number|name)s? {_PERSON} (?:just )?(?:said|says|read|spoke|used)\b|\bspell\b(?!\s+(?:it\s+)?out\b)|"
+    rf"\b(?:word|words|number|name)s? {_PERSON} (?:just )?(?:said|says|read|spoke|used)\b|"
+    r"\bspell\b(?!\s+(?:it\s+)?out\b)|"
     r"\bwhat (?:did|does|do|is) (?:it|this|that|the \w+) (?:say|said|saying)\b|\btranscri(?:be|pt|ption)\b|\btranslat"
     r"(?:e|ion)\b|\bwhat(?:'s| is| was) the (?:joke|announcement|message|news|story|punchline)\b"
     r"(?! (?:in|of|here|behind the (?:sound|noise))\b)",

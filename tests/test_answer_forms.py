@@ -578,13 +578,15 @@ def _read(form) -> str:
 @pytest.mark.parametrize("question, kind", [
     # whether it is so, asked indirectly, by a tag or a remark, or as a sound and where it may be heard
     ("tell me if there was rain at any point", "yesno"), ("i wonder whether that's a dog", "yesno"),
-    ("kindly let me know if someone is talking right now", "yesno"), ("not sure if that's a cuckoo i'm hearing", "yesno"),
+    ("kindly let me know if someone is talking right now", "yesno"),
+    ("not sure if that's a cuckoo i'm hearing", "yesno"),
     ("check if there's music on now? answer y or n", "yesno"), ("any owls? is it a yes or a no", "yesno"),
     ("nothing making noise right now, right", "yesno"), ("was that thunder, or did i imagine it", "yesno"),
     ("is that a siren or am i imagining things", "yesno"), ("a cricket anywhere in the clip", "yesno"),
     ("a fire burning rn thanks", "yesno"), ("any animals rn", "yesno"), ("any sign of a person nearby", "yesno"),
     # a statement to judge in other words than "true or false"
-    ("fact check: a dog barked in the recording", "tf"), ("hmm, verify this statement: it rained before the bell", "tf"),
+    ("fact check: a dog barked in the recording", "tf"),
+    ("hmm, verify this statement: it rained before the bell", "tf"),
     ("a phone rang - true.", "tf"), ("the dog barked twice. fact or fiction", "tf"),
     ("someone knocked at some point - is that true please", "tf"), ("is this right: the bell rang once", "tf"),
     ("evaluate: after the door slammed, the baby cried. is it true?", "tf"),

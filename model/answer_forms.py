@@ -677,8 +677,8 @@ _WHO_OR_WILL = re.compile(r"^(?:(?:do you know|any idea|can you tell(?: me)?|tel
 
 # Whether something is so, asked indirectly: "tell me if ...", "i wonder whether ...", "let me know if ...", "i'd like
 # to know if ...", "check whether ...", "not sure if ..."; group 1 is what comes before "if", group 2 the clause
-_INDIRECT = re.compile(r"^(.{0,40}?\b(?:know|tell(?: me)?|check|see|sure|wonder(?:ing)?|find out|confirm|curious|"
-                       r"say|ask(?:ing)?|tell us))\s+(?:if|whether)\s+(.+)$", re.IGNORECASE)
+_INDIRECT = re.compile(r"^(.{0,40}?\b(?:know|tell(?: me| us)?|check|see|sure|wonder(?:ing)?|find out|confirm|"
+                       r"curious|say|ask(?:ing)?))\s+(?:if|whether)\s+(.+)$", re.IGNORECASE)
 
 
 def _between_sounds(text: str) -> bool:
@@ -715,7 +715,8 @@ _FIRST_SOUND = re.compile(r"\b(?:first|earliest|opening|initial)\b|"
                           r"\b(?:kick|start|set)(?:ed|s)? (?:things|it|everything|the whole thing|it all) off\b|"
                           r"\b(?:start(?:ed|s)?|open(?:ed|s)?|began|begins) (?:the|this) (?:recording|clip|audio)\b",
                           re.IGNORECASE)
-_LAST_SOUND = re.compile(r"\bmost recent\b|\b(?:last|final|closing)\b(?! (?:\d+|few|couple|one|two|three|five|ten|fifteen|twenty|"
+_LAST_SOUND = re.compile(r"\bmost recent\b|"
+                         r"\b(?:last|final|closing)\b(?! (?:\d+|few|couple|one|two|three|five|ten|fifteen|twenty|"
                          r"thirty|sixty|minutes?|seconds?|hours?|while|night|week|time|bit)\b)|"
                          r"\b(?:end(?:ed|s)?|close[ds]?|finish(?:ed|es)?) (?:the|this) (?:recording|clip|audio)\b|"
                          r"\bat the (?:very )?end\b", re.IGNORECASE)
@@ -863,7 +864,8 @@ def _yes_no_question(text: str, words: list[str]) -> bool:
     return words[0] in AUXILIARIES or words[0] in SOMEONE_FIRST
 
 
-# The groups of sounds a yes/no question may ask about without naming one (model/data/questions.py, TARGETS)
+# The groups of sounds a yes/no question may ask about without naming one (model/data/questions.py, TARGETS), in
+# more words than tags.GROUPS, which reads only the groups it has a block of YAMNet's rows for
 _GROUP_WORDS = re.compile(r"\b(?:animals?|critters?|wildlife|creatures?|humans?|people|persons?|vehicles?|cars?|"
                           r"traffic|music|voices?|talking|speech)\b", re.IGNORECASE)
 

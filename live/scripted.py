@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--every", type=float, default=12.0, help="seconds between questions, on average")
     p.add_argument("--seed", type=int, default=0, help="of the stream and the questions")
     p.add_argument("--questions", type=Path, help="the hand-written set to ask from (default: "
-                   "model/data/handwritten.jsonl; those written later: handwritten2.jsonl to handwritten4.jsonl)")
+                   "model/data/handwritten.jsonl; those written later: handwritten2.jsonl to handwritten5.jsonl)")
     args = p.parse_args(argv)
     if args.minutes <= 0 or args.every <= 0:
         p.error("--minutes and --every must be positive")

@@ -7,7 +7,9 @@ its answers, so it no longer measures wording nobody looked at. `handwritten2.js
 sets. The second set's answers were read to mend the rules after its first measurement; the third is
 kept unread, the measure of whether such mending holds on wording nobody looked at. `handwritten4.jsonl`,
 written the same way, came before the people's families of training stems (model/data/stems_people.txt) and
-is kept unread too; no stem of those families words a question of any set.
+is kept unread too; no stem of those families words a question of any set. `handwritten5.jsonl`, written the
+same way after those families and before any model trained on them, is kept unread; its questions that one of
+those stems words were left out, since they measure trained wording.
 
 Each question says what it asks (its kind, the class it names, the time it is about); its answer
 comes from the scene it is asked of, by the same rules as the generated questions. A question that
@@ -35,9 +37,11 @@ HANDWRITTEN = Path(__file__).parent / "handwritten.jsonl"
 HANDWRITTEN2 = Path(__file__).parent / "handwritten2.jsonl"
 HANDWRITTEN3 = Path(__file__).parent / "handwritten3.jsonl"
 HANDWRITTEN4 = Path(__file__).parent / "handwritten4.jsonl"
+HANDWRITTEN5 = Path(__file__).parent / "handwritten5.jsonl"
 # each set's file, its items' wording in the wording set and its trained twins' wording
 WRITTEN_SETS = ((HANDWRITTEN, "handwritten", "twin"), (HANDWRITTEN2, "handwritten2", "twin2"),
-                (HANDWRITTEN3, "handwritten3", "twin3"), (HANDWRITTEN4, "handwritten4", "twin4"))
+                (HANDWRITTEN3, "handwritten3", "twin3"), (HANDWRITTEN4, "handwritten4", "twin4"),
+                (HANDWRITTEN5, "handwritten5", "twin5"))
 KIND_OF = {"identify": "open", "quiet_time": "quiet"}  # the hand-written set's kinds -> the generator's
 PLACEHOLDER = re.compile(r"\{([1-4ab])\}")
 LABEL_BEFORE = re.compile(r"([(\[]?[A-Da-d1-4][)\].:]?)\s*$")

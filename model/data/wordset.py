@@ -7,7 +7,7 @@ at their end. Every item has a `wording`:
   in a held-out one (never used in training), paired by `pair`;
 - `handwritten`: a question of handwritten.jsonl that no training stem says word for word, and
   `twin`: the same question in trained wording, paired with it by `pair`; `handwritten2` and `twin2`,
-  `handwritten3`/`twin3` and `handwritten4`/`twin4` the same for the later hand-written sets
+  `handwritten3`/`twin3` to `handwritten5`/`twin5` the same for the later hand-written sets
   (model/data/handwritten.py). Its trained wording is the grammar's own (stems.txt), never the people's families.
 Written like `sam-data valset`: scenes/*.wav, scenes.jsonl, items.jsonl.
 """

@@ -35,9 +35,11 @@ how long it has been quiet ("how long since anything made a peep?", "when did it
 one of our sounds, or whether one sound is there ("any chance there's a dog?", "true or false: you can hear rain"),
 the language model reads the question in the words training asked it in most ("Which came first, the dog or the
 rain?", "What is the first sound?", "How long has it been quiet?", "Which of these sounds can you hear? A) dog B)
-rain", "Do you hear a dog?"): it learnt those kinds in few words, and the rules read many. The answers allowed,
-and what the tags add to them, still follow the question asked (`Form.ask`); an option or "true" is said as the
-question says it (`Form.scored`). Which of two came later, never asked in training, is asked as which came first,
+rain", "Do you hear a dog?"), what kind of sound a whole recording is ("Is this speech, music, another sound, or
+silence?"), and, in a long stream, what one sound is ("what on earth was that?", "which animal is making that noise?":
+"What was that sound just now?", as the training streams ask about the sound just heard): it learnt those kinds in few
+words, and the rules read many. The answers allowed, and what the tags add to them, still follow the question asked
+(`Form.ask`, `Form.stream_ask`); an option or "true" is said as the question says it (`Form.scored`). Which of two came later, never asked in training, is asked as which came first,
 and the other one said.
 
 **What the branch tagged** (model/tags.py), for a model with a YAMNet branch: where the answers to choose
@@ -358,8 +360,11 @@ _AND_THEN_WHICH = re.compile(r"^between\b.+\band\b.*\bwhich\b|\band\b[^?]*[,:;\u
 # the clip", "a fire burning rn")
 _PRESENCE_MARK = re.compile(r"\b(?:rn|right now|now|at the moment|atm|currently|anywhere|at any point|at some point|"
                             r"at all|earlier|somewhere|going on)\b", re.IGNORECASE)
-_TYPE_ASKED = re.compile(r"\b(?:what|which) (?:kind|sort|type|category|genre)s? of (?:audio|recording|soundtrack)\b",
-                         re.IGNORECASE)
+_TYPE_ASKED = re.compile(r"\b(?:what|which) (?:kind|sort|type|category|genre)s? of (?:audio|recording|soundtrack)\b|"
+                         r"\bclassify (?:this|the) (?:audio|recording|clip)\b|"  # "how would you classify this audio?"
+                         r"\b(?:what|which) (?:kind|sort|type) of sound is (?:in|on) (?:the|this) (?:clip|recording|audio)\b|"
+                         r"\bwhat(?:'s| is) (?:this|the) (?:audio|recording)\b.*\bgeneral|\bgeneral\w*\b.*\bwhat(?:'s| is) "
+                         r"(?:this|the) (?:audio|recording)\b", re.IGNORECASE)  # "in general terms, what is this audio"
 _BEFORE_AFTER = re.compile(r"\bbefore\s+or\s+after\b|\bafter\s+or\s+before\b", re.IGNORECASE)
 _KIND_WORDS = {
     "speech": r"speech|speaking|talking|talk|voices?|words|spoken|conversation|someone saying|somebody saying|"
@@ -568,6 +573,7 @@ class Form:
     banned: tuple[str, ...] = ()
     unwanted: Shape | None = None  # an open answer's shape the question does not ask for (model/shapes.py)
     ask: str = ""  # the question the language model reads instead, in its training wording ("" for the one asked)
+    stream_ask: str = ""  # the same, where the recording is a long stream (model.tags.Tags.stream): "" for `ask`
     scored: tuple[str, ...] = ()  # the answers as the language model scores them after `ask` (() for `answers`)
 
 
@@ -598,7 +604,7 @@ def asked_form(question: str) -> Form | None:
     paired = bool(_AND_THEN_WHICH.search(bare))  # "between the dog and the rain, which was first?"
     between = alternatives or paired or bool(_OF_PAIR.search(text))  # "the dog or the rain"; "the louder of X and Y"
     if _TYPE_ASKED.search(text) and not class_mentions(text):  # "what kind of audio is this?"
-        return Form("type", TYPES)
+        return _type(text)
     if _BEFORE_AFTER.search(text):  # "was the dog before or after the rain?"
         return Form("listed", BEFORE_AFTER)
     named = _narrowest(class_mentions(text)) if between else ()
@@ -608,7 +614,7 @@ def asked_form(question: str) -> Form | None:
     choice = bool(_OR_IS_IT.search(text))  # "is someone speaking or is it music": a choice, not whether either is there
     of_kind = len(kinds) >= 2 and alternatives and (not existence or choice or len(kinds) >= 3 or "sound" in kinds)
     if of_kind and (kinds & {"sound", "silence"} or set(named) <= {"speech", "music"}):
-        return Form("type", TYPES)  # "speech, music or another sound?"
+        return _type(text)  # "speech, music or another sound?"
     if len(named) >= 2 and (_WHICH.search(bare) or paired):  # "which was louder, the dog or the rain"
         return _named(text, named)
     if _HOW_LONG_QUIET.search(bare) or _WENT_QUIET.search(bare):
@@ -624,7 +630,7 @@ def asked_form(question: str) -> Form | None:
     if len(named) >= 2:  # "was that a cow or a goat?", "dog first or rain first?"
         return _named(text, named)
     if of_kind:
-        return Form("type", TYPES)
+        return _type(text)
     said = _said_alternatives(bare) if alternatives else []
     if said:  # "is it a plane or a helicopter?": one of them, as said
         return Form("listed", tuple(said))
@@ -655,8 +661,58 @@ def asked_form(question: str) -> Form | None:
                     unwanted=NOTHING if asks_when and (re.match(r"how\b", bare, re.IGNORECASE)
                                                       or not _TELLS_SOUNDS.search(text)) else TIME_OR_NOTHING,
                     ask=DESCRIBE_PROMPT if describe_alone else _end_asked(text) or _one_word_asked(text)
-                    or _tags_asked(text))
+                    or _tags_asked(text),
+                    stream_ask="" if describe_alone or _end_asked(text) or _tags_asked(text) else _just_asked(text))
     return None
+
+
+# What kind of sound, as the training data asks it of a whole recording; a question about one moment of it ("was
+# the sound at 3 s speech or music?", "is the first sound a voice?") keeps its own words.
+KIND_ASKED = "Is this speech, music, another sound, or silence?"
+_ONE_MOMENT = re.compile(r"\d|\b(?:first|last|start|end|beginning|begin|began|earlier|before|after|then|later|"
+                         r"background|second|seconds|minute|minutes)\b", re.IGNORECASE)
+
+
+def _type(text: str) -> Form:
+    """Speech, music, another sound or silence: read by the language model as training asks it of a recording."""
+    return Form("type", TYPES, ask="" if _ONE_MOMENT.search(text) else KIND_ASKED)
+
+
+# What one sound is ("what was that?", "which animal is making that noise?", "identify this sound", "what's
+# responsible for that noise"), in the words the training data's questions about one sound use; in a long stream
+# it asks what was just heard, as the training streams ask it ("what was that sound just now?").
+JUST_ASKED = "What was that sound just now?"
+_ONE_SOUND = (r"sound|noise|racket|thing|animal|creature|instrument|vehicle|tool|weapon|voice|music|genre|"
+              r"kind of (?:voice|music|noise|sound)|style of music|natural sound|sound of nature|sound (?:event|class|source)|"
+              r"type of sound(?: event)?")
+_IDENTIFIES = re.compile(
+    rf"\b(?:what|which)(?:'s|s|\s+(?:is|was))?(?:\s+(?:exactly|on earth|the heck|the hell|in the world))?\s+"
+    rf"(?:is\s+|was\s+)?(?:that|this|it)\b(?!\s+(?:doing|saying|about|for|mean|means))|"
+    rf"\b(?:what|which)\s+(?:{_ONE_SOUND})\s+(?:is|was|'s|made|makes|do|did|can|could|are|am|does|would|might|appears|"
+    rf"is making|was making|(?:that|this|it) (?:is|was)|(?:you|we|i) (?:hear|heard|can hear)|(?:we|you|i)'?(?:re|m| are| am) "
+    rf"hearing)\b|"
+    rf"\b(?:what|which)(?:'s|s|\s+is|\s+was) the (?:{_ONE_SOUND})\s*(?:[?.!]|$|source\b|in\b)|"
+    rf"\b(?:that|this|the) (?:sound|noise|racket) (?:is|was)\b|"
+    rf"\b(?:identify|name|id|recogni[sz]e|classify)\b(?:\s+\w+){{0,3}}?\s+(?:{_ONE_SOUND}|that|this|it)\b|"
+    rf"\bwhat(?:'s|s|\s+is|\s+was|\s+could be|\s+might be|\s+just|\s+on earth just)?\s+(?:making|made|causing|caused|"
+    rf"producing|produced|produces|responsible for)\s+(?:that|this|the)\s+(?:sound|noise|racket)\b|"
+    rf"\b(?:source|cause|origin) of (?:that|this|the) (?:sound|noise)\b|\bwhat just happened\b|"
+    rf"\b(?:most recent|latest) (?:sound|noise)\b|\b(?:sound|noise|that) (?:you heard |i heard )?(?:a (?:moment|second) ago|"
+    rf"just now)\b|"
+    rf"\bwhat (?:am i|are we|did i just|did you just|did the mic just) (?:hearing|hear|pick up)\b", re.IGNORECASE)
+_NOT_ONE_SOUND = re.compile(r"\b(?:sounds|noises|every|each|everything|all|happening|going on|when|how|where|why|"
+                            r"first|last|final|start|starts|started|begin\w*|open(?:s|ed)? with|end(?:s|ed|ing)?|finish\w*|"
+                            r"loud\w*|quiet\w*|general\w*|overall|in the (?:last|past)|over the (?:last|past)|"
+                            r"\d+\s*(?:s|secs?|seconds?|mins?|minutes?)|(?:few|several|two|three|five|ten|twenty|thirty) "
+                            r"(?:seconds|minutes))\b", re.IGNORECASE)
+
+
+def _just_asked(text: str) -> str:
+    """JUST_ASKED for a question about what one sound is, asked of a long stream; "" for any other question, or
+    one that names a sound ("what is the dog doing?") or asks about more than the sound just heard."""
+    if not _IDENTIFIES.search(text) or _NOT_ONE_SOUND.search(text) or class_mentions(text):
+        return ""
+    return JUST_ASKED
 
 
 # When it went quiet, as the training data's "how long ago was the last sound" asks it ("when did it go quiet?",
@@ -1011,6 +1067,7 @@ def question_form(tok: Tokenizer, question: str, tags=None) -> TokenForm:
     if form is None:
         return TokenForm(None, [])
     priors = heard_priors(form, question, tags) if form.answers else None
+    asked = form.stream_ask if form.stream_ask and tags is not None and tags.stream else form.ask
     return TokenForm([answer_ids(tok, a) for a in form.scored or form.answers] or None,
-                     [answer_ids(tok, a) for a in form.banned], priors, form.unwanted, form.ask or None,
+                     [answer_ids(tok, a) for a in form.banned], priors, form.unwanted, asked or None,
                      list(form.answers) if form.scored else None)

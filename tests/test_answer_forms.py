@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from model.answer_forms import (BARE, COUNTS, FIRST_ASKED, LAST_ASKED, QUIET_ASKED, TAGS_ASKED, TRUE_FALSE, TYPES,
-                                YES_NO, asked_form, class_mentions, question_form, stated_answers)
+from model.answer_forms import (BARE, COUNTS, FIRST_ASKED, JUST_ASKED, KIND_ASKED, LAST_ASKED, QUIET_ASKED, TAGS_ASKED,
+                                TRUE_FALSE, TYPES, YES_NO, asked_form, class_mentions, question_form, stated_answers)
 from model.data.questions import REFUSAL
 from model.data.tasks import ABSENT_STEMS
 from model.data.wording import (HELD_OUT_STYLES, LABEL_STYLES, OPTION_HEADERS, load_phrases, option_answer,
@@ -160,6 +160,42 @@ def test_batched_answers_choose_as_single_answers_do_and_the_others_decode_as_be
     ("time since last noise?", QUIET_ASKED)])
 def test_a_kind_the_rules_read_is_asked_in_its_training_wording(question, asked):
     assert asked_form(question).ask == asked
+
+
+@pytest.mark.parametrize("question, asked", [
+    ("voice or tune or neither?", KIND_ASKED), ("is somebody chatting, or is that a song", KIND_ASKED),
+    ("what kind of audio have we got here", KIND_ASKED), ("how would you classify this clip?", KIND_ASKED),
+    ("in general, what is the recording?", KIND_ASKED),
+    ("was the first sound speech or music?", ""), ("at 4 s: speech, music or something else?", ""),  # one moment
+    ("is the background a voice or music or other noise", "")])
+def test_what_kind_of_sound_is_read_in_the_training_words_unless_it_asks_about_one_moment(question, asked):
+    form = asked_form(question)
+    assert form.kind == "type" and form.answers == TYPES and form.ask == asked
+
+
+class _Heard:
+    """What question_form reads of the tags: whether the recording is a long stream."""
+
+    def __init__(self, stream: bool):
+        self.stream, self.columns = stream, 1000 if stream else 50
+
+
+@pytest.mark.parametrize("question, one_sound", [
+    ("what in the world was that", True), ("which creature was that?", True), ("whats making that racket", True),
+    ("can you name that noise for me", True), ("what did you just hear", True), ("please recognise this sound", True),
+    ("what's the source of this noise", True), ("what instrument are we hearing", True),
+    ("what is the dog doing", False),  # names a sound: asks about it, not what it is
+    ("name every sound you hear", False), ("what did you hear in the last 30 seconds", False),  # more than one
+    ("what was the first sound", False), ("when was that?", False), ("how loud is that", False),
+    ("what's that smell", False)])
+def test_what_one_sound_is_asks_in_a_long_stream_what_was_just_heard(question, one_sound):
+    """A stream's training questions about one sound ask what was just heard; a recording keeps the words asked."""
+    from model.tokenizer import Tokenizer
+    tok = Tokenizer.load(Path(__file__).resolve().parents[1] / "assets/sam-small/tokenizer.json")
+    in_stream = question_form(tok, question, _Heard(True)).asked
+    assert (in_stream == JUST_ASKED) == one_sound
+    assert question_form(tok, question, _Heard(False)).asked != JUST_ASKED
+    assert question_form(tok, question).asked != JUST_ASKED  # no tags: nothing says it is a stream
 
 
 def test_which_came_later_is_asked_which_came_first_and_the_other_sound_said():

@@ -39,8 +39,8 @@ rain", "Do you hear a dog?"), what kind of sound a whole recording is ("Is this 
 silence?"), and, in a long stream, what one sound is ("what on earth was that?", "which animal is making that noise?":
 "What was that sound just now?", as the training streams ask about the sound just heard): it learnt those kinds in few
 words, and the rules read many. The answers allowed, and what the tags add to them, still follow the question asked
-(`Form.ask`, `Form.stream_ask`); an option or "true" is said as the question says it (`Form.scored`). Which of two came later, never asked in training, is asked as which came first,
-and the other one said.
+(`Form.ask`, `Form.stream_ask`); an option or "true" is said as the question says it (`Form.scored`). Which of two
+came later, never asked in training, is asked as which came first, and the other one said.
 
 **What the branch tagged** (model/tags.py), for a model with a YAMNet branch: where the answers to choose
 from name sounds (options, the sounds named as alternatives) or the question asks whether a sound is
@@ -362,9 +362,11 @@ _PRESENCE_MARK = re.compile(r"\b(?:rn|right now|now|at the moment|atm|currently|
                             r"at all|earlier|somewhere|going on)\b", re.IGNORECASE)
 _TYPE_ASKED = re.compile(r"\b(?:what|which) (?:kind|sort|type|category|genre)s? of (?:audio|recording|soundtrack)\b|"
                          r"\bclassify (?:this|the) (?:audio|recording|clip)\b|"  # "how would you classify this audio?"
-                         r"\b(?:what|which) (?:kind|sort|type) of sound is (?:in|on) (?:the|this) (?:clip|recording|audio)\b|"
-                         r"\bwhat(?:'s| is) (?:this|the) (?:audio|recording)\b.*\bgeneral|\bgeneral\w*\b.*\bwhat(?:'s| is) "
-                         r"(?:this|the) (?:audio|recording)\b", re.IGNORECASE)  # "in general terms, what is this audio"
+                         r"\b(?:what|which) (?:kind|sort|type) of sound is (?:in|on) (?:the|this) "
+                         r"(?:clip|recording|audio)\b|"
+                         r"\bwhat(?:'s| is) (?:this|the) (?:audio|recording)\b.*\bgeneral|"
+                         r"\bgeneral\w*\b.*\bwhat(?:'s| is) (?:this|the) (?:audio|recording)\b",
+                         re.IGNORECASE)
 _BEFORE_AFTER = re.compile(r"\bbefore\s+or\s+after\b|\bafter\s+or\s+before\b", re.IGNORECASE)
 _KIND_WORDS = {
     "speech": r"speech|speaking|talking|talk|voices?|words|spoken|conversation|someone saying|somebody saying|"
@@ -683,28 +685,29 @@ def _type(text: str) -> Form:
 # it asks what was just heard, as the training streams ask it ("what was that sound just now?").
 JUST_ASKED = "What was that sound just now?"
 _ONE_SOUND = (r"sound|noise|racket|thing|animal|creature|instrument|vehicle|tool|weapon|voice|music|genre|"
-              r"kind of (?:voice|music|noise|sound)|style of music|natural sound|sound of nature|sound (?:event|class|source)|"
-              r"type of sound(?: event)?")
+              r"kind of (?:voice|music|noise|sound)|style of music|natural sound|sound of nature|"
+              r"sound (?:event|class|source)|type of sound(?: event)?")
 _IDENTIFIES = re.compile(
     rf"\b(?:what|which)(?:'s|s|\s+(?:is|was))?(?:\s+(?:exactly|on earth|the heck|the hell|in the world))?\s+"
     rf"(?:is\s+|was\s+)?(?:that|this|it)\b(?!\s+(?:doing|saying|about|for|mean|means))|"
     rf"\b(?:what|which)\s+(?:{_ONE_SOUND})\s+(?:is|was|'s|made|makes|do|did|can|could|are|am|does|would|might|appears|"
-    rf"is making|was making|(?:that|this|it) (?:is|was)|(?:you|we|i) (?:hear|heard|can hear)|(?:we|you|i)'?(?:re|m| are| am) "
-    rf"hearing)\b|"
+    rf"is making|was making|(?:that|this|it) (?:is|was)|(?:you|we|i) (?:hear|heard|can hear)|"
+    rf"(?:we|you|i)'?(?:re|m| are| am) hearing)\b|"
     rf"\b(?:what|which)(?:'s|s|\s+is|\s+was) the (?:{_ONE_SOUND})\s*(?:[?.!]|$|source\b|in\b)|"
     rf"\b(?:that|this|the) (?:sound|noise|racket) (?:is|was)\b|"
     rf"\b(?:identify|name|id|recogni[sz]e|classify)\b(?:\s+\w+){{0,3}}?\s+(?:{_ONE_SOUND}|that|this|it)\b|"
     rf"\bwhat(?:'s|s|\s+is|\s+was|\s+could be|\s+might be|\s+just|\s+on earth just)?\s+(?:making|made|causing|caused|"
     rf"producing|produced|produces|responsible for)\s+(?:that|this|the)\s+(?:sound|noise|racket)\b|"
     rf"\b(?:source|cause|origin) of (?:that|this|the) (?:sound|noise)\b|\bwhat just happened\b|"
-    rf"\b(?:most recent|latest) (?:sound|noise)\b|\b(?:sound|noise|that) (?:you heard |i heard )?(?:a (?:moment|second) ago|"
-    rf"just now)\b|"
+    rf"\b(?:most recent|latest) (?:sound|noise)\b|"
+    rf"\b(?:sound|noise|that) (?:you heard |i heard )?(?:a (?:moment|second) ago|just now)\b|"
     rf"\bwhat (?:am i|are we|did i just|did you just|did the mic just) (?:hearing|hear|pick up)\b", re.IGNORECASE)
 _NOT_ONE_SOUND = re.compile(r"\b(?:sounds|noises|every|each|everything|all|happening|going on|when|how|where|why|"
-                            r"first|last|final|start|starts|started|begin\w*|open(?:s|ed)? with|end(?:s|ed|ing)?|finish\w*|"
+                            r"first|last|final|start|starts|started|begin\w*|open(?:s|ed)? with|end(?:s|ed|ing)?|"
+                            r"finish\w*|"
                             r"loud\w*|quiet\w*|general\w*|overall|in the (?:last|past)|over the (?:last|past)|"
-                            r"\d+\s*(?:s|secs?|seconds?|mins?|minutes?)|(?:few|several|two|three|five|ten|twenty|thirty) "
-                            r"(?:seconds|minutes))\b", re.IGNORECASE)
+                            r"\d+\s*(?:s|secs?|seconds?|mins?|minutes?)|"
+                            r"(?:few|several|two|three|five|ten|twenty|thirty) (?:seconds|minutes))\b", re.IGNORECASE)
 
 
 def _just_asked(text: str) -> str:

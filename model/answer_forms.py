@@ -36,7 +36,7 @@ one of our sounds, or whether one sound is there ("any chance there's a dog?", "
 the language model reads the question in the words training asked it in most ("Which came first, the dog or the
 rain?", "What is the first sound?", "How long has it been quiet?", "Which of these sounds can you hear? A) dog B)
 rain", "Do you hear a dog?"), what kind of sound a whole recording is ("Is this speech, music, another sound, or
-silence?"), and, in a long stream, what one sound is ("what on earth was that?", "which animal is making that noise?":
+silence?"), and, in a long stream, what one sound is ("what on earth was that?", "what's making that noise?":
 "What was that sound just now?", as the training streams ask about the sound just heard): it learnt those kinds in few
 words, and the rules read many. The answers allowed, and what the tags add to them, still follow the question asked
 (`Form.ask`, `Form.stream_ask`); an option or "true" is said as the question says it (`Form.scored`). Which of two
@@ -702,6 +702,8 @@ _IDENTIFIES = re.compile(
     rf"\b(?:most recent|latest) (?:sound|noise)\b|"
     rf"\b(?:sound|noise|that) (?:you heard |i heard )?(?:a (?:moment|second) ago|just now)\b|"
     rf"\bwhat (?:am i|are we|did i just|did you just|did the mic just) (?:hearing|hear|pick up)\b", re.IGNORECASE)
+_OF_A_KIND = re.compile(r"\b(?:animal|creature|bird|instrument|vehicle|tool|weapon|voice|music|genre|natural sound|"
+                        r"sound of nature)\b", re.IGNORECASE)
 _NOT_ONE_SOUND = re.compile(r"\b(?:sounds|noises|every|each|everything|all|happening|going on|when|how|where|why|"
                             r"first|last|final|start|starts|started|begin\w*|open(?:s|ed)? with|end(?:s|ed|ing)?|"
                             r"finish\w*|"
@@ -712,8 +714,10 @@ _NOT_ONE_SOUND = re.compile(r"\b(?:sounds|noises|every|each|everything|all|happe
 
 def _just_asked(text: str) -> str:
     """JUST_ASKED for a question about what one sound is, asked of a long stream; "" for any other question, or
-    one that names a sound ("what is the dog doing?") or asks about more than the sound just heard."""
-    if not _IDENTIFIES.search(text) or _NOT_ONE_SOUND.search(text) or class_mentions(text):
+    one that names a sound ("what is the dog doing?"), a kind of sound the training words would lose ("which
+    vehicle is that?") or asks about more than the sound just heard."""
+    if (not _IDENTIFIES.search(text) or _NOT_ONE_SOUND.search(text) or _OF_A_KIND.search(text)
+            or class_mentions(text)):
         return ""
     return JUST_ASKED
 

@@ -783,7 +783,8 @@ _LAST_SOUND = re.compile(r"\bmost recent\b|"
                          r"thirty|sixty|minutes?|seconds?|hours?|while|night|week|time|bit)\b)|"
                          r"\b(?:end(?:ed|s)?|close[ds]?|finish(?:ed|es)?) (?:the|this) (?:recording|clip|audio)\b|"
                          r"\bat the (?:very )?end\b", re.IGNORECASE)
-_NOT_ORDER = re.compile(r"\bin the (?:last|past)\b|\b(?:when|time|how|since|many|much)\b", re.IGNORECASE)
+_NOT_ORDER = re.compile(r"\b(?:in|over|during|within|for|from) the (?:last|past|previous)\b|"
+                        r"\b(?:when|time|how|since|many|much)\b", re.IGNORECASE)
 
 
 def _named(text: str, named: tuple[str, ...]) -> Form:

@@ -157,7 +157,9 @@ def test_batched_answers_choose_as_single_answers_do_and_the_others_decode_as_be
     ("is it rain? wind? thunder? waves?", "Which of these sounds can you hear? A) rain B) wind C) thunder D) waves"),
     ("ok which one was it: rain? wind? thunder?", "Which of these sounds can you hear? A) rain B) wind C) thunder"),
     ("labels?", TAGS_ASKED), ("how long is the silent stretch so far", QUIET_ASKED),
-    ("time since last noise?", QUIET_ASKED)])
+    ("time since last noise?", QUIET_ASKED),
+    ("sounds during the last forty seconds?", ""),  # a span of time, not the last sound
+    ("what went on over the last minute", "")])
 def test_a_kind_the_rules_read_is_asked_in_its_training_wording(question, asked):
     assert asked_form(question).ask == asked
 

@@ -72,7 +72,7 @@ from functools import lru_cache
 
 from torch import Tensor
 
-from .data.questions import REFUSAL
+from .data.questions import CAT_NOUNS, REFUSAL
 from .data.tasks import ABSENT_STEMS, LETTERS, SILENCE
 from .metrics import normalize
 from .prompt import DESCRIBE_PROMPT, answer_ids
@@ -659,12 +659,12 @@ def asked_form(question: str) -> Form | None:
         # question that speaks of the sound itself asks what it can, but where it comes from
         about_sound = sounds or of_sound and not re.match(r"where\b", bare, re.IGNORECASE) or bool(
             _OF_EVENTS.search(bare))
+        end, keywords = _end_asked(text), _tags_asked(text)
         return Form("open", banned=BARE + ((REFUSAL,) if about_sound else ()),
                     unwanted=NOTHING if asks_when and (re.match(r"how\b", bare, re.IGNORECASE)
                                                       or not _TELLS_SOUNDS.search(text)) else TIME_OR_NOTHING,
-                    ask=DESCRIBE_PROMPT if describe_alone else _end_asked(text) or _one_word_asked(text)
-                    or _tags_asked(text),
-                    stream_ask="" if describe_alone or _end_asked(text) or _tags_asked(text) else _just_asked(text))
+                    ask=DESCRIBE_PROMPT if describe_alone else end or _one_word_asked(text) or keywords,
+                    stream_ask="" if describe_alone or end or keywords else _just_asked(text))
     return None
 
 
@@ -684,24 +684,25 @@ def _type(text: str) -> Form:
 # that noise"): in a long stream, asked as the training streams ask about the sound just heard. A question that names
 # a kind ("which animal was that?") keeps its words, which the training words would lose.
 JUST_ASKED = "What was that sound just now?"
-_ONE_SOUND = r"sound|noise|racket|thing|kind of (?:noise|sound)|sound (?:event|class|source)|type of sound(?: event)?"
+_SOUND_NOUN = r"sound|noise|racket|thing|kind of (?:noise|sound)|sound (?:event|class|source)|type of sound(?: event)?"
 _IDENTIFIES = re.compile(
     rf"\b(?:what|which)(?:'s|s|\s+(?:is|was))?(?:\s+(?:exactly|on earth|the heck|the hell|in the world))?\s+"
     rf"(?:is\s+|was\s+)?(?:that|this|it)\b(?!\s+(?:doing|saying|about|for|mean|means))|"
-    rf"\b(?:what|which)\s+(?:{_ONE_SOUND})\s+(?:is|was|'s|made|makes|do|did|can|could|are|am|does|would|might|appears|"
+    rf"\b(?:what|which)\s+(?:{_SOUND_NOUN})\s+(?:is|was|'s|made|makes|do|did|can|could|are|am|does|would|might|appears|"
     rf"is making|was making|(?:that|this|it) (?:is|was)|(?:you|we|i) (?:hear|heard|can hear)|"
     rf"(?:we|you|i)'?(?:re|m| are| am) hearing)\b|"
-    rf"\b(?:what|which)(?:'s|s|\s+is|\s+was) the (?:{_ONE_SOUND})\s*(?:[?.!]|$|source\b|in\b)|"
+    rf"\b(?:what|which)(?:'s|s|\s+is|\s+was) the (?:{_SOUND_NOUN})\s*(?:[?.!]|$|source\b|in\b)|"
     rf"\b(?:that|this|the) (?:sound|noise|racket) (?:is|was)\b|"
-    rf"\b(?:identify|name|id|recogni[sz]e|classify)\b(?:\s+\w+){{0,3}}?\s+(?:{_ONE_SOUND}|that|this|it)\b|"
+    rf"\b(?:identify|name|id|recogni[sz]e|classify)\b(?:\s+\w+){{0,3}}?\s+(?:{_SOUND_NOUN}|that|this|it)\b|"
     rf"\bwhat(?:'s|s|\s+is|\s+was|\s+could be|\s+might be|\s+just|\s+on earth just)?\s+(?:making|made|causing|caused|"
     rf"producing|produced|produces|responsible for)\s+(?:that|this|the)\s+(?:sound|noise|racket)\b|"
     rf"\b(?:source|cause|origin) of (?:that|this|the) (?:sound|noise)\b|\bwhat just happened\b|"
     rf"\b(?:most recent|latest) (?:sound|noise)\b|"
     rf"\b(?:sound|noise|that) (?:you heard |i heard )?(?:a (?:moment|second) ago|just now)\b|"
     rf"\bwhat (?:am i|are we|did i just|did you just|did the mic just) (?:hearing|hear|pick up)\b", re.IGNORECASE)
-_OF_A_KIND = re.compile(r"\b(?:animal|creature|bird|instrument|vehicle|tool|weapon|voice|music|genre|natural sound|"
-                        r"sound of nature)\b", re.IGNORECASE)
+# the kinds that the training's questions about one sound name ({cat}), and birds
+_OF_A_KIND = re.compile(r"\b(?:bird|" + "|".join(sorted({n for ns in CAT_NOUNS.values() for n in ns}, key=len,
+                                                         reverse=True)) + r")\b", re.IGNORECASE)
 _NOT_ONE_SOUND = re.compile(r"\b(?:sounds|noises|every|each|everything|all|happening|going on|when|how|where|why|"
                             r"first|last|final|start|starts|started|begin\w*|open(?:s|ed)? with|end(?:s|ed|ing)?|"
                             r"finish\w*|loud\w*|quiet\w*|general\w*|overall|"

@@ -61,6 +61,16 @@ _ONE_SOUND = re.compile(r"\b(?:what|which|whats)(?:'s| is| was)?\s+(?:that|this|
                         r"\bidentify\s+the\s+(?:main\s+)?(?:sound|noise)\b(?!s)|\bwhat\s+(?:just\s+)?went by\b|"
                         r"\bwhat(?:'s| is| was)\s+the\s+(?:\w+\s+)?(?:thing|sound|noise)\b(?!s|\s+(?:scene|events?|like|of)\b)",
                         re.IGNORECASE)
+# Verbs of phrases.tsv's actions left out of a question's sound verbs (`_sound_verbs`): those that say what is done,
+# not how it sounds ("a bus|pull away", "someone|use a saw"); "called" ("what's that called?"); and those whose
+# classes miss sounds people mean by them ("buzzing": a buzzer, a hum; "flying": a bird; "running": water; "roaring":
+# an engine; "screeching": tyres; "squeaking": a door; "jingling": keys; "crashing", "falling", "breaking").
+_NOT_A_SOUND = {"going", "went", "coming", "came", "using", "used", "taking", "took", "hitting", "hit", "saying",
+                "said", "making", "made", "passing", "passed", "pulling", "pulled", "drawing", "drew", "cutting",
+                "cut", "throwing", "threw", "shaking", "shook", "swinging", "swung", "kicking", "kicked", "called",
+                "buzzing", "buzzed", "flying", "flew", "running", "ran", "roaring", "roared", "screeching",
+                "screeched", "squeaking", "squeaked", "jingling", "jingled", "crashing", "crashed", "falling", "fell",
+                "breaking", "broke"}
 _LAST = re.compile(r"\b(?:last|latest|final|most recent)\b", re.IGNORECASE)  # of several sounds in order, the last
 _WINDOW = re.compile(r"\b(?:the\s+)?(?:last|past)\s+(?:\w+\s+)?(?:seconds?|minutes?|hours?)\b", re.IGNORECASE)
 _JUST_NOW = re.compile(r"\b(?:just|a moment ago|a second ago|right now)\b", re.IGNORECASE)  # the last ten seconds
@@ -134,8 +144,39 @@ def asked_categories(question: str) -> set[str]:
     asked = _categories_said(question)
     if asked or not _ONE_SOUND.search(question):
         return asked
+    classes = vocabulary().classes
     named = class_mentions(question)
-    return {vocabulary().classes[named[0]]} if len(named) == 1 and named[0] in vocabulary().classes else set()
+    if len(named) == 1 and named[0] in classes:
+        return {classes[named[0]]}
+    if named:
+        return set()
+    return {classes[c] for c in _sound_verbs_said(question) if c in classes}
+
+
+@functools.lru_cache(maxsize=1)
+def _sound_verbs() -> tuple[re.Pattern, dict[str, tuple[str, ...]]]:
+    """The verbs that say how several classes sound ("ringing", "rang": alarm, bell, doorbell, telephone), from
+    phrases.tsv's actions (a class's own words, "barking", are class_mentions'), as one pattern and each verb's
+    classes; verbs that say nothing of a sound ("going", "using", "hitting") left out."""
+    from .data.wording import cached_phrases
+
+    said: dict[str, set[str]] = {}
+    for name, p in cached_phrases().items():
+        for action in p.actions:
+            for form in (action.verbing, action.verbed):
+                head = form.split()[0].lower()
+                if head not in _NOT_A_SOUND:
+                    said.setdefault(head, set()).add(name)
+    several = {w: tuple(sorted(c)) for w, c in said.items() if len(c) > 1}
+    pattern = re.compile(r"\b(?:" + "|".join(sorted(map(re.escape, several), key=len, reverse=True)) + r")\b",
+                         re.IGNORECASE)
+    return pattern, several
+
+
+def _sound_verbs_said(question: str) -> tuple[str, ...]:
+    """The classes that the sound verbs of a question say ("what's that ringing?" -> alarm, bell, ...)."""
+    pattern, classes = _sound_verbs()
+    return tuple(c for m in pattern.finditer(question) for c in classes[m.group().lower()])
 
 
 def candidates(question: str, answer_class: str) -> list[str]:

@@ -58,6 +58,25 @@ def test_a_category_the_question_asks_for_limits_the_candidates():
     assert asked_categories("did the dog bark?") == set()  # not a question about one sound's name
 
 
+@pytest.mark.parametrize("question, verb", [("what's that ringing?", "ringing"), ("what was that ringing noise", "ringing"),
+                                            ("whats playing", "playing"), ("what's that chirping", "chirping")])
+def test_a_verb_said_of_several_sounds_limits_the_candidates_to_their_kinds(question, verb):
+    from model.data.wording import cached_phrases
+
+    v = vocabulary()
+    said = {c for c, p in cached_phrases().items() if any(a.verbing.split()[0] == verb for a in p.actions)}
+    assert len(said) > 1  # the table says it of several classes: no one class is named
+    names = candidates(question, "dog" if "dog" not in said else "rain")
+    assert said <= set(names)
+    assert {v.classes[c] for c in names} == {v.classes[c] for c in said}
+
+
+@pytest.mark.parametrize("question", ["what's that called?", "what's that buzzing?", "what's that going on about?",
+                                      "is something ringing?"])
+def test_a_verb_that_does_not_say_how_it_sounds_or_a_question_for_no_name_limits_nothing(question):
+    assert len(candidates(question, "dog")) == len(vocabulary().classes)
+
+
 def test_a_question_about_what_was_just_heard_reads_the_last_ten_seconds_even_in_a_short_scene():
     from model.naming import named_scores
     from model.tags import RECENT_COLUMNS

@@ -189,6 +189,9 @@ class EncoderConfig:
 CONNECTOR_LAYOUTS = ("column", "time_major", "freq_major")
 # A second hearing branch beside the encoder (model/branch.py): none, or YAMNet's embedding.
 BRANCHES = ("", "yamnet")
+# What a presence head reads of each column: the LM input token (encoder and branch parts together), YAMNet's
+# embedding of the column's 0.96 s alone, or both side by side.
+PRESENCE_READS = ("tokens", "embedding", "both")
 
 
 @dataclass(frozen=True)
@@ -212,6 +215,7 @@ class SAMConfig:
     lm: MambaConfig
     branch: str = ""  # one of BRANCHES
     presence: tuple[str, ...] = ()  # the classes the presence head hears (model/presence.py); () without one
+    presence_reads: str = "tokens"  # what the presence head reads of each column: one of PRESENCE_READS
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str):
@@ -221,6 +225,8 @@ class SAMConfig:
         if not isinstance(self.presence, tuple) or not all(isinstance(c, str) and c for c in self.presence) \
                 or len(set(self.presence)) != len(self.presence):
             raise ValueError("SAMConfig.presence must be a list of distinct class names")
+        if self.presence_reads not in PRESENCE_READS:
+            raise ValueError(f"SAMConfig.presence_reads {self.presence_reads!r} is not one of {PRESENCE_READS}")
 
     def to_dict(self) -> dict[str, Any]:
         """As config.json holds it; a model without a branch or a presence head has no such key, as before they
@@ -232,6 +238,8 @@ class SAMConfig:
             d["presence"] = list(self.presence)
         else:
             del d["presence"]
+        if self.presence_reads == "tokens":
+            del d["presence_reads"]
         return d
 
     @classmethod
@@ -243,7 +251,8 @@ class SAMConfig:
         try:
             return cls(name=d["name"], encoder=EncoderConfig(**d["encoder"]),
                        connector=ConnectorConfig(**d["connector"]), lm=MambaConfig.from_dict(d["lm"]),
-                       branch=d.get("branch", ""), presence=tuple(d.get("presence", ())))
+                       branch=d.get("branch", ""), presence=tuple(d.get("presence", ())),
+                       presence_reads=d.get("presence_reads", "tokens"))
         except (KeyError, TypeError) as e:
             raise ValueError(f"not a SAM config: {e}") from e
 

@@ -15,6 +15,9 @@ tags (answer_forms.heard_priors, watch.with_tags).
 
     python -m model.presence --checkpoint assets/sam-small --out runs/presence --batches 300
 
+`--reads` chooses what the head reads of a column: its LM input token (as the shipped head does), YAMNet's
+embedding of its 0.96 s, or both side by side (config.PRESENCE_READS; the checkpoint's config keeps the choice).
+
 The head reads the tokens its model's encoder, connector and branch make: a model trained further
 (`sam-train --init`) keeps the head it had, which then hears through changed tokens; make it again.
 """
@@ -34,6 +37,7 @@ import torch
 from torch import Tensor, nn
 
 from .audio import TOKENS_PER_SECOND
+from .config import PRESENCE_READS
 
 HIDDEN = 512  # the MLP's width
 LABEL_S = 0.48  # a column is labelled with the classes sounding in the last LABEL_S seconds before its end
@@ -41,13 +45,14 @@ STEP_COLUMNS = 1024  # columns per training step
 
 
 class PresenceHead(nn.Module):
-    """(b, n, d_model) LM input tokens -> (b, n, classes) probabilities that each class sounds in each column."""
+    """(b, n, width) what it reads of each column (`presence_input`) -> (b, n, classes) probabilities that each
+    class sounds in each column."""
 
-    def __init__(self, d_model: int, n_classes: int, hidden: int = HIDDEN):
+    def __init__(self, width: int, n_classes: int, hidden: int = HIDDEN):
         super().__init__()
-        self.register_buffer("mean", torch.zeros(d_model))  # the training columns' statistics: tokens standardised
-        self.register_buffer("scale", torch.ones(d_model))
-        self.net = nn.Sequential(nn.Linear(d_model, hidden), nn.GELU(), nn.Dropout(0.2), nn.Linear(hidden, n_classes))
+        self.register_buffer("mean", torch.zeros(width))  # the training columns' statistics: inputs standardised
+        self.register_buffer("scale", torch.ones(width))
+        self.net = nn.Sequential(nn.Linear(width, hidden), nn.GELU(), nn.Dropout(0.2), nn.Linear(hidden, n_classes))
 
     def logits(self, tokens: Tensor) -> Tensor:
         x = (tokens.to(self.mean.dtype) - self.mean) / self.scale
@@ -55,6 +60,23 @@ class PresenceHead(nn.Module):
 
     def forward(self, tokens: Tensor) -> Tensor:
         return torch.sigmoid(self.logits(tokens).float())
+
+
+def presence_width(cfg) -> int:
+    """The width of what a presence head of SAMConfig `cfg` reads of a column (config.PRESENCE_READS)."""
+    from .yamnet import EMBEDDING
+
+    return {"tokens": cfg.lm.d_model, "embedding": EMBEDDING, "both": cfg.lm.d_model + EMBEDDING}[cfg.presence_reads]
+
+
+def presence_input(reads: str, tokens: Tensor, emb: Tensor) -> Tensor:
+    """What a presence head reads of columns (config.PRESENCE_READS): their LM input tokens (b, n, d_model), YAMNet's
+    embeddings of them (b, n, 1024), or both side by side, in float32."""
+    if reads == "tokens":
+        return tokens.float()
+    if reads == "embedding":
+        return emb.float()
+    return torch.cat([tokens.float(), emb.float()], dim=-1)
 
 
 def column_labels(events: list[tuple[str, float, float]], background: str | None, n_columns: int,
@@ -72,9 +94,10 @@ def column_labels(events: list[tuple[str, float, float]], background: str | None
 
 @dataclass
 class Columns:
-    """Heard columns: tokens (n, d_model) float16, labels (n, classes) uint8, and where each scene's run starts."""
+    """Heard columns: what a head reads of them (n, width) float16, labels (n, classes) uint8, and where each
+    scene's run starts."""
 
-    tokens: np.ndarray
+    tokens: np.ndarray  # what the head reads of each column (`presence_input`)
     labels: np.ndarray
     starts: np.ndarray  # (scenes + 1,) offsets: scene i is rows starts[i]:starts[i + 1]
     streams: np.ndarray  # (scenes,) bool: longer than a recording (asked about its last seconds)
@@ -103,8 +126,10 @@ def mixed_batches(model, corpus, split: str, hold_out: tuple[str, ...], key: str
 
 
 @torch.inference_mode()
-def hear_columns(model, corpus, split: str, batches: int, seed: int, hold_out: tuple[str, ...]) -> Columns:
-    """Mix `batches` batches of `split` scenes (`mixed_batches`), hear them with `model` and label every column."""
+def hear_columns(model, corpus, split: str, batches: int, seed: int, hold_out: tuple[str, ...],
+                 reads: str = "tokens") -> Columns:
+    """Mix `batches` batches of `split` scenes (`mixed_batches`), hear them with `model` and label every column;
+    each column kept as a head that `reads` it reads it (`presence_input`)."""
     from .data.mixer import LONG_SCENE_S
 
     index = {c: i for i, c in enumerate(corpus.class_names)}
@@ -112,7 +137,8 @@ def hear_columns(model, corpus, split: str, batches: int, seed: int, hold_out: t
                              f"hearing {split} scenes")
     tokens, labels, lengths, streams = [], [], [], []
     for batch in mixed:
-        tok = model.audio_tokens(batch.audio.to(model.device)).float().cpu().numpy()
+        heard, _, emb = model.heard(batch.audio.to(model.device))
+        tok = presence_input(reads, heard, emb).cpu().numpy()
         for i, scene in enumerate(batch.scenes):
             n = min(tok.shape[1], math.ceil(scene.duration_s * TOKENS_PER_SECOND))
             events = [(e.label, e.start_s, e.end_s) for e in scene.events]
@@ -193,11 +219,11 @@ def report(head: PresenceHead, columns: Columns, threshold: float) -> dict:
             "absent_called": round(float((neg > threshold).mean()), 4)}
 
 
-def with_head(model, head: PresenceHead, classes: list[str]):
-    """`model` (unchanged) as a new SAM whose config names `classes` and which carries `head`."""
+def with_head(model, head: PresenceHead, classes: list[str], reads: str = "tokens"):
+    """`model` (unchanged) as a new SAM whose config names `classes` and which carries `head`, reading `reads`."""
     from .sam import SAM
 
-    cfg = replace(model.cfg, presence=tuple(classes))
+    cfg = replace(model.cfg, presence=tuple(classes), presence_reads=reads)
     out = SAM(cfg, model.tokenizer)
     state = {k: v for k, v in model.state_dict().items() if not k.startswith("presence.")}
     state.update({f"presence.{k}": v for k, v in head.state_dict().items()})
@@ -221,6 +247,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--val-batches", type=int, default=40, help="batches of validation scenes to report on")
     p.add_argument("--steps", type=int, default=20_000, help=f"training steps of {STEP_COLUMNS} columns")
     p.add_argument("--threshold", type=float, default=OWN_THRESHOLD, help="the probability reported as 'present'")
+    p.add_argument("--reads", choices=PRESENCE_READS, default="tokens",
+                   help="what the head reads of each column: the LM input token, YAMNet's embedding, or both")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--all-packages", action="store_true",
@@ -239,22 +267,25 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as e:
         raise SystemExit(f"error: {e}") from e
     hold_out = () if args.all_packages else UNHEARD_PACKAGES
-    train = hear_columns(model, corpus, "train", args.batches, args.seed, hold_out)
-    val = hear_columns(model, corpus, "validation", args.val_batches, args.seed, hold_out)
+    if model.branch is None:
+        p.error(f"{path}: the model has no YAMNet branch; a presence head's rows follow the branch's in the tags")
+    train = hear_columns(model, corpus, "train", args.batches, args.seed, hold_out, args.reads)
+    val = hear_columns(model, corpus, "validation", args.val_batches, args.seed, hold_out, args.reads)
     print(f"heard {len(train.tokens) / TOKENS_PER_SECOND / 3600:.2f} h of training scenes "
           f"({len(train.starts) - 1} scenes), {len(val.starts) - 1} validation scenes")
     head = fit(train, args.steps, args.seed, device=args.device)
     res = report(head, val, args.threshold)
     print(f"validation scenes: AUC {res['auc']:.3f} of present against absent classes; at {args.threshold}: "
           f"{res['present_called']:.3f} of present and {res['absent_called']:.4f} of absent ones called present")
-    out = with_head(model.cpu(), head, corpus.class_names)
+    out = with_head(model.cpu(), head, corpus.class_names, args.reads)
     save_sam(out, args.out)
     card = Path(path) / "README.md"
     if card.is_file():
         shutil.copy(card, args.out / "README.md")
     (args.out / "presence.json").write_text(json.dumps(
         {**res, "checkpoint": str(path), "batches": args.batches, "steps": args.steps, "seed": args.seed,
-         "hours": round(len(train.tokens) / TOKENS_PER_SECOND / 3600, 3), "held_out": list(hold_out)}, indent=1))
+         "hours": round(len(train.tokens) / TOKENS_PER_SECOND / 3600, 3), "held_out": list(hold_out),
+         "reads": args.reads}, indent=1))
     print(f"wrote {args.out}")
     return 0
 

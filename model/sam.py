@@ -23,7 +23,7 @@ from .encoder import AudioEncoder
 from .generate import Answer, generate
 from .lm import MambaLM
 from .naming import renamed
-from .presence import PresenceHead
+from .presence import PresenceHead, presence_input, presence_width
 from .prompt import DESCRIBE_PROMPT, LIVE_PROMPT, distinct_items, prompt_ids
 from .spelling import respelled
 from .stream import StreamState
@@ -54,7 +54,7 @@ class SAM(nn.Module):
         self.branch = build_branch(cfg.branch, cfg.lm.d_model)  # None: the encoder alone hears
         if cfg.presence and self.branch is None:
             raise ValueError("a presence head's rows follow the YAMNet branch's in the tags: it needs the branch")
-        self.presence = PresenceHead(cfg.lm.d_model, len(cfg.presence)) if cfg.presence else None
+        self.presence = PresenceHead(presence_width(cfg), len(cfg.presence)) if cfg.presence else None
 
     # -- sizes -------------------------------------------------------------------------------
     @property
@@ -150,7 +150,8 @@ class SAM(nn.Module):
 
     def _tagged(self, tags: Tags | None, emb: Tensor | None, tokens: Tensor | None, batch_size: int) -> Tags | None:
         """The tags after YAMNet's embeddings `emb` (b, columns, 1024) of newly heard columns (None: none) and, with
-        a presence head, its probabilities of the same columns' LM tokens; None without a branch. A state that has
+        a presence head, its probabilities of the same columns (what it reads of them: `presence_input`); None
+        without a branch. A state that has
         none yet (saved without them) starts them here."""
         if self.branch is None:
             return None
@@ -161,7 +162,7 @@ class SAM(nn.Module):
         classifier = self.branch.yamnet.classifier
         scores = torch.sigmoid(classifier(emb.to(classifier.weight.dtype))).float()
         if self.presence is not None:
-            scores = torch.cat([scores, self.presence(tokens)], dim=-1)
+            scores = torch.cat([scores, self.presence(presence_input(self.cfg.presence_reads, tokens, emb))], dim=-1)
         return tags.push(scores)
 
     def _zero_context(self, batch_size: int) -> Tensor:

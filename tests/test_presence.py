@@ -52,18 +52,22 @@ def test_fitting_learns_a_separable_presence():
 
 # ---------------------------------------------------------------- in the model
 
-@pytest.fixture(scope="module")
-def model():
-    """sam-tiny with a YAMNet branch and a presence head (random weights: the tests compare its paths)."""
+@pytest.fixture(scope="module", params=["tokens", "embedding", "both"])
+def model(request):
+    """sam-tiny with a YAMNet branch and a presence head reading each of what it may read of a column (random
+    weights: the tests compare its paths)."""
     torch.manual_seed(4)
-    cfg = SAMConfig.from_name("sam-tiny").replace(branch="yamnet", presence=OWN)
+    cfg = SAMConfig.from_name("sam-tiny").replace(branch="yamnet", presence=OWN, presence_reads=request.param)
     return SAM(cfg, Tokenizer.train(TEXT, vocab_size=290)).eval()
 
 
 def test_the_tags_hold_the_heads_probabilities_after_yamnets_rows(model, audio):
     state = model.hear(audio)
-    with torch.inference_mode():
-        want = model.presence(model.audio_tokens(model.pad_to_blocks(audio.reshape(1, -1))))  # slow reference
+    with torch.inference_mode():  # slow reference: the whole recording's tokens and embeddings, the head on them
+        tokens, _, emb = model.heard(model.pad_to_blocks(audio.reshape(1, -1)))
+        read = {"tokens": tokens, "embedding": emb, "both": torch.cat([tokens, emb], -1)}[model.cfg.presence_reads]
+        want = model.presence(read)
+    assert model.presence.mean.numel() == read.shape[-1]
     assert state.tags.own == OWN
     assert state.tags.ever.shape == (1, NUM_CLASSES + len(OWN))
     torch.testing.assert_close(state.tags.ever[:, NUM_CLASSES:], want.amax(1), atol=1e-5, rtol=1e-4)
@@ -100,9 +104,10 @@ def test_a_model_with_its_head_saves_and_loads(model, audio, tmp_path):
     back = load_sam(tmp_path / "ckpt")
     assert back.cfg.presence == OWN
     torch.testing.assert_close(back.hear(audio).tags.ever, model.hear(audio).tags.ever)
+    assert back.cfg.presence_reads == model.cfg.presence_reads
     head = PresenceHead(model.cfg.lm.d_model, 2)
     again = with_head(back, head, ["dog", "rain"])
-    assert again.cfg.presence == ("dog", "rain") and back.cfg.presence == OWN
+    assert again.cfg.presence == ("dog", "rain") and back.cfg.presence == OWN and again.cfg.presence_reads == "tokens"
     assert torch.equal(again.presence.net[0].weight, head.net[0].weight)
 
 
@@ -111,6 +116,11 @@ def test_the_config_names_its_head_only_when_it_has_one():
     assert "presence" not in cfg.to_dict()
     d = cfg.replace(presence=OWN).to_dict()
     assert d["presence"] == list(OWN) and SAMConfig.from_dict(d).presence == OWN
+    assert "presence_reads" not in d  # a head that reads the tokens, as every head did before it could read more
+    both = cfg.replace(presence=OWN, presence_reads="both").to_dict()
+    assert both["presence_reads"] == "both" and SAMConfig.from_dict(both).presence_reads == "both"
+    with pytest.raises(ValueError, match="presence_reads"):
+        cfg.replace(presence=OWN, presence_reads="spectrogram")
     with pytest.raises(ValueError, match="distinct"):
         cfg.replace(presence=("dog", "dog"))
     with pytest.raises(ValueError, match="needs the branch"):

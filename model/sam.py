@@ -151,8 +151,7 @@ class SAM(nn.Module):
     def _tagged(self, tags: Tags | None, emb: Tensor | None, tokens: Tensor | None, batch_size: int) -> Tags | None:
         """The tags after YAMNet's embeddings `emb` (b, columns, 1024) of newly heard columns (None: none) and, with
         a presence head, its probabilities of the same columns (what it reads of them: `presence_input`); None
-        without a branch. A state that has
-        none yet (saved without them) starts them here."""
+        without a branch. A state that has none yet (saved without them) starts them here."""
         if self.branch is None:
             return None
         own = self.cfg.presence

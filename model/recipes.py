@@ -4,6 +4,8 @@
     python -m model.recipes ablations --minutes 9 --out runs         # the curriculum and every ablation at once
     python -m model.recipes held_out --minutes 9 --out runs          # the curriculum with and without HELD_OUT
     python -m model.recipes default  --minutes 9 --out runs --resume # go on after a stop (SIGTERM saves)
+    python -m model.recipes default  --gpus 8 --minutes 120 --out runs/130m --model sam-130m --batch-size 32
+                                     # every run under torchrun, one process per GPU of this host (DDP)
 Other options (e.g. --batch-size 32 --backend torch) are passed to every sam-train run.
 
 A plan is a list of runs; a run starts once the run it continues from has finished, so the
@@ -87,9 +89,19 @@ def make_plan(name: str, main_workers: int) -> list[Run]:
     return plan
 
 
-def command(run: Run, out: Path, minutes: float, common: list[str], resume: bool = False) -> list[str]:
+def launcher(gpus: int) -> list[str]:
+    """How a run starts: this Python alone, or torchrun with one process per GPU of this host."""
+    if gpus <= 1:
+        return [sys.executable]
+    torchrun = Path(sys.executable).parent / "torchrun"
+    start = [str(torchrun)] if torchrun.is_file() else [sys.executable, "-m", "torch.distributed.run"]
+    return [*start, "--standalone", "--nproc-per-node", str(gpus)]
+
+
+def command(run: Run, out: Path, minutes: float, common: list[str], resume: bool = False, gpus: int = 1) -> list[str]:
+    """The run's sam-train command line; with `gpus` over 1, under torchrun (run.workers is then per process)."""
     share = SHARES["instruct" if run.name.endswith("instruct_slot") else run.stage]
-    cmd = [sys.executable, "-m", "model.train", "--stage", run.stage, "--out", str(out / run.name),
+    cmd = [*launcher(gpus), "-m", "model.train", "--stage", run.stage, "--out", str(out / run.name),
            "--minutes", f"{minutes * share:.3f}", "--workers", str(run.workers), *common, *run.extra]
     if run.after:
         cmd += ["--init", str(out / run.after / "checkpoint")]
@@ -98,12 +110,20 @@ def command(run: Run, out: Path, minutes: float, common: list[str], resume: bool
     return cmd
 
 
+def default_workers(gpus: int, cores: int | None = None) -> int:
+    """Data workers per training process: all cores but two alone; under torchrun the cores shared among
+    the processes, one kept for each process itself; at most 14."""
+    cores = cores or os.cpu_count() or 2
+    return max(1, min(14, cores - 2 if gpus <= 1 else cores // gpus - 1))
+
+
 def finished(out: Path, name: str) -> bool:
     """Whether run `name` spent its whole budget (sam-train writes done.json then, not when stopped)."""
     return (out / name / "done.json").is_file()
 
 
-def execute(plan: list[Run], out: Path, minutes: float, common: list[str], resume: bool = False) -> dict[str, dict]:
+def execute(plan: list[Run], out: Path, minutes: float, common: list[str], resume: bool = False,
+            gpus: int = 1) -> dict[str, dict]:
     """Start each run when its predecessor has finished; returns each run's status and wall time.
 
     With `resume`, finished runs are kept and a stopped one goes on from its checkpoint. SIGTERM
@@ -131,7 +151,8 @@ def execute(plan: list[Run], out: Path, minutes: float, common: list[str], resum
             log = open(out / f"{run.name}.log", "a" if resume else "w")
             # A session of its own: a stop aimed at this runner's process group must not reach the
             # runs' data workers directly, or a run could die before saving its checkpoint.
-            proc = subprocess.Popen(command(run, out, minutes, common, resume), stdout=log, stderr=subprocess.STDOUT,
+            proc = subprocess.Popen(command(run, out, minutes, common, resume, gpus), stdout=log,
+                                    stderr=subprocess.STDOUT,
                                     env={**os.environ, "TOKENIZERS_PARALLELISM": "false"}, start_new_session=True)
             running[run.name] = (proc, time.perf_counter())
             print(f"start {run.name}", flush=True)
@@ -160,16 +181,22 @@ def main(argv: list[str] | None = None) -> int:
                    help="wall-clock length of the whole curriculum; stages get shares of it (default: 9)")
     p.add_argument("--out", type=Path, default=Path("runs"), help="one folder per run inside (default: runs)")
     p.add_argument("--corpus", default="data/corpus.tar", help="packed corpus (default: data/corpus.tar)")
-    p.add_argument("--main-workers", type=int, default=max(1, min(14, (os.cpu_count() or 2) - 2)),
-                   help="data workers of the main chain, shared by the two chains of held_out (default: all "
-                        "cores but two, at most 14); each mixes "
+    p.add_argument("--gpus", type=int, default=1,
+                   help="GPUs of this host each run trains on, one torchrun process per GPU: DDP, or FSDP for "
+                        "sam-780m and sam-2.7b (default 1: no torchrun). Runs of a plan that overlap share them")
+    p.add_argument("--main-workers", type=int, default=None,
+                   help="data workers of the main chain, per process, shared by the two chains of held_out "
+                        "(default: alone, all cores but two; under --gpus N, the cores shared among the N processes "
+                        "with one kept for each; at most 14); each mixes "
                         "about 4,100 s of audio per second when augmentation runs on the GPU, 1,100 when not")
     p.add_argument("--resume", action="store_true",
                    help="keep finished runs, continue a stopped one from its checkpoint (same --minutes and --out)")
     args, train_args = p.parse_known_args(argv)  # the rest goes to every sam-train run
-    plan = make_plan(args.plan, args.main_workers)
+    if args.gpus < 1:
+        p.error(f"--gpus {args.gpus}: at least 1")
+    plan = make_plan(args.plan, args.main_workers or default_workers(args.gpus))
     extra = [a for a in train_args if a != "--"]
-    status = execute(plan, args.out, args.minutes, ["--corpus", args.corpus, *extra], args.resume)
+    status = execute(plan, args.out, args.minutes, ["--corpus", args.corpus, *extra], args.resume, args.gpus)
     from .train import plot_log
 
     logs = [args.out / r.name / "log.jsonl" for r in plan if r.name.startswith("main.")]

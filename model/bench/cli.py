@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 SUITES = {
@@ -14,11 +15,17 @@ SUITES = {
     "memory": "resident memory after each start-up step, then over a long `sam-live --headless` replay",
     "decode": "CPU: the decode step against its floor (weight bytes per token over measured bandwidth), fp32 and bf16",
     "precision": "CPU: fp32 against bf16 weights on validation questions: same answers, accuracy, logit drift",
+    "scaling": "training under torchrun on 1, 2, 4, 8 GPUs: scenes/s per GPU, efficiency, data wait, NCCL, MFU, "
+               "memory (own options: sam-bench scaling --help)",
 }
 
 
 def main(argv: list[str] | None = None) -> int:
     """Parse the suite name and run it."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["scaling"]:  # launches torchrun runs of its own, with its own options
+        from .scaling import main as run_scaling
+        return run_scaling(argv[1:])
     p = argparse.ArgumentParser(prog="sam-bench", description="SAM benchmarks. They print numbers; they never "
                                 "pass or fail on timing.",
                                 formatter_class=argparse.RawDescriptionHelpFormatter,

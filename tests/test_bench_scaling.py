@@ -20,8 +20,10 @@ def test_one_and_two_processes_each_report_every_rank(corpus, tmp_path, fsdp):
     out = tmp_path / "bench"
     rc = main(["--presets", "sam-tiny", "--gpus", "1", "2", "4", "--cpu-processes", "2", "--steps", "2", "--warmup",
                "1", "--corpus", corpus, "--workers", "0", "--fsdp", fsdp, "--seconds", "2.56", "--batch-size", "2",
-               "--tokenizer-texts", "300", "--vocab-size", "300", "--backend", "torch", "--out", str(out)])
+               "--tokenizer-texts", "300", "--vocab-size", "300", "--backend", "torch", "--loader-batches", "2",
+               "--out", str(out)])
     assert rc == 0
+    assert json.loads((out / "loader.json").read_text())["scenes_per_s_per_worker"] > 0
     rows = json.loads((out / "scaling.json").read_text())
     assert [r["gpus"] for r in rows] == [1, 2]  # 4 processes are more than --cpu-processes allows: skipped
     assert [r["wrapping"] for r in rows] == ["none", "ddp" if fsdp == "no" else "fsdp"]
@@ -37,7 +39,7 @@ def test_one_and_two_processes_each_report_every_rank(corpus, tmp_path, fsdp):
 
 def test_a_failed_run_is_kept_as_a_row_with_its_error(corpus, tmp_path):
     rc = main(["--presets", "no-such-preset", "--gpus", "1", "--corpus", corpus, "--steps", "1", "--warmup", "0",
-               "--workers", "0", "--out", str(tmp_path)])
+               "--workers", "0", "--loader-batches", "0", "--out", str(tmp_path)])
     assert rc == 1
     row, = json.loads((tmp_path / "scaling.json").read_text())
     assert "no-such-preset" in row["error"] and "step_s" not in row

@@ -162,6 +162,34 @@ def summarise(a: argparse.Namespace, world: int, device: torch.device, counts: d
 
 
 # -- the driver ------------------------------------------------------------------------------------
+def loader_rate(corpus_path: str, batch: int, seconds: float, cuda: bool, batches: int = 6) -> dict[str, float]:
+    """Scenes per second one data worker mixes on this host, as the training runs draw them.
+
+    The worker's prefetch buffer is filled and drained first, so the batches timed are those it
+    makes while they are waited for.
+    """
+    from ..batches import BatchSpec, TASK_KINDS, batch_loader, load_corpus
+    from ..config import SAMConfig
+
+    block = SAMConfig.from_name("sam-130m").encoder.block_columns * SAMPLES_PER_TOKEN
+    spec = BatchSpec(kinds=TASK_KINDS, batch_size=batch, seconds=(seconds, seconds), long_fraction=0.0,
+                     long_seconds=(30.0, 120.0), augment=True, hold_out=(), block_samples=block,
+                     augment_on="device" if cuda else "cpu")
+    loader = batch_loader(load_corpus(corpus_path), spec, seed=0, workers=1)
+    it = iter(loader)
+    start = time.perf_counter()
+    next(it)
+    time.sleep(5 * (time.perf_counter() - start))  # the buffer fills (the first batch also paid the start-up)
+    for _ in range(loader.prefetch_factor):
+        next(it)
+    start = time.perf_counter()
+    for _ in range(batches):
+        next(it)
+    rate = batches * batch / (time.perf_counter() - start)
+    return {"scenes_per_s_per_worker": rate, "audio_s_per_s_per_worker": rate * seconds,
+            "host_cores": os.cpu_count() or 0}
+
+
 def gpus_here() -> int:
     return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
@@ -249,6 +277,11 @@ def drive(a: argparse.Namespace) -> list[dict[str, Any]]:
         raise SystemExit(f"sam-bench scaling: corpus {a.corpus} not found; build it with `make data` "
                          "or pack one with `sam-data pack`, then pass --corpus")
     a.out.mkdir(parents=True, exist_ok=True)
+    if a.loader_batches:
+        rate = loader_rate(a.corpus, BATCH["sam-130m"], a.seconds, here > 0, a.loader_batches)
+        (a.out / "loader.json").write_text(json.dumps(rate, indent=1))
+        print(f"one data worker mixes {rate['scenes_per_s_per_worker']:.0f} scenes of {a.seconds} s per second "
+              f"on this host ({rate['host_cores']} cores)", flush=True)
     rows: list[dict[str, Any]] = []
     for preset in a.presets:
         for n in counts:
@@ -292,6 +325,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=("auto", "torch", "kernels"), default="auto", help="Mamba-2 path, as sam-train")
     p.add_argument("--tokenizer-texts", type=int, default=2000, help="texts the fresh BPE is trained on (default 2000)")
     p.add_argument("--vocab-size", type=int, default=0, help="BPE vocabulary; 0: the preset's")
+    p.add_argument("--loader-batches", type=int, default=6,
+                   help="batches timed to measure one data worker's rate first (0: not measured)")
     p.add_argument("--cpu-processes", type=int, default=2, help="without CUDA: the most gloo processes to run")
     p.add_argument("--timeout", type=float, default=900, help="seconds one run may take (default 900)")
     p.add_argument("--out", type=Path, default=Path("runs/scaling"),

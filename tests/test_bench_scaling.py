@@ -42,7 +42,7 @@ def test_a_failed_run_is_kept_as_a_row_with_its_error(corpus, tmp_path):
                "--workers", "0", "--loader-batches", "0", "--out", str(tmp_path)])
     assert rc == 1
     row, = json.loads((tmp_path / "scaling.json").read_text())
-    assert "no-such-preset" in row["error"] and "step_s" not in row
+    assert "no-such-preset" in row["reason"] and "step_s" not in row
     assert with_efficiency([row]) == [row]
 
 

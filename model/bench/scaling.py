@@ -18,8 +18,11 @@ say only that the path works.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import re
+import signal
 import statistics
 import subprocess
 import sys
@@ -206,11 +209,28 @@ def launch(preset: str, n: int, a: argparse.Namespace, result: Path) -> tuple[in
            "--corpus", a.corpus, "--workers", str(workers), "--fsdp", a.fsdp, "--backend", a.backend,
            "--tokenizer-texts", str(a.tokenizer_texts), "--vocab-size", str(a.vocab_size), "--result", str(result)]
     env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+    # A group of its own: at a timeout the ranks go with torchrun, not left holding the GPUs' memory.
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                            start_new_session=True)
     try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=a.timeout, env=env)
-    except subprocess.TimeoutExpired as e:
-        return 124, f"timed out after {a.timeout} s\n{(e.stderr or b'')[-2000:]!s}"
-    return done.returncode, (done.stdout + done.stderr)[-3000:]
+        output, _ = proc.communicate(timeout=a.timeout)
+    except subprocess.TimeoutExpired:
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, sig)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                output, _ = proc.communicate(timeout=20)
+                break
+        return 124, f"timed out after {a.timeout:.0f} s"
+    return proc.returncode, output[-3000:]
+
+
+def reason(output: str) -> str:
+    """A failed run's cause in one line: the ranks' last exception (an OOM, say) rather than torchrun's report."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    errors = [line for line in lines if re.match(r"^[\w.]*(?:Error|Exception)\b", line)
+              and "ChildFailedError" not in line]
+    return (errors or lines or ["no output"])[-1]
 
 
 def with_efficiency(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -227,7 +247,7 @@ def table(rows: list[dict[str, Any]]) -> str:
     lines = ["  ".join(f"{h:>12}" for h in head)]
     for r in rows:
         if "step_s" not in r:
-            lines.append(f"{r['preset']:>12}  {r['gpus']:>12}  failed: {r['error'].strip().splitlines()[-1][:80]}")
+            lines.append(f"{r['preset']:>12}  {r['gpus']:>12}  failed: {r['reason'][:90]}")
             continue
         cells = (r["preset"], r["gpus"], r["wrapping"], f"{r['step_s']:.3f}", f"{r['scenes_per_s_per_gpu']:.1f}",
                  f"{r.get('efficiency', float('nan')):.2f}", f"{r['data_wait_share']:.1%}", f"{r['nccl_share']:.1%}",
@@ -291,7 +311,7 @@ def drive(a: argparse.Namespace) -> list[dict[str, Any]]:
             if rc == 0 and result.is_file():
                 rows.append(json.loads(result.read_text()))
             else:
-                rows.append({"preset": preset, "gpus": n, "error": tail or f"exit code {rc}"})
+                rows.append({"preset": preset, "gpus": n, "error": tail or f"exit code {rc}", "reason": reason(tail)})
             rows[-1]["wall_s"] = round(time.perf_counter() - started, 1)
             with_efficiency(rows)
             (a.out / "scaling.json").write_text(json.dumps(rows, indent=1))

@@ -33,6 +33,8 @@ def test_one_and_two_processes_each_report_every_rank(corpus, tmp_path, fsdp):
         assert 0 <= r["data_wait_share"] < 1
         assert r["scenes_per_s"] == pytest.approx(r["gpus"] * 2 / r["step_s"])
         assert r["model_flops_per_step_per_gpu"] > 0 and r["mfu"] is None  # no GPU: no peak to compare with
+        assert set(r["phases_s"]) == {"inputs", "forward", "backward", "optimizer"}
+        assert 0 < sum(r["phases_s"].values()) < 10 * r["step_s"]
     assert rows[0]["efficiency"] == 1.0
     assert rows[1]["efficiency"] == pytest.approx(rows[1]["scenes_per_s_per_gpu"] / rows[0]["scenes_per_s_per_gpu"])
 

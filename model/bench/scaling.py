@@ -35,6 +35,8 @@ import torch
 
 from ..audio import FREQ_PATCHES, SAMPLES_PER_TOKEN
 
+PHASES = ("inputs", "forward", "backward", "optimizer")  # a step's parts after the data: augmentation and
+# tokenising, the loss, its gradients (with DDP's all-reduce, FSDP's gathers and reductions), clipping and AdamW
 BATCH = {"sam-tiny": 4, "sam-small": 64, "sam-130m": 32, "sam-780m": 16, "sam-2.7b": 8}  # scenes per GPU per step
 
 
@@ -92,22 +94,37 @@ def worker(a: argparse.Namespace) -> None:
         if cuda:
             torch.cuda.synchronize(device)
 
-    def one_step() -> tuple[float, float, float]:
-        start = time.perf_counter()
+    def one_step(phases: bool = False) -> dict[str, float]:
+        """One training step's time; with `phases`, also the time of each part, the device synchronised
+        between them (which costs a little overlap)."""
+        marks = [time.perf_counter()]
+
+        def mark() -> None:
+            if phases:
+                sync()
+                marks.append(time.perf_counter())
+
         batch = next(batches)
-        waited = time.perf_counter() - start
+        marks.append(time.perf_counter())
         if batch.chains:
             batch.audio = augment_batch(batch.audio.to(device, non_blocking=True), batch.chains)
         inputs = run.objective.inputs(batch, device)
+        mark()
         with autocast:
             loss = run.wrapped(*inputs)
+        mark()
         run.opt.zero_grad(set_to_none=True)
         loss.backward()
+        mark()
         torch.nn.utils.clip_grad_norm_(run.params, 1.0)
         run.opt.step()
         sync()
-        flops = step_flops(counts, inputs[0].shape[-1], inputs[0].shape[0], inputs[1].shape[1])
-        return time.perf_counter() - start, waited, flops
+        marks.append(time.perf_counter())
+        out = {"step": marks[-1] - marks[0], "data_wait": marks[1] - marks[0],
+               "flops": step_flops(counts, inputs[0].shape[-1], inputs[0].shape[0], inputs[1].shape[1])}
+        if phases:
+            out.update(zip(PHASES, (b - a for a, b in zip(marks[1:], marks[2:]))))
+        return out
 
     for _ in range(a.warmup):
         one_step()
@@ -116,6 +133,7 @@ def worker(a: argparse.Namespace) -> None:
     if world > 1:
         dist.barrier()
     timed = [one_step() for _ in range(a.steps)]
+    split = [one_step(phases=True) for _ in range(a.phase_steps)]
     nccl = 0.0
     if cuda and world > 1 and a.profile_steps:
         from torch.profiler import ProfilerActivity, profile
@@ -124,8 +142,9 @@ def worker(a: argparse.Namespace) -> None:
             for _ in range(a.profile_steps):
                 one_step()
         nccl = _nccl_seconds(prof) / a.profile_steps
-    mine = {"rank": rank, "step_s": [t for t, _, _ in timed], "data_wait_s": [w for _, w, _ in timed],
-            "flops": statistics.median(f for _, _, f in timed), "nccl_s_per_step": nccl, "peak_flops": peak,
+    mine = {"rank": rank, "step_s": [t["step"] for t in timed], "data_wait_s": [t["data_wait"] for t in timed],
+            "flops": statistics.median(t["flops"] for t in timed), "nccl_s_per_step": nccl, "peak_flops": peak,
+            "phases_s": {k: statistics.median(t[k] for t in split) for k in PHASES} if split else {},
             "max_allocated_gib": torch.cuda.max_memory_allocated(device) / 2**30 if cuda else None,
             "max_reserved_gib": torch.cuda.max_memory_reserved(device) / 2**30 if cuda else None}
     everyone = [mine]
@@ -159,6 +178,8 @@ def summarise(a: argparse.Namespace, world: int, device: torch.device, counts: d
         "max_allocated_gib": max((r["max_allocated_gib"] or 0.0) for r in ranks) or None,
         "max_reserved_gib": max((r["max_reserved_gib"] or 0.0) for r in ranks) or None,
         "step_s_per_rank": [statistics.median(r["step_s"]) for r in ranks],
+        "phases_s": {k: statistics.mean(r["phases_s"][k] for r in ranks) for k in PHASES} if ranks[0]["phases_s"]
+        else {},
     }
     row["nccl_share"] = row["nccl_s_per_step"] / step
     return row
@@ -205,7 +226,8 @@ def launch(preset: str, n: int, a: argparse.Namespace, result: Path) -> tuple[in
     start = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(n)]
     cmd = [*start, "-m", "model.bench.scaling", "--worker",
            "--preset", preset, "--batch-size", str(a.batch_size or BATCH.get(preset, 8)), "--steps", str(a.steps),
-           "--warmup", str(a.warmup), "--profile-steps", str(a.profile_steps), "--seconds", str(a.seconds),
+           "--warmup", str(a.warmup), "--profile-steps", str(a.profile_steps), "--phase-steps", str(a.phase_steps),
+           "--seconds", str(a.seconds),
            "--corpus", a.corpus, "--workers", str(workers), "--fsdp", a.fsdp, "--backend", a.backend,
            "--tokenizer-texts", str(a.tokenizer_texts), "--vocab-size", str(a.vocab_size), "--result", str(result)]
     env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
@@ -335,6 +357,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seconds", type=float, default=10.24, help="length of every scene (default 10.24)")
     p.add_argument("--steps", type=int, default=20, help="timed steps per run (default 20)")
     p.add_argument("--warmup", type=int, default=5, help="untimed steps first (default 5)")
+    p.add_argument("--phase-steps", type=int, default=3,
+                   help="steps after the timed ones, synchronised between their parts to time each part (0: none)")
     p.add_argument("--profile-steps", type=int, default=3,
                    help="steps profiled after the timed ones for the NCCL kernels' time (CUDA only; 0: none)")
     p.add_argument("--corpus", default="data/corpus.tar", help="packed corpus the data workers mix scenes from")

@@ -58,3 +58,27 @@ def test_the_recipe_runs_each_stage_under_torchrun_with_the_cores_shared():
     assert eight[i + 1:] == command(run, Path("runs"), 60.0, ["--model", "sam-130m"])[3:]  # the same sam-train run
     assert default_workers(1, cores=16) == 14 and default_workers(8, cores=128) == 14
     assert default_workers(8, cores=64) == 7 and default_workers(4, cores=8) == 1
+
+
+def test_model_flops_count_the_parameters_work_and_not_more_than_pytorch_counts():
+    """6 x parameters x tokens leaves out attention scores, the SSD's own products and the features, so it is
+    below PyTorch's count of every matrix product of a step, and for sam-small not far below."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from model.bench.scaling import step_flops
+    from model.config import SAMConfig
+    from model.prompt import training_batch
+    from model.sam import SAM
+    from model.tokenizer import Tokenizer
+
+    torch.manual_seed(0)
+    tok = Tokenizer.train(["what do you hear? a dog barks and rain falls"] * 20, vocab_size=300)
+    model = SAM(SAMConfig.from_name("sam-small"), tok).train()
+    model.lm.set_backend("torch")
+    audio = torch.randn(2, 5 * 20480) * 0.1
+    ids, mask = training_batch(tok, ["what do you hear?"] * 2, ["a dog barks"] * 2)
+    with FlopCounterMode(display=False) as counter:
+        model.answer_loss(model.heard(audio)[0], ids, mask).backward()
+    ratio = step_flops(model.num_parameters(), audio.shape[-1], 2, ids.shape[1]) / counter.get_total_flops()
+    assert 0.6 < ratio < 1.0

@@ -30,6 +30,16 @@ def teardown(world: int) -> None:
         dist.destroy_process_group()
 
 
+def agreed(values: list[float], device: torch.device) -> list[float]:
+    """Each value's largest over the ranks (as given when alone): every rank then reads one clock and makes one
+    decision (stop, save, the learning rate), so none waits in a step or a save that its peers never reach."""
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return values
+    t = torch.tensor(values, dtype=torch.float64, device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return t.tolist()
+
+
 def parallelize(objective: nn.Module, world: int, device: torch.device, fsdp: bool) -> nn.Module:
     """The module to call for the loss: the objective alone, under DDP, or sharded block by block (FSDP)."""
     if world == 1:

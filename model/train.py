@@ -201,6 +201,7 @@ class Run:
     params: list[nn.Parameter]
     sharded: bool
     rank: int
+    world: int = 1
 
 
 FREEZABLE = ("encoder", "connector", "lm", "branch", "branch.yamnet")
@@ -234,7 +235,7 @@ def prepare(cfg: TrainConfig, corpus, rank: int, world: int, device: torch.devic
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
                              {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.95),
                             fused=device.type == "cuda")
-    run = Run(model, objective, wrapped, opt, params, sharded, rank)
+    run = Run(model, objective, wrapped, opt, params, sharded, rank, world)
     meta = load_trainer(out, objective, opt, sharded) if resuming else {"step": 0, "elapsed": 0.0}
     return run, meta
 
@@ -295,14 +296,17 @@ def loop(cfg: TrainConfig, run: Run, loader, device: torch.device, out: Path, me
     step, last_save = meta["step"], time.perf_counter()
     start = None  # the clock runs from the first batch: the data workers' start-up is not training time
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
-    running, stop, progress = None, _StopOnSignal(), 0.0
+    running, stop, progress, asked = None, _StopOnSignal(), 0.0, False
     try:
         for batch in loader:
             if start is None:
                 start = time.perf_counter() - meta["elapsed"]
-            elapsed = time.perf_counter() - start
+            now = time.perf_counter()
+            # Under torchrun the ranks agree on the clock and on a stop that reached some of them only.
+            elapsed, since_save, stopping = parallel.agreed([now - start, now - last_save, float(stop.asked)], device)
+            asked = bool(stopping)
             progress = step / cfg.max_steps if cfg.max_steps else elapsed / budget
-            if progress >= 1.0 or (cfg.stop_after and step - meta["step"] >= cfg.stop_after) or stop.asked:
+            if progress >= 1.0 or (cfg.stop_after and step - meta["step"] >= cfg.stop_after) or asked:
                 break
             lr = lr_at(cfg, progress)
             for g in run.opt.param_groups:
@@ -329,16 +333,17 @@ def loop(cfg: TrainConfig, run: Run, loader, device: torch.device, out: Path, me
             bar.set_postfix(step=step, loss=f"{running:.3f}", lr=f"{lr:.1e}")
             if val and step % cfg.val_every == 0:
                 _log_validation(log, cfg, run, val, device, autocast, step, elapsed)
-            if time.perf_counter() - last_save > cfg.save_every_minutes * 60:
+            if since_save > cfg.save_every_minutes * 60:
                 save(run, out, step, elapsed)
                 last_save = time.perf_counter()
-            if stop.asked:  # straight to the save: nothing more from the data workers, no last validation
+            if stop.asked and run.world == 1:  # straight to the save: nothing more from the data workers
+                asked = True  # (under torchrun the next step's agreement stops every rank together)
                 break
     finally:
         stop.restore()
     bar.close()
     elapsed = time.perf_counter() - start if start is not None else meta["elapsed"]
-    if val and step % cfg.val_every and not stop.asked:  # the stage's last word, unless just measured
+    if val and step % cfg.val_every and not asked:  # the stage's last word, unless just measured or stopped
         _log_validation(log, cfg, run, val, device, autocast, step, elapsed)
     if log is not None:
         log.close()

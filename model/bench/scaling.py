@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -237,13 +238,14 @@ def launch(preset: str, n: int, a: argparse.Namespace, result: Path) -> tuple[in
     try:
         output, _ = proc.communicate(timeout=a.timeout)
     except subprocess.TimeoutExpired:
+        output = ""
         for sig in (signal.SIGTERM, signal.SIGKILL):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, sig)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 output, _ = proc.communicate(timeout=20)
                 break
-        return 124, f"timed out after {a.timeout:.0f} s"
+        return 124, f"{output[-3000:]}\ntimed out after {a.timeout:.0f} s"
     return proc.returncode, output[-3000:]
 
 
@@ -384,7 +386,13 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     a = parser().parse_args(argv)
     if a.worker:
-        worker(a)
+        try:
+            worker(a)
+        except BaseException:  # out of memory, say: said, and the process ends now, not when its data workers,
+            traceback.print_exc()  # pinned buffers and process group have wound down (which could hang)
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(1)
         return 0
     rows = drive(a)
     return 0 if rows and all("step_s" in r for r in rows) else 1

@@ -124,7 +124,7 @@ def worker(a: argparse.Namespace) -> None:
         out = {"step": marks[-1] - marks[0], "data_wait": marks[1] - marks[0],
                "flops": step_flops(counts, inputs[0].shape[-1], inputs[0].shape[0], inputs[1].shape[1])}
         if phases:
-            out.update(zip(PHASES, (b - a for a, b in zip(marks[1:], marks[2:]))))
+            out.update(zip(PHASES, (later - earlier for earlier, later in zip(marks[1:], marks[2:]))))
         return out
 
     for _ in range(a.warmup):

@@ -2,10 +2,10 @@
 
     sam-bench scaling --presets sam-small sam-130m --gpus 1 2 4 8 --out runs/scaling
 
-For each preset and GPU count, one `torchrun --standalone --nproc-per-node N` trains the preset
-from fresh weights on the real data path (the corpus mixed into scenes by data workers, augmented
-on the device, the instruct stage's questions), as `sam-train` does under torchrun: DDP for the
-small presets, FSDP (block by block) for sam-780m and sam-2.7b. Every GPU gets the same batch of
+For each preset and GPU count, one `torchrun --standalone --nproc-per-node N` (at N = 1, one process
+alone) trains the preset from fresh weights on the real data path (the corpus mixed into scenes by
+data workers, augmented on the device, the instruct stage's questions), as `sam-train` does under
+torchrun: DDP for the small presets, FSDP (block by block) for sam-780m and sam-2.7b. Every GPU gets the same batch of
 scenes per step (weak scaling), so scenes per second per GPU at N GPUs over the same at one GPU
 is the scaling efficiency.
 
@@ -220,12 +220,12 @@ def gpus_here() -> int:
 
 
 def launch(preset: str, n: int, a: argparse.Namespace, result: Path) -> tuple[int, str]:
-    """One torchrun of `n` processes; (exit code, the tail of its output)."""
-    from ..recipes import default_workers
+    """One run of `n` processes, under torchrun as sam-train's recipes start them (one process alone without it);
+    (exit code, the tail of its output)."""
+    from ..recipes import default_workers, launcher
 
     workers = a.workers if a.workers is not None else default_workers(n)
-    start = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(n)]
-    cmd = [*start, "-m", "model.bench.scaling", "--worker",
+    cmd = [*launcher(n), "-m", "model.bench.scaling", "--worker",
            "--preset", preset, "--batch-size", str(a.batch_size or BATCH.get(preset, 8)), "--steps", str(a.steps),
            "--warmup", str(a.warmup), "--profile-steps", str(a.profile_steps), "--phase-steps", str(a.phase_steps),
            "--seconds", str(a.seconds),

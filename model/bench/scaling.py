@@ -42,6 +42,16 @@ BATCH = {"sam-tiny": 4, "sam-small": 64, "sam-130m": 32, "sam-780m": 16, "sam-2.
 
 
 # -- one rank ------------------------------------------------------------------------------------
+def bench_spec(batch: int, seconds: float, block_samples: int, cuda: bool):
+    """The batches every run draws: the instruct stage's questions about scenes all `seconds` long, augmented (on
+    the GPU where there is one), no long streams."""
+    from ..batches import BatchSpec, TASK_KINDS
+
+    return BatchSpec(kinds=TASK_KINDS, batch_size=batch, seconds=(seconds, seconds), long_fraction=0.0,
+                     long_seconds=(30.0, 120.0), augment=True, hold_out=(), block_samples=block_samples,
+                     augment_on="device" if cuda else "cpu")
+
+
 def step_flops(counts: dict[str, int], audio_samples: int, rows: int, text_tokens: int) -> float:
     """Model FLOPs of one training step: 6 x parameters x tokens, the encoder's over its patches
     (8 per 160 ms column), the connector's and LM's over the LM's tokens (columns and text)."""
@@ -65,7 +75,7 @@ def worker(a: argparse.Namespace) -> None:
     import torch.distributed as dist
 
     from .. import parallel
-    from ..batches import BatchSpec, TASK_KINDS, batch_loader, load_corpus
+    from ..batches import TASK_KINDS, batch_loader, load_corpus
     from ..data.augment_torch import augment_batch
     from ..train import TrainConfig, prepare
 
@@ -85,9 +95,7 @@ def worker(a: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         run, _ = prepare(cfg, corpus, rank, world, device, Path(tmp))
     counts = run.model.num_parameters()
-    spec = BatchSpec(kinds=cfg.kinds, batch_size=cfg.batch_size, seconds=cfg.seconds, long_fraction=0.0,
-                     long_seconds=cfg.long_seconds, augment=True, hold_out=(),
-                     block_samples=run.model.block_samples, augment_on="device" if cuda else "cpu")
+    spec = bench_spec(a.batch_size, a.seconds, run.model.block_samples, cuda)
     batches = iter(batch_loader(corpus, spec, seed=rank, workers=a.workers))
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda)
 
@@ -193,14 +201,11 @@ def loader_rate(corpus_path: str, batch: int, seconds: float, cuda: bool, batche
     The worker's prefetch buffer is filled and drained first, so the batches timed are those it
     makes while they are waited for.
     """
-    from ..batches import BatchSpec, TASK_KINDS, batch_loader, load_corpus
+    from ..batches import batch_loader, load_corpus
     from ..config import SAMConfig
 
     block = SAMConfig.from_name("sam-130m").encoder.block_columns * SAMPLES_PER_TOKEN
-    spec = BatchSpec(kinds=TASK_KINDS, batch_size=batch, seconds=(seconds, seconds), long_fraction=0.0,
-                     long_seconds=(30.0, 120.0), augment=True, hold_out=(), block_samples=block,
-                     augment_on="device" if cuda else "cpu")
-    loader = batch_loader(load_corpus(corpus_path), spec, seed=0, workers=1)
+    loader = batch_loader(load_corpus(corpus_path), bench_spec(batch, seconds, block, cuda), seed=0, workers=1)
     it = iter(loader)
     start = time.perf_counter()
     next(it)

@@ -15,7 +15,7 @@ from model.audio import QUIET_DB
 from .capture import AudioSource, FileSource
 from .engine import Engine, EngineConfig
 from .footprint import THREADS, keep_small
-from .history import ResumeWarning, find_session, list_sessions, resume_state, show_session
+from .history import ResumeWarning, find_session, list_sessions, resume_state, said_before, show_session
 from .microphone import MicrophoneSource, NoInputDevice, PortAudioBackend, format_devices
 from .models import ModelUnavailable, find_checkpoint, load_model
 from .protocol import SamModel
@@ -187,7 +187,8 @@ def run_session(args: argparse.Namespace, load: Callable[[Path], SamModel], log_
     session, state, catch_up = open_session(args, model, path, source, log_dir, resumed, notices)
     config = EngineConfig(describe_every=args.describe_every, quiet_db=args.quiet_db, wait_for_descriptions=args.fast,
                           watch=args.watch_config)
-    engine = Engine(model, source, config=config, state=state, session=session, catch_up=catch_up, watches=watches)
+    engine = Engine(model, source, config=config, state=state, session=session, catch_up=catch_up, watches=watches,
+                    said=said_before(resumed) if resumed else None)
     wait = True
     try:
         if args.headless:

@@ -91,7 +91,8 @@ class Engine:
 
     def __init__(self, model: SamModel, source: AudioSource, on_event: Callable[[ev.Event], None] | None = None, *,
                  config: EngineConfig | None = None, state: Any = None, session: SessionLog | None = None,
-                 catch_up: np.ndarray | None = None, watches: list[str] | None = None):
+                 catch_up: np.ndarray | None = None, watches: list[str] | None = None,
+                 said: list[tuple[float, str]] | None = None):
         self.model = model
         self.source = source
         self.config = config or EngineConfig()
@@ -111,7 +112,7 @@ class Engine:
         self._speaker = Speaker(model, self._speaker_emit, lambda: self.stream_time, quiet_db=self.config.quiet_db,
                                 description_tokens=self.config.description_tokens,
                                 answer_tokens=self.config.answer_tokens,
-                                on_error=self._decode_failed)
+                                on_error=self._decode_failed, said=said or ())
         self._lock = threading.Lock()  # question ids, scheduled and unanswered questions
         self._question_ids = 0
         self._scheduled: list[tuple[float, int, str]] = []  # (stream s, id, question) asked later

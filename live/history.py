@@ -168,6 +168,18 @@ def _damage_lines(damage: Damage) -> list[str]:
             *([f"  ... and {more} more"] if more else [])]
 
 
+def said_before(folder: Path) -> list[tuple[float, str]]:
+    """The scene descriptions a session logged, as (stream time, text), the last recap.KEPT_S seconds of them: what
+    a resumed session recaps "what happened while I was away" from (model/recap.py). Damaged lines are skipped."""
+    from model.recap import KEPT_S
+
+    said = [(float(e["stream_time"]), str(e["text"])) for e in read_events(folder)
+            if e.get("type") == "description" and isinstance(e.get("text"), str)
+            and isinstance(e.get("stream_time"), (int, float)) and math.isfinite(e["stream_time"])]
+    said.sort(key=lambda s: s[0])
+    return [s for s in said if s[0] >= said[-1][0] - KEPT_S] if said else []
+
+
 def resume_state(model: SamModel, folder: Path) -> tuple[StreamStateLike | None, np.ndarray | None]:
     """The saved state of a session and the audio it has not heard, to hear first (after a kill).
 

@@ -11,11 +11,12 @@ import collections
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import torch
 
 from model.audio import SAMPLES_PER_TOKEN
+from model.recap import Timeline, span_asked
 
 from . import events as ev
 from .feed import Feed
@@ -50,7 +51,8 @@ class Speaker:
 
     def __init__(self, model: SamModel, emit: Callable[[ev.Event], None], clock: Callable[[], float], *,
                  quiet_db: float, description_tokens: int, answer_tokens: int,
-                 on_error: Callable[[Exception, "Question | Describe | None"], None]):
+                 on_error: Callable[[Exception, "Question | Describe | None"], None],
+                 said: Iterable[tuple[float, str]] = ()):
         self.model = model
         self.emit = emit
         self.clock = clock  # the engine's stream time, for events
@@ -61,6 +63,9 @@ class Speaker:
         self.busy = 0.0  # s spent decoding
         self.last_ttft: float | None = None  # s from asking to the first token, last answer
         self._feed = Feed()
+        self._timeline = Timeline()  # the descriptions, for questions about minutes past (model/recap.py)
+        for at, text in said:  # a resumed session's
+            self._timeline.add(at, text)
         self._cv = threading.Condition()
         self._questions: collections.deque[Question] = collections.deque()
         self._describe: Describe | None = None
@@ -147,6 +152,10 @@ class Speaker:
                 self._cv.notify_all()
 
     def _answer(self, job: Question) -> None:
+        span = span_asked(job.text)
+        if span is not None and self._timeline.covers(job.stream_time, span):
+            self._recap(job, span)
+            return
         first: list[float] = []
         text: list[str] = []
 
@@ -170,6 +179,15 @@ class Speaker:
                                       text=answer.text.strip(), asked_at=job.stream_time,
                                       time_to_first_token=self.last_ttft, tokens_per_second=answer.tokens_per_second))
 
+    def _recap(self, job: Question, span: float) -> None:
+        """What happened over `span` seconds, said from the feed's descriptions of it."""
+        text = self._timeline.recap(job.stream_time, span)
+        self.last_ttft = time.monotonic() - job.asked
+        self.emit(ev.AnswerTokenGenerated(stream_time=self.clock(), question_id=job.question_id, text=text))
+        self.emit(ev.QuestionAnswered(stream_time=self.clock(), question_id=job.question_id, question=job.text,
+                                      text=text, asked_at=job.stream_time, time_to_first_token=self.last_ttft,
+                                      tokens_per_second=0.0))
+
     def _describe_scene(self, job: Describe) -> None:
         if job.loudest_db < self.quiet_db:
             text, quiet, ttft, total = "quiet", True, 0.0, 0.0
@@ -189,6 +207,7 @@ class Speaker:
                 self.busy += time.perf_counter() - t0
             text, quiet = answer.text.strip() or "(no description)", False
             ttft, total = answer.time_to_first_token, answer.total_time
+        self._timeline.add(job.stream_time, text)
         is_new, since = self._feed.judge(text, job.stream_time)
         self.emit(ev.SceneDescribed(stream_time=job.stream_time, text=text, is_new=is_new, quiet=quiet, since=since,
                                     time_to_first_token=ttft, total_time=total))

@@ -231,3 +231,40 @@ def test_a_question_for_a_later_time_is_asked_at_once_when_the_recording_has_end
     engine.stop()
     (answer,) = of(events, ev.QuestionAnswered)
     assert answer.asked_at == pytest.approx(3.0) and "tone" in answer.text
+
+
+def test_what_happened_over_minutes_is_said_from_the_feeds_descriptions_not_asked_of_the_model():
+    scene = np.concatenate([tone(6.0), silence(30.0), tone(6.0, hz=1000), silence(4.0)])
+    model = StubModel()
+    events, _ = run_file(scene, model, questions=[(45.0, "what happened in the last minute?"),
+                                                  (45.0, "what did you hear in the last ten seconds?")])
+    answers = {a.question: a for a in of(events, ev.QuestionAnswered)}
+    said = [d for d in of(events, ev.SceneDescribed) if d.stream_time <= answers["what happened in the last minute?"]
+            .asked_at]
+    named = list(dict.fromkeys(d.text for d in said if not d.quiet))  # the tones, each once, in order
+    assert named == ["a tone near 400 Hz", "a tone near 1000 Hz"]
+    assert answers["what happened in the last minute?"].text == ", ".join(named)
+    # a span the state itself hears (ten seconds) is asked of the model, as before
+    assert [q for q, _ in model.asked] == ["what did you hear in the last ten seconds?"]
+
+
+def test_a_resumed_session_recaps_from_the_descriptions_it_logged_before(tmp_path):
+    from live.history import said_before
+
+    session = SessionLog.create(tmp_path, model="stub", checkpoint="-", source="test", record_audio=False)
+    run_file(np.concatenate([tone(4.0), silence(6.0)]), session=session)
+    session.close()
+    said = said_before(session.folder)
+    assert said and [t for t, _ in said] == sorted(t for t, _ in said)
+    assert any("tone" in text for _, text in said)
+    events: list[ev.Event] = []
+    model = StubModel()
+    state = model.new_state()
+    state.samples_seen = 10 * RATE  # the stream goes on where it stopped
+    engine = Engine(model, FileSource(silence(3.0), name="test", realtime=False), events.append, config=FAST,
+                    state=state, said=said)
+    engine.start()
+    engine.ask("what did I miss while I was away?")
+    assert engine.ended.wait(30)
+    engine.stop()
+    assert of(events, ev.QuestionAnswered)[0].text == "a tone near 400 Hz"

@@ -1,0 +1,114 @@
+"""What happened over minutes, recapped from the live feed's descriptions: which questions ask it and over how
+long (read against the training wording that asks it), and what the descriptions of a span say."""
+import math
+import random
+import re
+
+import pytest
+
+from model.data.questions import RECENT_WINDOWS_S, window_phrase
+from model.data.tasks import NOTHING_RECENT, nothing_recent
+from model.recap import KEPT_S, MIN_SPAN_S, WHOLE, Timeline, named_items, span_asked
+
+
+def stems(path):
+    """(kind, family, stem) of a stems file, as model/data/wording.py reads its sections and families."""
+    kind = family = None
+    for line in open(path):
+        line = line.strip()
+        if line.startswith("== "):
+            kind = line[3:].strip()
+        elif line.startswith("-- "):
+            family = line[3:].strip()
+        elif line and not line.startswith("#"):
+            yield kind, family, line
+
+
+TRAINED = [(k, f, s) for path in ("model/data/stems.txt", "model/data/stems_people.txt")
+           for k, f, s in stems(path) if "held-out" not in f]
+
+
+def filled(stem: str, seconds: float, rng: random.Random) -> str:
+    return re.sub(r"\{[a-z_0-9]+\}", "dog", stem.replace("{window}", window_phrase(seconds, rng)))
+
+
+@pytest.mark.parametrize("seconds", [w for w in RECENT_WINDOWS_S if w >= MIN_SPAN_S])
+def test_every_way_the_generator_says_a_window_is_read_as_its_seconds(seconds):
+    rng = random.Random(seconds)
+    for _ in range(40):  # the generator's leads and number forms, drawn
+        question = f"what happened {window_phrase(seconds, rng)}"
+        assert span_asked(question) == seconds, question
+
+
+def test_the_training_wordings_recaps_are_read_and_no_other_kind_is():
+    rng = random.Random(0)
+    window = [(f, s) for k, f, s in TRAINED if k == "recent" and "{window}" in s]
+    away = [(f, s) for k, f, s in TRAINED if k == "recent" and ("away" in f or "-all-" in f)]
+    read = [span_asked(filled(s, 60, rng)) == 60 for _, s in window]
+    assert len(window) > 50 and sum(read) / len(read) >= 0.95
+    assert sum(span_asked(s) == WHOLE for _, s in away) / len(away) >= 0.95
+    others = [filled(s, 60, rng) for k, f, s in TRAINED if k != "recent"]
+    assert len(others) > 2000 and [q for q in others if span_asked(q) is not None] == []
+
+
+@pytest.mark.parametrize("question", [
+    "did the dog bark in the last five minutes?", "how many times did the door slam in the past 10 minutes",
+    "when did the music start in the last minute", "what was the loudest sound in the last minute?",
+    "what did you just hear", "what happened in the last ten seconds?", "what's going on right now?"])
+def test_questions_that_ask_something_else_of_a_span_are_left_to_the_model(question):
+    assert span_asked(question) is None
+
+
+@pytest.mark.parametrize("question,seconds", [
+    ("sum up the last two minutes", 120), ("what happened in the last half hour?", 1800),
+    ("anything happen in the past quarter of an hour", 900), ("list the sounds from the last 90 seconds", 90),
+    ("what did I miss while I was away?", WHOLE), ("catch me up", WHOLE), ("what have you heard so far", WHOLE)])
+def test_spans_said_in_other_ways(question, seconds):
+    assert span_asked(question) == seconds
+
+
+def test_a_description_names_its_sounds_and_its_background_apart():
+    said = named_items("Dog, rain in the background")
+    assert said.names == ("Dog",) and said.background == "rain"
+    assert named_items("nothing, only wind in the background").names == ()
+    assert named_items("nothing, only wind in the background").background == "wind"
+    assert named_items("quiet").names == named_items(NOTHING_RECENT).names == ()
+    assert named_items("bell, Bell, horn").names == ("bell", "horn")
+
+
+def test_a_recap_names_what_the_spans_descriptions_said_once_in_the_order_first_said():
+    t = Timeline(min_mentions=1)
+    feed = [(2, "quiet"), (4, "dog"), (6, "dog, bell"), (50, "rain in the background"), (52, "horn, dog"),
+            (54, "quiet"), (100, "car horn")]
+    for at, text in feed:
+        t.add(at, text)
+    assert t.recap(100, WHOLE) == "dog, bell, horn, car horn"
+    # descriptions made within the span, less the first five seconds (each hears the ten before it)
+    for now, span in ((100, 60), (60, 30), (100, 45), (56, 50)):
+        start = now - span + 5
+        want = []
+        for at, text in feed:
+            if start <= at <= now:
+                want += [n for n in named_items(text).names if n not in want]
+        assert t.recap(now, span) == (", ".join(want) or nothing_recent("rain" if start <= 50 <= now else None))
+
+
+def test_a_sound_said_fewer_times_than_asked_is_left_out():
+    t = Timeline(min_mentions=2)
+    for at, text in [(2, "dog"), (4, "dog, bell"), (6, "cat"), (8, "cat, dog")]:
+        t.add(at, text)
+    assert t.recap(10, WHOLE) == "dog, cat"
+    assert Timeline(min_mentions=3).recap(10, WHOLE) == NOTHING_RECENT  # nothing added: nothing said
+
+
+def test_the_timeline_keeps_only_the_last_hour_and_says_when_it_has_nothing_for_a_span():
+    t = Timeline()
+    assert not t.covers(10, WHOLE)
+    for k in range(4000):  # more than KEPT_S at one description every 2 s
+        t.add(2.0 * k, "dog" if k < 10 else "quiet")
+    assert len(t) <= KEPT_S / 2 + 1
+    assert t.recap(8000, WHOLE) == NOTHING_RECENT  # the dog of the first 20 s is gone
+    assert t.covers(7998, 60) and not t.covers(9000, 60)
+    t.add(1.0, "late")  # out of order: dropped
+    assert t.recap(8000, WHOLE) == NOTHING_RECENT
+    assert math.isinf(WHOLE)

@@ -98,8 +98,6 @@ def train(args) -> int:
     for blocks in args.blocks:
         torch.manual_seed(args.seed)
         tuned = TunedTop(yamnet, blocks, len(index)).to(device).train().requires_grad_(True)
-        tuned.head.mean.requires_grad_(False)
-        tuned.head.scale.requires_grad_(False)
         groups = [{"params": list(tuned.head.net.parameters()), "lr": HEAD_LR}]
         if blocks:
             groups.append({"params": list(tuned.top.parameters()), "lr": TOP_LR})

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 import torch
 import torch.distributed as dist
@@ -25,9 +26,16 @@ def setup() -> tuple[int, int, torch.device]:
 
 
 def teardown(world: int) -> None:
+    """The end of a run: alone, nothing; under torchrun, a barrier, the group destroyed and the process ended at
+    once, its output flushed. Left to the interpreter, a DDP reducer freed after its gloo group was destroyed drops
+    the group's last reference holding the GIL and joins the group's thread, which waits for the GIL to free a
+    collective's tensors: a rank of a two-process test hung so, its work done and written."""
     if world > 1:
         dist.barrier()
         dist.destroy_process_group()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
 
 
 def agreed(values: list[float], device: torch.device) -> list[float]:

@@ -36,7 +36,8 @@ _AMOUNT = r"\d+(?:\.\d+)?|" + "|".join(sorted((re.escape(a) for a in _AMOUNTS), 
 _UNIT = r"s|secs?|seconds?|mins?|minutes?|hrs?|hours?"
 # "in the last 5 minutes", "over the past minute", "during the previous half hour", "the last couple of minutes"
 _WINDOW = re.compile(rf"\b(?:last|past|previous|prior)\s+(?:(?P<amount>{_AMOUNT})\s+)?(?P<unit>{_UNIT})\b"
-                     rf"|\b(?:last|past|previous|prior)\s+(?P<half>half(?:\s+an)?|quarter(?:\s+of\s+an)?)\s+hour\b",
+                     rf"|\b(?:last|past|previous|prior)\s+(?P<half>half(?:\s+an?)?|quarter(?:\s+of\s+an?)?)\s+"
+                     rf"(?P<part_of>hour|minute)\b",
                      re.IGNORECASE)
 # "while I was away", "what did I miss", "so far": the whole of what the feed kept
 _AWAY = re.compile(r"\bwhile (?:i|we) (?:was|were|'?ve been|have been) (?:away|gone|out|busy|asleep|sleeping|"
@@ -77,7 +78,8 @@ def span_asked(question: str) -> float | None:
     if window is None:
         return WHOLE if _AWAY.search(text) else None
     if window.group("half"):
-        seconds = 1800.0 if window.group("half").lower().startswith("half") else 900.0
+        whole = 3600.0 if window.group("part_of").lower() == "hour" else 60.0
+        seconds = whole * (0.5 if window.group("half").lower().startswith("half") else 0.25)
     else:
         amount = (window.group("amount") or "1").lower()
         seconds = float(amount) if amount[0].isdigit() else float(_AMOUNTS[amount])

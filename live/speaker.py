@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterable
 import torch
 
 from model.audio import SAMPLES_PER_TOKEN
-from model.recap import Timeline, span_asked
+from model.recap import Timeline, count_asked, span_asked
 
 from . import events as ev
 from .feed import Feed
@@ -152,9 +152,7 @@ class Speaker:
                 self._cv.notify_all()
 
     def _answer(self, job: Question) -> None:
-        span = span_asked(job.text)
-        if span is not None and self._timeline.covers(job.stream_time, span):
-            self._recap(job, span)
+        if self._recap(job):
             return
         first: list[float] = []
         text: list[str] = []
@@ -179,14 +177,23 @@ class Speaker:
                                       text=answer.text.strip(), asked_at=job.stream_time,
                                       time_to_first_token=self.last_ttft, tokens_per_second=answer.tokens_per_second))
 
-    def _recap(self, job: Question, span: float) -> None:
-        """What happened over `span` seconds, said from the feed's descriptions of it."""
-        text = self._timeline.recap(job.stream_time, span)
+    def _recap(self, job: Question) -> bool:
+        """Answer from the feed's descriptions (model/recap.py) what happened over minutes, or how many times a sound
+        came over the session or a span of them; False (nothing said) for any other question, or a span the feed did
+        not describe."""
+        span, counted = span_asked(job.text), count_asked(job.text)
+        if counted is not None and self._timeline.covers(job.stream_time, counted[1]):
+            text = str(self._timeline.count(job.stream_time, counted[1], counted[0]))
+        elif span is not None and self._timeline.covers(job.stream_time, span):
+            text = self._timeline.recap(job.stream_time, span)
+        else:
+            return False
         self.last_ttft = time.monotonic() - job.asked
         self.emit(ev.AnswerTokenGenerated(stream_time=self.clock(), question_id=job.question_id, text=text))
         self.emit(ev.QuestionAnswered(stream_time=self.clock(), question_id=job.question_id, question=job.text,
                                       text=text, asked_at=job.stream_time, time_to_first_token=self.last_ttft,
                                       tokens_per_second=0.0))
+        return True
 
     def _describe_scene(self, job: Describe) -> None:
         if job.loudest_db < self.quiet_db:

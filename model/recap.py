@@ -7,16 +7,21 @@ those descriptions are the model's own hearing of each moment while it was fresh
 happened over a span of at least MIN_SPAN_S is answered from them: the sounds they named within the span, each
 once, in the order they were first named, a sound named only once left out when MIN_MENTIONS asks for more.
 
-`span_asked` reads whether a question asks that, and over how long; `Timeline` keeps the descriptions of the last
-KEPT_S (bounded, like the state: a session of a day keeps the same hour) and answers.
+Counts over a session are the same kind of question: "how many times did the dog bark?" after twenty minutes asks
+about more than the state keeps, and the model says 1 or 2 where the dog never barked. A count of a sound that a
+question names, over the session so far or a span of at least MIN_SPAN_S, is the number of runs of descriptions
+that named it (a gap of more than RECENT_S between two starts a new one); "how many different sounds?" is the
+number of sounds a recap would name.
+
+`span_asked` and `count_asked` read whether a question asks these, and over how long; `Timeline` keeps the
+descriptions of the last KEPT_S (bounded, like the state: a session of a day keeps the same hour) and answers.
 """
 from __future__ import annotations
 
 import bisect
 import math
 import re
-from collections import deque
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, replace
 
 from .data.tasks import nothing_recent
@@ -63,6 +68,45 @@ _NOT_A_LIST = re.compile(r"\b(?:when|how (?:long|many|often|loud)|how much|times
                          r"what(?:'s| is) (?:going on|happening))", re.IGNORECASE)
 
 
+_NOW = re.compile(r"\b(?:right now|at the moment|currently|now|at once|at the same time|simultaneously)\b",
+                  re.IGNORECASE)
+_DIFFERENT = re.compile(r"\bhow many (?:different|distinct|separate|kinds of|types of|sorts of)\s+"
+                        r"(?:kinds of |types of |sorts of )?(?:sounds?|noises?|things)\b", re.IGNORECASE)
+
+
+def _window_seconds(text: str) -> float | None:
+    """The span a question's words name ('in the last five minutes': 300), or None when they name none."""
+    window = _WINDOW.search(text)
+    if window is None:
+        return None
+    if window.group("half"):
+        whole = 3600.0 if window.group("part_of").lower() == "hour" else 60.0
+        return whole * (0.5 if window.group("half").lower().startswith("half") else 0.25)
+    amount = (window.group("amount") or "1").lower()
+    seconds = float(amount) if amount[0].isdigit() else float(_AMOUNTS[amount])
+    return seconds * _UNITS[window.group("unit").lower()]
+
+
+def count_asked(question: str) -> tuple[tuple[str, ...], float] | None:
+    """(the sounds a count asks about, lower case; () for 'how many different sounds'), and over how many seconds
+    (WHOLE: the session so far), for a count of what the feed can tell; None for any other question, a count of
+    this moment ('how many dogs are barking right now?') or of a span shorter than MIN_SPAN_S."""
+    from .answer_forms import asked_form, class_mentions
+
+    text = " ".join(question.replace("\u2019", "'").split())
+    form = asked_form(text)
+    if form is None or form.kind != "count" or _NOW.search(text):
+        return None
+    seconds = _window_seconds(text)
+    if seconds is not None and seconds < MIN_SPAN_S:
+        return None
+    span = WHOLE if seconds is None else seconds
+    if _DIFFERENT.search(text):
+        return (), span
+    named = tuple(c.lower() for c in class_mentions(text))
+    return (named, span) if named else None
+
+
 def span_asked(question: str) -> float | None:
     """Seconds of the recent past `question` asks what happened in (WHOLE for all of it: 'while I was away'),
     or None when it asks something else or a span shorter than MIN_SPAN_S."""
@@ -74,16 +118,9 @@ def span_asked(question: str) -> float | None:
     form = asked_form(text)
     if form is not None and form.kind != "open":  # the rules read another form: whether, how many, which of ...
         return None
-    window = _WINDOW.search(text)
-    if window is None:
+    seconds = _window_seconds(text)
+    if seconds is None:
         return WHOLE if _AWAY.search(text) else None
-    if window.group("half"):
-        whole = 3600.0 if window.group("part_of").lower() == "hour" else 60.0
-        seconds = whole * (0.5 if window.group("half").lower().startswith("half") else 0.25)
-    else:
-        amount = (window.group("amount") or "1").lower()
-        seconds = float(amount) if amount[0].isdigit() else float(_AMOUNTS[amount])
-        seconds *= _UNITS[window.group("unit").lower()]
     return seconds if seconds >= MIN_SPAN_S else None
 
 
@@ -122,14 +159,11 @@ class Timeline:
     def __init__(self, kept_s: float = KEPT_S, min_mentions: int = MIN_MENTIONS):
         self.kept_s, self.min_mentions = kept_s, min_mentions
         self._said: deque[Said] = deque()
-        self._start: float | None = None  # stream time of the first description kept since the start
 
     def add(self, at: float, description: str) -> None:
         """A description made at stream time `at` (they come in order; one out of order is dropped)."""
         if self._said and at < self._said[-1].at:
             return
-        if self._start is None:
-            self._start = at
         self._said.append(replace(named_items(description), at=at))
         while self._said and self._said[0].at < at - self.kept_s:
             self._said.popleft()
@@ -145,22 +179,41 @@ class Timeline:
         times = [s.at for s in self._said]
         return bisect.bisect_left(times, now - span if math.isfinite(span) else -math.inf) < len(times)
 
-    def recap(self, now: float, span: float) -> str:
-        """The sounds named in descriptions made within `span` seconds before `now` (each describes the ten
-        seconds before it, so the first RECENT_S / 2 of the span are left to its earlier neighbours), each once
-        in the order first named; when none was, 'nothing', with the background the descriptions said most."""
+    def _within(self, now: float, span: float) -> list[Said]:
+        """The descriptions made within `span` seconds before `now`, less the first RECENT_S / 2 of the span (each
+        describes the ten seconds before it: those are left to its earlier neighbours)."""
         start = now - span + RECENT_S / 2 if math.isfinite(span) else -math.inf
+        return [said for said in self._said if start <= said.at <= now]
+
+    def _named(self, said: list[Said]) -> list[str]:
+        """The sounds `said` named at least min_mentions times, each once as first said, in the order first named."""
         counts: dict[str, int] = {}  # by the name in lower case: "Dog" and "dog" are one sound
         first: dict[str, str] = {}
-        backgrounds: Counter[str] = Counter()
-        for said in self._said:
-            if start <= said.at <= now:
-                for name in said.names:
-                    counts[name.lower()] = counts.get(name.lower(), 0) + 1
-                    first.setdefault(name.lower(), name)
-                if said.background:
-                    backgrounds[said.background] += 1
-        names = [first[n] for n, c in counts.items() if c >= self.min_mentions]
+        for s in said:
+            for name in s.names:
+                counts[name.lower()] = counts.get(name.lower(), 0) + 1
+                first.setdefault(name.lower(), name)
+        return [first[n] for n, c in counts.items() if c >= self.min_mentions]
+
+    def recap(self, now: float, span: float) -> str:
+        """The sounds named in descriptions made within `span` seconds before `now`, each once in the order first
+        named; when none was, 'nothing', with the background the descriptions said most."""
+        said = self._within(now, span)
+        names = self._named(said)
         if names:
             return ", ".join(names)
+        backgrounds = Counter(s.background for s in said if s.background)
         return nothing_recent(backgrounds.most_common(1)[0][0] if backgrounds else None)
+
+    def count(self, now: float, span: float, sounds: tuple[str, ...]) -> int:
+        """How many times any of `sounds` (lower case) sounded within the span, as runs of descriptions naming it (a
+        gap of more than RECENT_S starts a new run); with no sounds, how many different sounds a recap names."""
+        said = self._within(now, span)
+        if not sounds:
+            return len(self._named(said))
+        runs, last = 0, -math.inf
+        for s in said:
+            if any(name.lower() in sounds for name in s.names):
+                runs += s.at - last > RECENT_S
+                last = s.at
+        return runs

@@ -268,3 +268,20 @@ def test_a_resumed_session_recaps_from_the_descriptions_it_logged_before(tmp_pat
     assert engine.ended.wait(30)
     engine.stop()
     assert of(events, ev.QuestionAnswered)[0].text == "a tone near 400 Hz"
+
+
+class Barker(StubModel):
+    """Describes a tone as a dog."""
+
+    def describe(self, state, **kw):
+        return super()._speak("dog" if "tone" in self.heard(state) else "quiet", kw.get("on_token"), 48)
+
+
+def test_how_many_times_a_sound_came_is_counted_from_the_feed_over_the_session():
+    scene = np.concatenate([tone(3.0), silence(20.0), tone(3.0), silence(20.0), tone(3.0), silence(3.0)])
+    model = Barker()
+    events, _ = run_file(scene, model, questions=[(51.0, "how many times did the dog bark?"),
+                                                  (51.0, "how many cats did you hear?")])
+    answers = {a.question: a.text for a in of(events, ev.QuestionAnswered)}
+    assert answers == {"how many times did the dog bark?": "3", "how many cats did you hear?": "0"}
+    assert model.asked == []  # neither was asked of the model

@@ -8,7 +8,7 @@ import pytest
 
 from model.data.questions import RECENT_WINDOWS_S, window_phrase
 from model.data.tasks import NOTHING_RECENT, nothing_recent
-from model.recap import KEPT_S, MIN_SPAN_S, WHOLE, Timeline, named_items, span_asked
+from model.recap import KEPT_S, MIN_SPAN_S, WHOLE, Timeline, count_asked, named_items, span_asked
 
 
 def stems(path):
@@ -61,7 +61,8 @@ def test_questions_that_ask_something_else_of_a_span_are_left_to_the_model(quest
 
 @pytest.mark.parametrize("question,seconds", [
     ("sum up the last two minutes", 120), ("what happened in the last half hour?", 1800),
-    ("anything happen in the past quarter of an hour", 900), ("what happened in the last half minute", 30), ("list the sounds from the last 90 seconds", 90),
+    ("anything happen in the past quarter of an hour", 900), ("what happened in the last half minute", 30),
+    ("list the sounds from the last 90 seconds", 90),
     ("what did I miss while I was away?", WHOLE), ("catch me up", WHOLE), ("what have you heard so far", WHOLE)])
 def test_spans_said_in_other_ways(question, seconds):
     assert span_asked(question) == seconds
@@ -112,3 +113,32 @@ def test_the_timeline_keeps_only_the_last_hour_and_says_when_it_has_nothing_for_
     t.add(1.0, "late")  # out of order: dropped
     assert t.recap(8000, WHOLE) == NOTHING_RECENT
     assert math.isinf(WHOLE)
+
+
+def test_the_training_wordings_counts_of_a_sound_are_read_as_counts_of_it_over_the_session():
+    counts = [s for k, f, s in TRAINED if k == "count" and "total" not in f]
+    read = [count_asked(re.sub(r"\{[a-z_0-9]+\}", "dog", s.replace("{n}", "3"))) for s in counts]
+    assert len(counts) > 50 and sum(r == (("dog",), WHOLE) for r in read) / len(read) >= 0.95
+
+
+@pytest.mark.parametrize("question,asked", [
+    ("how many times did the dog bark?", (("dog",), WHOLE)),
+    ("how many gunshots were there in the last ten minutes", (("gunshot",), 600)),
+    ("how many different sounds have you heard?", ((), WHOLE)), ("how many dogs are barking right now?", None),
+    ("how many times did the door slam in the last 10 seconds", None), ("what happened in the last minute?", None),
+    ("true or false: the dog barked 3 times", None), ("is there a dog?", None)])
+def test_counts_the_feed_can_tell(question, asked):
+    assert count_asked(question) == asked
+
+
+def test_a_count_is_the_runs_of_descriptions_naming_the_sound_and_different_sounds_those_a_recap_names():
+    t = Timeline(min_mentions=2)
+    feed = [(2, "dog"), (4, "dog, bell"), (6, "quiet"), (8, "dog"), (30, "dog"), (32, "Dog"), (34, "bell"),
+            (60, "cat"), (62, "quiet")]
+    for at, text in feed:
+        t.add(at, text)
+    assert t.count(62, WHOLE, ("dog",)) == 2  # 2-8 s is one run (gaps of at most ten seconds), 30-32 s another
+    assert t.count(62, WHOLE, ("dog", "cat")) == 3
+    assert t.count(62, WHOLE, ("horse",)) == 0
+    assert t.count(62, 40, ("dog",)) == 1  # the span from 27 s on
+    assert t.count(62, WHOLE, ()) == len(t.recap(62, WHOLE).split(", ")) == 2  # dog and bell, twice each

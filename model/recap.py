@@ -66,10 +66,10 @@ _WHAT_HAPPENED = re.compile(r"\bw(?:h)?at(?:'s| has| have)?\s+(?:been\s+)?(?:hap
 _NOT_A_LIST = re.compile(r"\b(?:when|how (?:long|many|often|loud)|how much|times|loudest|quietest|softest|first|"
                          r"last (?:sound|noise|thing|one)|most recent|just now|right now|at the moment|still|"
                          r"what(?:'s| is) (?:going on|happening))", re.IGNORECASE)
-
-
+# a count of this moment ("how many dogs are barking right now?") is the state's to answer
 _NOW = re.compile(r"\b(?:right now|at the moment|currently|now|at once|at the same time|simultaneously)\b",
                   re.IGNORECASE)
+# how many different sounds: the number a recap names
 _DIFFERENT = re.compile(r"\bhow many (?:different|distinct|separate|kinds of|types of|sorts of)\s+"
                         r"(?:kinds of |types of |sorts of )?(?:sounds?|noises?|things)\b", re.IGNORECASE)
 

@@ -169,15 +169,13 @@ def _damage_lines(damage: Damage) -> list[str]:
 
 
 def said_before(folder: Path) -> list[tuple[float, str]]:
-    """The scene descriptions a session logged, as (stream time, text), the last recap.KEPT_S seconds of them: what
-    a resumed session recaps "what happened while I was away" from (model/recap.py). Damaged lines are skipped."""
-    from model.recap import KEPT_S
-
+    """The scene descriptions a session logged, as (stream time, text) in order: what a resumed session recaps "what
+    happened while I was away" from (model/recap.py, whose timeline keeps the last hour of them). Damaged lines are
+    skipped."""
     said = [(float(e["stream_time"]), str(e["text"])) for e in read_events(folder)
             if e.get("type") == "description" and isinstance(e.get("text"), str)
             and isinstance(e.get("stream_time"), (int, float)) and math.isfinite(e["stream_time"])]
-    said.sort(key=lambda s: s[0])
-    return [s for s in said if s[0] >= said[-1][0] - KEPT_S] if said else []
+    return sorted(said, key=lambda s: s[0])
 
 
 def resume_state(model: SamModel, folder: Path) -> tuple[StreamStateLike | None, np.ndarray | None]:

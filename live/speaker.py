@@ -181,7 +181,8 @@ class Speaker:
         """Answer from the feed's descriptions (model/recap.py) what happened over minutes, or how many times a sound
         came over the session or a span of them; False (nothing said) for any other question, or a span the feed did
         not describe."""
-        span, counted = span_asked(job.text), count_asked(job.text)
+        counted = count_asked(job.text)
+        span = span_asked(job.text) if counted is None else None
         if counted is not None and self._timeline.covers(job.stream_time, counted[1]):
             text = str(self._timeline.count(job.stream_time, counted[1], counted[0]))
         elif span is not None and self._timeline.covers(job.stream_time, span):

@@ -28,7 +28,7 @@ import torch
 from torch import Tensor, nn
 
 from .audio import FRAMES_PER_TOKEN, TOKENS_PER_SECOND, with_floor
-from .presence import Columns, PresenceHead, auc, column_labels, mixed_batches, presence_input, scene_scores
+from .presence import Columns, PresenceHead, column_labels, mixed_batches, presence_input, report as scene_report
 from .yamnet import PATCH_FRAMES
 
 BLOCKS = 13  # YAMNet's separable blocks after its stem
@@ -154,8 +154,8 @@ def load_tuned(path: Path, yamnet) -> tuple[TunedTop, list[str]]:
 @torch.inference_mode()
 def hear(model, tuned: list[TunedTop], corpus, split: str, hold_out: tuple[str, ...], batches: int, seed: int,
          index: dict[str, int]) -> tuple[list[Columns], Columns]:
-    """The scenes `python -m model.presence` hears for `split`: per tuned top its logits as a one-column 'token'
-    per column (Columns.tokens holds probabilities), and the shipped head's, with every column's labels."""
+    """The scenes `python -m model.presence` hears for `split`: per tuned top, and for the shipped head, each column's
+    probabilities in Columns.tokens (so presence.report reads them through an identity), with every column's labels."""
     from .data.mixer import LONG_SCENE_S
 
     deepest = max(t.blocks for t in tuned)
@@ -183,18 +183,6 @@ def hear(model, tuned: list[TunedTop], corpus, split: str, hold_out: tuple[str, 
             Columns(np.concatenate(shipped), labels, starts, streams))
 
 
-def scene_auc(columns: Columns, threshold: float) -> dict:
-    """Scene-level AUC of present against absent classes, `Columns.tokens` holding probabilities already."""
-    from .tags import RECENT_COLUMNS
-
-    identity = type("Probabilities", (), {"__call__": lambda self, x: x})()
-    scores, truth = scene_scores(identity, columns, RECENT_COLUMNS)
-    pos, neg = scores[truth], scores[~truth]
-    return {"scenes": int(len(scores)), "auc": round(auc(pos, neg), 4),
-            "present_called": round(float((pos > threshold).mean()), 4),
-            "absent_called": round(float((neg > threshold).mean()), 4)}
-
-
 def report(args) -> int:
     from .checkpoint import default_checkpoint, load_sam
     from .data.corpus import load_corpus
@@ -216,12 +204,12 @@ def report(args) -> int:
     for name, (split, hold_out) in sets.items():
         results[name] = hear(model, [t for t, _ in loaded], corpus, split, hold_out, args.val_batches, args.seed,
                              index)
-        out["shipped"][name] = scene_auc(results[name][1], OWN_THRESHOLD)
+        out["shipped"][name] = scene_report(nn.Identity(), results[name][1], OWN_THRESHOLD)
     for k, (f, (t, _)) in enumerate(zip(files, loaded)):
         saved = torch.load(f, map_location="cpu", weights_only=False)
         row = {"blocks": t.blocks, **{key: saved[key] for key in ("steps", "seconds", "batch_size", "data_wait_s",
                                                                   "loss_last_100")}}
-        row.update({name: scene_auc(results[name][0][k], OWN_THRESHOLD) for name in sets})
+        row.update({name: scene_report(nn.Identity(), results[name][0][k], OWN_THRESHOLD) for name in sets})
         out["heads"].append(row)
         print(json.dumps(row), flush=True)
     print("shipped head:", json.dumps(out["shipped"]))

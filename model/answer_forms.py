@@ -635,7 +635,7 @@ def asked_form(question: str) -> Form | None:
         return _type(text)
     said = _said_alternatives(bare) if alternatives else []
     if said:  # "is it a plane or a helicopter?": one of them, as said
-        return Form("listed", tuple(said))
+        return Form("listed", tuple(said), **_bare_scored(said))
     question_word, request = bool(_QUESTION_WORD.search(text)), bool(_REQUEST.match(bare))
     asks_sounds, describe_alone = bool(_ASKS_SOUNDS.search(text)), bool(_DESCRIBE_ALONE.match(bare))
     asks_when = bool(_ASKS_WHEN.search(text))
@@ -891,6 +891,20 @@ def _said_alternatives(bare: str) -> list[str]:
         return []
     items = [x.strip(" ,") for x in re.split(r",|\bor\b", m.group(1)) if x.strip(" ,")]
     return items if len(items) >= 2 and all(len(x.split()) <= 4 for x in items) else []
+
+
+# A word before a sound's name that the language model never says in an answer ("a plane", "the doorbell", "my phone")
+_DETERMINER = re.compile(r"^(?:a|an|the|some|my|your|our|his|her|their)\s+(?=\S)", re.IGNORECASE)
+
+
+def _bare_scored(said: list[str]) -> dict:
+    """Alternatives as the language model scores them: without a leading article or possessive, which its
+    answers never have and whose unlikely first token would decide the choice ("a plane" over "a helicopter"
+    while a helicopter flies over); {} where none has one, or where two would become the same."""
+    bare = [_DETERMINER.sub("", x) for x in said]
+    if bare == said or len({normalize(x) for x in bare}) < len(bare):
+        return {}
+    return {"scored": tuple(bare)}
 
 
 # Where a remark or a leading phrase ends and the question may begin: a comma, dots, a sentence's end, a dash

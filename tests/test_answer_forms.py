@@ -393,6 +393,24 @@ def test_alternatives_alone_are_answered_with_one_of_them_as_written(question, a
     assert form.kind == "listed" and form.answers == answers
 
 
+@pytest.mark.parametrize("question,scored", [("is that a plane or a helicopter?", ("plane", "helicopter")),
+                                             ("my kite or the drone?", ("kite", "drone")),
+                                             ("police or ambulance?", ()),  # nothing to leave out
+                                             ("is it a dog or the dog", ())])  # the two would be the same
+def test_alternatives_are_scored_without_the_article_the_answers_never_have(question, scored):
+    form = asked_form(question)
+    assert form.kind == "listed" and form.scored == scored
+
+
+def test_alternatives_said_with_articles_are_chosen_as_their_bare_words_and_answered_as_said():
+    model = tiny_sam()
+    heard = model.hear(torch.randn(20000) * 0.1)
+    question = "is it a kite or a drone?"
+    state, logits = after_prompt(model, heard.lm, question)
+    scores = [score_one_by_one(model, state.fork(), logits, answer_ids(model.tokenizer, a)) for a in ("kite", "drone")]
+    assert model.ask(heard, question).text == ("a kite", "a drone")[max(range(2), key=scores.__getitem__)]
+
+
 @pytest.mark.parametrize("question", ["is everything ok?", "are you ok?", "is everything alright in there?"])
 def test_whether_things_are_all_right_cannot_be_heard(question):
     assert asked_form(question).kind == "refusal"

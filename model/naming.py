@@ -57,8 +57,9 @@ _ONE_AMONG = re.compile(r"\b(?:first|last|before|after|earlier|later|next|then|l
 # is it?", "identify the sound"): a list or a description is no answer to these.
 _ONE_SOUND = re.compile(r"\b(?:what|which|whats)(?:'s| is| was)?\s+(?:that|this|it)\b|"
                         r"\bwhat\s+(?:made|makes|is making|was making|'s making)\b|\bwhat(?:'s|s| is| was)\s+\w+ing\b|"
-                        r"\b(?:which|what)\s+(?:kind of\s+)?(?:animal|instrument|vehicle|creature|bird|machine|tool)\b(?!s)|"
-                        r"\bidentify\s+the\s+(?:main\s+)?(?:sound|noise)\b(?!s)|\bwhat\s+(?:just\s+)?went by\b|"
+                        r"\b(?:which|what)\s+(?:(?:kind|sort|type|species) of\s+)?"
+                        r"(?:animal|instrument|vehicle|creature|bird|machine|tool)\b(?!s)|"
+                        r"\bidentify\s+the\s+(?:main\s+)?(?:sound|noise)\b(?!s)|\bwhat\s+(?:just\s+)?went (?:by|past)\b|"
                         r"\bwhat(?:'s| is| was)\s+the\s+(?:\w+\s+)?(?:thing|sound|noise)\b(?!s|\s+(?:scene|events?|like|of)\b)",
                         re.IGNORECASE)
 # Verbs of phrases.tsv's actions left out of a question's sound verbs (`_sound_verbs`): those that say what is done,
@@ -91,6 +92,11 @@ _CATEGORY_WORDS = {
     "weapon": r"weapons?",
     "tools": r"tools?",
 }
+
+
+# "What" and a verb in the past ("what rang?", "what just beeped?"): a question about the one sound the verb says
+_WHAT_VERBED = re.compile(r"^\W*(?:(?:so|and|hey|ok|okay|um|hmm)\W+)*what\s+(?:just\s+)?(\w+ed|rang|sang)\b",
+                          re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -142,6 +148,8 @@ def asked_categories(question: str) -> set[str]:
     from .answer_forms import class_mentions
 
     asked = _categories_said(question)
+    if not asked and (m := _WHAT_VERBED.match(question)):  # "what rang?": the kinds of what rings
+        asked = {vocabulary().classes[c] for c in _sound_verbs_said(m.group(1)) if c in vocabulary().classes}
     if asked or not _ONE_SOUND.search(question):
         return asked
     classes = vocabulary().classes

@@ -36,7 +36,8 @@ def scores_with(values: dict[int, float], level: float = 0.001) -> torch.Tensor:
     ("what's that noise at 4.2 s?", "dog", None), ("What sound do you hear at about 7 seconds?", "dog", None),
     ("Tag this audio.", "dog", None), ("Which sounds can you hear?", "dog", None), ("What do you hear first?", "dog", None),
     ("What happened in the last ten seconds?", "dog", None), ("which is louder, the dog or the rain", "dog", None),
-    ("What did you just hear?", "dog", "dog"),
+    ("What did you just hear?", "dog", "dog"), ("what just went past", "train, car", "train"),
+    ("what sort of bird is that", "crow, seagull", "crow"),
     ("what did you hear in the last five minutes, just one thing", "dog", "dog"),  # a window, not an order
     (LIVE_PROMPT, "dog", None), (DESCRIBE_PROMPT, "dog", None)])
 def test_an_answer_to_a_question_about_one_sound_is_named_again_as_one_sound(question, answer, named):
@@ -56,10 +57,15 @@ def test_a_category_the_question_asks_for_limits_the_candidates():
     tools = candidates("what's that sawing noise?", "speech")
     assert "sawing" in tools and "speech" not in tools and all(v.classes[c] == v.classes["sawing"] for c in tools)
     assert asked_categories("did the dog bark?") == set()  # not a question about one sound's name
+    # a kind of a category's sound, said in other words than "kind of"
+    assert asked_categories("what sort of bird is that") == asked_categories("what kind of bird is that") == {"animal"}
+    assert asked_categories("what type of vehicle was it?") == {"vehicle"}
+    assert asked_categories("what happened?") == set()  # "what" and a verb that says no sound
 
 
 @pytest.mark.parametrize("question, verb", [("what's that ringing?", "ringing"), ("what was that ringing noise", "ringing"),
-                                            ("whats playing", "playing"), ("what's that chirping", "chirping")])
+                                            ("whats playing", "playing"), ("what's that chirping", "chirping"),
+                                            ("what rang?", "ringing"), ("so what just rang", "ringing")])
 def test_a_verb_said_of_several_sounds_limits_the_candidates_to_their_kinds(question, verb):
     from model.data.wording import cached_phrases
 

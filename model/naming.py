@@ -60,7 +60,8 @@ _ONE_SOUND = re.compile(r"\b(?:what|which|whats)(?:'s| is| was)?\s+(?:that|this|
                         r"\b(?:which|what)\s+(?:(?:kind|sort|type|species) of\s+)?"
                         r"(?:animal|instrument|vehicle|creature|bird|machine|tool)\b(?!s)|"
                         r"\bidentify\s+the\s+(?:main\s+)?(?:sound|noise)\b(?!s)|\bwhat\s+(?:just\s+)?went (?:by|past)\b|"
-                        r"\bwhat(?:'s| is| was)\s+the\s+(?:\w+\s+)?(?:thing|sound|noise)\b(?!s|\s+(?:scene|events?|like|of)\b)",
+                        r"\bwhat(?:'s|s| is| was)\s+the\s+(?:\w+\s+)?(?:thing|sound|noise)\b"
+                        r"(?!s|\s+(?:scene|events?|like|of)\b)",
                         re.IGNORECASE)
 # Verbs of phrases.tsv's actions left out of a question's sound verbs (`_sound_verbs`): those that say what is done,
 # not how it sounds ("a bus|pull away", "someone|use a saw"); "called" ("what's that called?"); and those whose

@@ -206,6 +206,7 @@ def test_a_list_answers_names_are_found_in_order():
 
 @pytest.mark.parametrize("question,answer,first", [
     ("what was the loudest thing so far?", "camera shutter, dog, hiss", "camera shutter"),
+    ("whats the loudest thing you heard so far", "dog, rain", "dog"),
     ("what was the last noise you heard?", "rain in the background; dog at 1.0-2.0 s, cat at 3.0-4.0 s", "cat"),
     ("what was the first sound?", "rain in the background; dog at 1.0-2.0 s", "dog"),  # the background is no event
     ("what was the loudest thing in the last minute?", "dog, cat", "dog"),  # a window, not the last sound

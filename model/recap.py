@@ -50,7 +50,9 @@ _AWAY = re.compile(r"\bwhile (?:i|we) (?:was|were|'?ve been|have been) (?:away|g
                    r"started|turned you on)\b|\bwhat'?d? (?:did |have )?(?:i|we) miss(?:ed)?\b|\bcatch (?:me|us) up\b|"
                    r"\bfill (?:me|us) in\b|\bbring (?:me|us) up to speed\b|\brecap\b|\bso far\b|"
                    r"\bthe whole (?:time|session)\b|\bsince (?:the )?start\b|"
-                   r"\bsince (?:we|you) (?:start(?:ed)?|began)\b", re.IGNORECASE)
+                   r"\bsince (?:we|you) (?:start(?:ed)?|began)\b|\bin total\b|\ball along\b|"
+                   r"\b(?:this|the) (?:entire |whole )?session\b|"
+                   r"\beverything (?:you|u)(?:'ve| have)? (?:heard|picked up|caught|noticed)\b", re.IGNORECASE)
 # asks what sounded: a list of what happened, not when, how often, how long or which one was loudest (whether, and
 # which of some options, are the answer-form rules' to read: model/answer_forms.py)
 _WHAT_HAPPENED = re.compile(r"\bw(?:h)?at(?:'s| has| have)?\s+(?:been\s+)?(?:happen(?:ed|ing)|went on|gone on|"

@@ -54,7 +54,8 @@ def test_the_training_wordings_recaps_are_read_and_no_other_kind_is():
 @pytest.mark.parametrize("question", [
     "did the dog bark in the last five minutes?", "how many times did the door slam in the past 10 minutes",
     "when did the music start in the last minute", "what was the loudest sound in the last minute?",
-    "what did you just hear", "what happened in the last ten seconds?", "what's going on right now?"])
+    "what did you just hear", "what happened in the last ten seconds?", "what's going on right now?",
+    "has it been noisy all along?", "how many sounds did you hear in total?"])
 def test_questions_that_ask_something_else_of_a_span_are_left_to_the_model(question):
     assert span_asked(question) is None
 
@@ -63,7 +64,9 @@ def test_questions_that_ask_something_else_of_a_span_are_left_to_the_model(quest
     ("sum up the last two minutes", 120), ("what happened in the last half hour?", 1800),
     ("anything happen in the past quarter of an hour", 900), ("what happened in the last half minute", 30),
     ("list the sounds from the last 90 seconds", 90),
-    ("what did I miss while I was away?", WHOLE), ("catch me up", WHOLE), ("what have you heard so far", WHOLE)])
+    ("what did I miss while I was away?", WHOLE), ("catch me up", WHOLE), ("what have you heard so far", WHOLE),
+    ("tell me everything you've heard", WHOLE), ("what did you hear in total", WHOLE),
+    ("summarize this session", WHOLE)])
 def test_spans_said_in_other_ways(question, seconds):
     assert span_asked(question) == seconds
 

@@ -627,7 +627,8 @@ def asked_form(question: str) -> Form | None:
         return Form("open", banned=BARE + (REFUSAL,), unwanted=NOT_A_TIME)
     if _COUNT.search(text):
         return Form("count", COUNTS)
-    if yes_no and (not alternatives or existence):
+    if yes_no and (not alternatives or existence) and not (choice and len(named) >= 2):
+        # "did someone scream or was it a bird?" is a choice between the two, not whether someone screamed
         return Form("yesno", YES_NO, **({} if alternatives else _presence_asked(text)))
     if len(named) >= 2:  # "was that a cow or a goat?", "dog first or rain first?"
         return _named(text, named)
@@ -878,17 +879,24 @@ def _end_asked(text: str) -> str:
 _IS_IT = re.compile(r"^(?:is|was|are|were)\s+(?:it|this|that|they|these|those)\s+(.+?)[?.!]*$", re.IGNORECASE)
 
 
+# A question of what happened, ending in two words joined by "or" ("did it thunder once or twice?"): the two (one of
+# how a thing is, "is the sound loud or soft?", stays open)
+_ENDS_WITH_OR = re.compile(r"^(?:did|does|do|has|have|had|will|would|can|could)\b.*?\s([a-z'-]+)\s+or\s+"
+                           r"([a-z'-]+)[?.!]*$", re.IGNORECASE)
+_NOT_AN_ALTERNATIVE = re.compile(r"(?:a|an|the|in|at|of|to|it|this|that|there|here|and|not|either)$", re.IGNORECASE)
 # Alternatives alone ("police or ambulance?", "a cow or a goat"): no question word or verb before them.
 _BARE_OR = re.compile(r"^(?!(?:is|was|are|were|do|does|did|can|could|will|would|has|have|had|what|which|who|how|when|"
                       r"where|why)\b)([^?:]+?\bor\b[^?:]+?)[?.!]*$", re.IGNORECASE)
 
 
 def _said_alternatives(bare: str) -> list[str]:
-    """The alternatives of "is it X or Y?" ("was that a cow, a goat or a sheep"; without filler) or of
-    alternatives alone ("police or ambulance?"), as written; [] for any other question or when one is long."""
+    """The alternatives of "is it X or Y?" ("was that a cow, a goat or a sheep"; without filler), of
+    alternatives alone ("police or ambulance?") or of two words ending a question of what happened ("did the door
+    open or close?"), as written; [] for any other question or when one is long."""
     m = _IS_IT.match(bare) or _BARE_OR.match(bare)
     if not m:
-        return []
+        m = _ENDS_WITH_OR.match(bare)  # "did it thunder once or twice?", "did the door open or close?"
+        return [m.group(1), m.group(2)] if m and not _NOT_AN_ALTERNATIVE.match(m.group(1)) else []
     items = [x.strip(" ,") for x in re.split(r",|\bor\b", m.group(1)) if x.strip(" ,")]
     return items if len(items) >= 2 and all(len(x.split()) <= 4 for x in items) else []
 

@@ -275,6 +275,9 @@ def test_the_language_model_reads_the_training_wording_and_the_answer_keeps_the_
     ("how long has it been quiet?", "open", ()),
     ("how many seconds has it been quiet?", "open", ()),  # a span, not a count
     ("is it raining or snowing?", "listed", ("raining", "snowing")),  # alternatives no class names: as said
+    ("did it thunder once or twice", "listed", ("once", "twice")),  # whether, ending in two words: one of them
+    ("did the door open or close?", "listed", ("open", "close")),
+    ("did someone scream or was it a bird", "named", ("scream", "bird")),  # "or was it": a choice, not whether
     ("was that a plane, a kite or a bird", "listed", ("a plane", "a kite", "a bird")),
     ("is the sound loud or soft?", "open", ()),  # alternatives of something else: never "yes"
     ("Which one: [A] rain [B] thunder [C] wind", "listed", ("[A] rain", "[B] thunder", "[C] wind")),

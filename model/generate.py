@@ -19,6 +19,24 @@ from .tokenizer import Tokenizer
 MAX_REDECODES = 4  # an answer of an unwanted shape is decoded again at most this many times
 
 
+@dataclass(frozen=True)
+class ItemBias:
+    """What the tags add to the logit of a list item's first token (`add`: token -> logit), where the language model
+    begins an item by naming a sound: only where its likeliest token there is one of `namers`, the tokens that
+    begin a sound's name. The tags choose which sound an item names, never whether a list names one or ends."""
+
+    add: dict[int, float]
+    namers: frozenset[int]
+
+    def applied(self, scores: Tensor) -> Tensor:
+        """(1, V) logits at an item's start, with `add` added where their likeliest token begins a name."""
+        if not self.add or int(scores[0].argmax()) not in self.namers:
+            return scores
+        scores = scores.clone()
+        scores[0, list(self.add)] += torch.tensor(list(self.add.values()), dtype=scores.dtype, device=scores.device)
+        return scores
+
+
 @dataclass
 class Answer:
     """Decoded text with its cost: time to first token, tokens per second, total seconds."""
@@ -103,7 +121,7 @@ def generate(lm: MambaLM, tok: Tokenizer, state: MambaState, prompt: list[int], 
              generator: torch.Generator | None = None, choices: list[list[int]] | None = None,
              banned: list[list[int]] | None = None, once: bool = False,
              priors: tuple[float, ...] | None = None, unwanted: Shape | None = None,
-             said: list[str] | None = None) -> Answer:
+             said: list[str] | None = None, item_bias: ItemBias | None = None) -> Answer:
     """Push `prompt` onto `state` (which is not modified) and decode until <|endoftext|> or the limit.
 
     With `choices` (whole answers' token ids, end token included: the answers a question may have,
@@ -117,7 +135,7 @@ def generate(lm: MambaLM, tok: Tokenizer, state: MambaState, prompt: list[int], 
     often as it takes), and text that could still take that shape is held back too. With `once`, a list
     answer ends before its first item said a second time ("hiss, bass guitar, hiss, hiss" is "hiss, bass
     guitar"), an item the token limit cut off is left out ("rain, dog at 4.1-5" is "rain"), and each item
-    is streamed once it is complete.
+    is streamed once it is complete. `item_bias` weighs in at the start of each list item (`ItemBias`).
     """
     if max_new_tokens < 1:
         raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
@@ -151,6 +169,8 @@ def generate(lm: MambaLM, tok: Tokenizer, state: MambaState, prompt: list[int], 
             scores = answer_logits(lm, tok, nxt)
             if not ids and ruled_out:
                 scores[:, ruled_out] = float("-inf")
+            if item_bias is not None and (not ids or ids[-1] == tok.comma_id):
+                scores = item_bias.applied(scores)
             token = int(sample(scores, temperature, top_p, generator)[0])
             if first is None:
                 first = time.perf_counter() - start

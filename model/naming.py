@@ -408,6 +408,32 @@ def renamed(lm, tok, state, prompt: list[int], question: str, answer: str, tags)
     return answer
 
 
+def feed_bias(tok, scores: Tensor):
+    """How the live feed's lists weigh what the tags (521,) `scores` hear (generate.ItemBias): NAME_WEIGHT x `heard`
+    added to the first token of each class the tags hear (the most any class beginning with it gains), nothing to
+    the others; decoded with the list, it costs no pass of the language model, where naming each item again
+    among the classes costs about 50 ms a name (docs/LIVE.md, "Naming a list")."""
+    from .generate import ItemBias
+
+    first = _first_tokens(tok)
+    add: dict[int, float] = {}
+    for c in vocabulary().classes:
+        e = heard(c, scores)
+        if e > 0:
+            add[first[c]] = max(add.get(first[c], 0.0), NAME_WEIGHT * e)
+    return ItemBias(add, frozenset(first.values()))
+
+
+_FIRST_TOKENS: dict[int, dict[str, int]] = {}
+
+
+def _first_tokens(tok) -> dict[str, int]:
+    """Each class's first token as an answer says it (after the space an answer begins with), per tokenizer."""
+    if id(tok) not in _FIRST_TOKENS:
+        _FIRST_TOKENS[id(tok)] = {c: tok.encode(" " + c)[0] for c in vocabulary().classes}
+    return _FIRST_TOKENS[id(tok)]
+
+
 def _chosen(lm, tok, state, prompt: list[int], before: str, after: str, names: list[str], scores: Tensor,
             own: dict[str, float] | None = None) -> str:
     """The class among `names` with the best `fused` score (the presence head's support `own` weighed in, for one

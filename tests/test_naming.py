@@ -8,13 +8,15 @@ import torch
 from model.data.audioset import default_map
 from model.evaluation.answering import Item
 from model.evaluation.scoring import corpus_class_names, correct
-from model.generate import Answer, choice_scores
-from model.naming import (added_name, asked_categories, best_fused, candidates, choose_name, named_scores, renamed,
-                          slots, vocabulary, wants_relabelling, wants_renaming)
-from model.prompt import DESCRIBE_PROMPT, LIVE_PROMPT, answer_ids, prompt_ids
+from model.answer_forms import question_form
+from model.generate import Answer, ItemBias, answer_logits, choice_scores, generate
+from model.naming import (added_name, asked_categories, best_fused, candidates, choose_name, feed_bias, heard,
+                          named_scores, renamed, slots, vocabulary, wants_relabelling, wants_renaming)
+from model.prompt import DESCRIBE_PROMPT, LIVE_PROMPT, answer_ids, distinct_items, prompt_ids
 from model.tags import THRESHOLD, Tags
 from model.yamnet import NUM_CLASSES
 
+from test_answer_forms import tiny_sam
 from test_tags import audio, model, row, tags_with  # noqa: F401  (fixtures)
 
 
@@ -268,8 +270,56 @@ def test_the_live_feed_keeps_its_decoded_names_where_a_typed_question_has_them_c
     assert asked != "dog, rain" and asked == renamed(model.lm, model.tokenizer, state.lm,
                                                      prompt_ids(model.tokenizer, LIVE_PROMPT), LIVE_PROMPT, "dog, rain",
                                                      state.tags)
-    assert model.describe(state, recent=True).text == "dog, rain"  # the feed, every 2 s: within the loop's budget
+    assert model.describe(state, recent=True).text == "dog, rain"  # no naming again: within the loop's budget
     assert model.ask(state, LIVE_PROMPT, named=False).text == "dog, rain"
+
+
+def test_the_feed_bias_adds_half_the_tags_evidence_to_the_first_token_of_each_sound_they_hear():
+    tok = tiny_sam().tokenizer
+    scores = named_scores(LIVE_PROMPT, tags_with({max(vocabulary().rows["cat"]): 0.99}))
+    bias = feed_bias(tok, scores)
+    first = {c: tok.encode(" " + c)[0] for c in vocabulary().classes}
+    assert bias.namers == frozenset(first.values())
+    heard_now = {c: heard(c, scores) for c in vocabulary().classes if heard(c, scores) > 0}
+    assert "cat" in heard_now and "dog" not in heard_now
+    for t, add in bias.add.items():  # the most any class that begins with the token gains
+        assert add == pytest.approx(max(0.5 * e for c, e in heard_now.items() if first[c] == t))
+    assert set(bias.add) == {first[c] for c in heard_now}
+    assert feed_bias(tok, named_scores(LIVE_PROMPT, tags_with({}))).add == {}  # nothing heard: nothing added
+
+
+def test_an_item_bias_weighs_in_only_where_an_item_begins_by_naming_a_sound():
+    model = tiny_sam()
+    tok, lm = model.tokenizer, model.lm
+    heard_state = model.hear(torch.randn(16000) * 0.1)
+    prompt = prompt_ids(tok, LIVE_PROMPT)
+    plain = generate(lm, tok, heard_state.lm.fork(), prompt, 8)
+    with torch.inference_mode():
+        logits, _ = lm(torch.tensor([prompt]), state=heard_state.lm.fork())
+    begins = int(answer_logits(lm, tok, logits[:, -1].clone()).argmax())  # the token the answer begins with
+    # a bias where no name begins changes nothing
+    assert generate(lm, tok, heard_state.lm.fork(), prompt, 8,
+                    item_bias=ItemBias({begins: -50.0}, frozenset())).text == plain.text
+    # where the likeliest first token begins a name, the bias decides the item's first token
+    other = next(t for t in range(100, 10000) if t != begins and tok.decode([t]).strip().isalpha())  # a word
+    pushed = generate(lm, tok, heard_state.lm.fork(), prompt, 8, item_bias=ItemBias({other: 1e4}, frozenset({begins})))
+    assert pushed.text.startswith(tok.decode([other]).strip()) and pushed.text != plain.text
+    scores = torch.tensor([[0.0, 3.0, 1.0]])
+    assert torch.equal(ItemBias({2: 5.0}, frozenset({1})).applied(scores), torch.tensor([[0.0, 3.0, 6.0]]))
+    assert torch.equal(ItemBias({2: 5.0}, frozenset({0})).applied(scores), scores)  # the likeliest begins no name
+
+
+def test_the_feed_decodes_with_the_bias_of_what_the_tags_hear(model, audio):  # noqa: F811
+    state = model.hear(audio)
+    tok = model.tokenizer
+    state.tags = tags_with({max(vocabulary().rows["cat"]): 0.99})
+    bias = feed_bias(tok, named_scores(LIVE_PROMPT, state.tags))
+    form = question_form(tok, LIVE_PROMPT, state.tags)
+    want = generate(model.lm, tok, state.lm.fork(), prompt_ids(tok, LIVE_PROMPT), 48, banned=form.banned, once=True,
+                    unwanted=form.unwanted, item_bias=bias)
+    assert model.describe(state, recent=True).text == distinct_items(want.text)
+    state.tags = tags_with({})  # the tags hear nothing: the feed is the model's own decoding
+    assert model.describe(state, recent=True).text == distinct_items(model.ask(state, LIVE_PROMPT, named=False).text)
 
 
 # ---------------------------------------------------------------- scoring
@@ -319,3 +369,14 @@ def test_each_recording_is_asked_what_it_is_and_about_its_sound_and_another():
         items = items_for(rec, "scenes/00000.wav", ["slap", "sonar", "burp"], random.Random(seed))
         assert [i["answer"] for i in items] == ["slap", "yes", "no"]
         assert "slap" in items[1]["question"] and "slap" not in items[2]["question"]
+
+
+def test_the_evaluation_answers_the_feeds_items_as_sam_lives_feed_decodes_them(model, audio, monkeypatch):  # noqa: F811
+    from model.evaluation.answering import FEED, answer_items
+
+    heard_once = model.hear(audio)
+    heard_once.tags = tags_with({max(vocabulary().rows["cat"]): 0.99, max(vocabulary().rows["rain"]): 0.9})
+    monkeypatch.setattr(model, "hear", lambda *a, **k: heard_once)
+    got = answer_items(model, [Item("scene", LIVE_PROMPT, "", FEED)], lambda _: audio, 4, 48)
+    assert [distinct_items(t) for t in got] == [model.describe(heard_once, recent=True).text]
+    assert feed_bias(model.tokenizer, named_scores(LIVE_PROMPT, heard_once.tags)).add  # the tags' weight is in it

@@ -95,6 +95,17 @@ _CATEGORY_WORDS = {
 }
 
 
+# Kinds of instrument a question may ask for within the instruments ("what's that string instrument?" was "flute")
+_INSTRUMENT_KINDS = (
+    (r"\bstring(?:ed)? instruments?\b", {"acoustic guitar", "electric guitar", "bass guitar", "violin", "cello",
+                                         "strings", "harp"}),
+    (r"\b(?:wind|woodwind) instruments?\b|\bwoodwinds?\b", {"flute", "clarinet", "saxophone", "bassoon"}),
+    (r"\bbrass(?: instruments?)?\b", {"trumpet", "horn"}),
+    (r"\bpercussion(?: instruments?)?\b", {"bass drum", "snare drum", "hi-hat", "cymbal", "tom-tom", "cowbell",
+                                           "tambourine", "bongo", "cajon", "djembe", "shaker", "wood block", "tabla",
+                                           "marimba", "gong"}),
+    (r"\bkeyboard instruments?\b", {"piano", "organ", "harpsichord", "synthesizer", "accordion"}),
+)
 # "What" and a verb in the past ("what rang?", "what just beeped?"): a question about the one sound the verb says
 _WHAT_VERBED = re.compile(r"^\W*(?:(?:so|and|hey|ok|okay|um|hmm)\W+)*what\s+(?:just\s+)?(\w+ed|rang|sang)\b",
                           re.IGNORECASE)
@@ -197,7 +208,10 @@ def candidates(question: str, answer_class: str) -> list[str]:
     if not asked:
         return list(v.classes)
     in_words = bool(_categories_said(question))
-    return [c for c, cat in v.classes.items() if cat in asked or in_words and c == answer_class]
+    kinds = [members for said, members in _INSTRUMENT_KINDS if re.search(said, question, re.IGNORECASE)]
+    within = set().union(*kinds) if kinds and asked == {"instrument"} else None  # "that string instrument"
+    return [c for c, cat in v.classes.items() if cat in asked and (within is None or c in within)
+            or in_words and c == answer_class and (within is None or cat not in asked)]  # a flute is no string
 
 
 def _categories_said(question: str) -> set[str]:

@@ -63,6 +63,11 @@ def test_a_category_the_question_asks_for_limits_the_candidates():
     assert asked_categories("what sort of bird is that") == asked_categories("what kind of bird is that") == {"animal"}
     assert asked_categories("what type of vehicle was it?") == {"vehicle"}
     assert asked_categories("what happened?") == set()  # "what" and a verb that says no sound
+    # a kind of instrument, within the instruments: a flute the model said is no string instrument
+    strings = candidates("what's that string instrument", "flute")
+    assert "cello" in strings and "violin" in strings and "flute" not in strings and "piano" not in strings
+    assert set(candidates("which brass instrument was it", "dog")) == {"trumpet", "horn", "dog"}
+    assert "flute" in candidates("what instrument is that", "flute")  # no kind said: every instrument
 
 
 @pytest.mark.parametrize("question, verb", [("what's that ringing?", "ringing"), ("what was that ringing noise", "ringing"),

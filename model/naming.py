@@ -422,13 +422,17 @@ def renamed(lm, tok, state, prompt: list[int], question: str, answer: str, tags)
     return answer
 
 
-def feed_bias(tok, scores: Tensor):
-    """How the live feed's lists weigh what the tags (521,) `scores` hear (generate.ItemBias): NAME_WEIGHT x `heard`
-    added to the first token of each class the tags hear (the most any class beginning with it gains), nothing to
-    the others; decoded with the list, it costs no pass of the language model, where naming each item again
+def feed_bias(tok, question: str, tags):
+    """How the live feed's list answer to `question` weighs what `tags` (model.tags.Tags of one stream) hear, in the
+    scores `named_scores` reads (generate.ItemBias): NAME_WEIGHT x `heard` added to the first token of each class
+    the tags hear (the most any class beginning with it gains), nothing to the others; None before the tags have
+    heard anything. Decoded with the list, it costs no pass of the language model, where naming each item again
     among the classes costs about 50 ms a name (docs/LIVE.md, "Naming a list")."""
     from .generate import ItemBias
 
+    if tags is None or tags.columns == 0:
+        return None
+    scores = named_scores(question, tags)
     first = _first_tokens(tok)
     add: dict[int, float] = {}
     for c in vocabulary().classes:
@@ -438,14 +442,10 @@ def feed_bias(tok, scores: Tensor):
     return ItemBias(add, frozenset(first.values()))
 
 
-_FIRST_TOKENS: dict[int, dict[str, int]] = {}
-
-
+@functools.lru_cache(maxsize=8)  # keyed by the tokenizer itself, which the cache keeps alive
 def _first_tokens(tok) -> dict[str, int]:
     """Each class's first token as an answer says it (after the space an answer begins with), per tokenizer."""
-    if id(tok) not in _FIRST_TOKENS:
-        _FIRST_TOKENS[id(tok)] = {c: tok.encode(" " + c)[0] for c in vocabulary().classes}
-    return _FIRST_TOKENS[id(tok)]
+    return {c: tok.encode(" " + c)[0] for c in vocabulary().classes}
 
 
 def _chosen(lm, tok, state, prompt: list[int], before: str, after: str, names: list[str], scores: Tensor,

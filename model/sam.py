@@ -22,7 +22,7 @@ from .connector import build_connector
 from .encoder import AudioEncoder
 from .generate import Answer, generate
 from .lm import MambaLM
-from .naming import feed_bias, named_scores, renamed
+from .naming import feed_bias, renamed
 from .presence import PresenceHead, presence_input, presence_width
 from .prompt import DESCRIBE_PROMPT, LIVE_PROMPT, distinct_items, prompt_ids
 from .spelling import respelled
@@ -228,8 +228,7 @@ class SAM(nn.Module):
         tok = self._tok()
         form = question_form(tok, question, state.tags) if forms else TokenForm(None, [])
         prompt = prompt_ids(tok, form.asked or question)  # the training wording of its kind, where the rules write it
-        tags = state.tags
-        bias = feed_bias(tok, named_scores(question, tags)) if witnessed and tags is not None and tags.columns else None
+        bias = feed_bias(tok, question, state.tags) if witnessed else None
         answer = generate(self.lm, tok, state.lm.fork(), prompt, max_new_tokens, temperature, top_p, on_token,
                           choices=form.choices, banned=form.banned, once=forms, priors=form.priors,
                           unwanted=form.unwanted, said=form.said, item_bias=bias)

@@ -281,8 +281,9 @@ def test_the_live_feed_keeps_its_decoded_names_where_a_typed_question_has_them_c
 
 def test_the_feed_bias_adds_half_the_tags_evidence_to_the_first_token_of_each_sound_they_hear():
     tok = tiny_sam().tokenizer
-    scores = named_scores(LIVE_PROMPT, tags_with({max(vocabulary().rows["cat"]): 0.99}))
-    bias = feed_bias(tok, scores)
+    tags = tags_with({max(vocabulary().rows["cat"]): 0.99})
+    scores = named_scores(LIVE_PROMPT, tags)
+    bias = feed_bias(tok, LIVE_PROMPT, tags)
     first = {c: tok.encode(" " + c)[0] for c in vocabulary().classes}
     assert bias.namers == frozenset(first.values())
     heard_now = {c: heard(c, scores) for c in vocabulary().classes if heard(c, scores) > 0}
@@ -290,7 +291,8 @@ def test_the_feed_bias_adds_half_the_tags_evidence_to_the_first_token_of_each_so
     for t, add in bias.add.items():  # the most any class that begins with the token gains
         assert add == pytest.approx(max(0.5 * e for c, e in heard_now.items() if first[c] == t))
     assert set(bias.add) == {first[c] for c in heard_now}
-    assert feed_bias(tok, named_scores(LIVE_PROMPT, tags_with({}))).add == {}  # nothing heard: nothing added
+    assert feed_bias(tok, LIVE_PROMPT, tags_with({})).add == {}  # nothing heard: nothing added
+    assert feed_bias(tok, LIVE_PROMPT, Tags.empty(1)) is None and feed_bias(tok, LIVE_PROMPT, None) is None
 
 
 def test_an_item_bias_weighs_in_only_where_an_item_begins_by_naming_a_sound():
@@ -318,7 +320,7 @@ def test_the_feed_decodes_with_the_bias_of_what_the_tags_hear(model, audio):  # 
     state = model.hear(audio)
     tok = model.tokenizer
     state.tags = tags_with({max(vocabulary().rows["cat"]): 0.99})
-    bias = feed_bias(tok, named_scores(LIVE_PROMPT, state.tags))
+    bias = feed_bias(tok, LIVE_PROMPT, state.tags)
     form = question_form(tok, LIVE_PROMPT, state.tags)
     want = generate(model.lm, tok, state.lm.fork(), prompt_ids(tok, LIVE_PROMPT), 48, banned=form.banned, once=True,
                     unwanted=form.unwanted, item_bias=bias)
@@ -384,4 +386,4 @@ def test_the_evaluation_answers_the_feeds_items_as_sam_lives_feed_decodes_them(m
     monkeypatch.setattr(model, "hear", lambda *a, **k: heard_once)
     got = answer_items(model, [Item("scene", LIVE_PROMPT, "", FEED)], lambda _: audio, 4, 48)
     assert [distinct_items(t) for t in got] == [model.describe(heard_once, recent=True).text]
-    assert feed_bias(model.tokenizer, named_scores(LIVE_PROMPT, heard_once.tags)).add  # the tags' weight is in it
+    assert feed_bias(model.tokenizer, LIVE_PROMPT, heard_once.tags).add  # the tags' weight is in it

@@ -12,8 +12,7 @@ import torch
 
 from ..answer_forms import TokenForm, question_form
 from ..data.tasks import ABSENT_STEMS
-from ..generate import choice_scores, generate, generate_batch
-from ..naming import feed_bias, named_scores
+from ..generate import choice_scores, generate_batch
 from ..prompt import answer_ids, prompt_ids
 from ..sam import SAM, heard_again
 from ..state import MambaState
@@ -80,9 +79,6 @@ def answer_items(model: SAM, items: list[Item], read, batch_size: int, max_new_t
                                priors=[a.priors for a in asked], unwanted=[a.unwanted for a in asked],
                                said=[a.said for a in asked])
         for (i, state, heard), prompt, a, t in zip(pending, prompts, asked, texts):
-            if items[i].kind == FEED and forms and heard is not None and heard.columns:  # decoded as sam-live's feed
-                t = generate(model.lm, tok, state.fork(), prompt, max_new_tokens, banned=a.banned, once=True,
-                             unwanted=a.unwanted, item_bias=feed_bias(tok, named_scores(items[i].question, heard))).text
             keep = a.choices or not forms or items[i].kind == FEED  # the feed keeps its decoded names, as sam-live's
             answers[i] = t if keep else heard_again(model.lm, tok, state, prompt, items[i].question, t, heard)
         pending.clear()
@@ -92,7 +88,11 @@ def answer_items(model: SAM, items: list[Item], read, batch_size: int, max_new_t
         if on_heard is not None:
             on_heard(idx, state.lm)
         for i in idx:
-            pending.append((i, state.lm, state.tags if tags else None))
+            if items[i].kind == FEED and forms and tags:  # decoded alone, with the tags' weight, as sam-live's feed
+                answers[i] = model.ask(state, items[i].question, max_new_tokens=max_new_tokens, named=False,
+                                       witnessed=True).text
+            else:
+                pending.append((i, state.lm, state.tags if tags else None))
         if len(pending) >= batch_size:
             flush()
     if pending:

@@ -1049,7 +1049,7 @@ def heard_priors(form: Form, question: str, tags, weight: float = HEARD_WEIGHT,
                  own_weight: float = OWN_WEIGHT) -> tuple[float, ...] | None:
     """What the tags (model.tags.Tags of one stream, or None) add to each of the form's answers' log-probabilities
     (module docstring): YAMNet's rows at `weight`, the presence head's at `own_weight`; None when they add nothing."""
-    from .tags import asked_evidence, evidence, own_evidence, own_rows, own_support, rows_named
+    from .tags import asked_evidence, named_evidence, own_evidence, own_rows, own_support
 
     if tags is None or tags.columns == 0 or form.kind not in ("listed", "named", "yesno"):
         return None
@@ -1067,11 +1067,11 @@ def heard_priors(form: Form, question: str, tags, weight: float = HEARD_WEIGHT,
         return tuple(e if a == positive else 0.0 for a in said)
     if _ORDER_OR_LEVEL.search(question):  # "which was louder, the dog or the rain?": both may well be there
         own_weight = 0.0
-    named = [(rows_named(a), own_rows(a, tags.own)) for a in form.answers]
-    if not any(rows or own for rows, own in named):
+    named = [(named_evidence(scores, a), own_rows(a, tags.own)) for a in form.answers]
+    if not any(e is not None or own for e, own in named):
         return None
-    return tuple((-1 if negated else 1) * (weight * evidence(scores, rows) + own_weight * own_support(scores, own))
-                 for rows, own in named)
+    return tuple((-1 if negated else 1) * (weight * (e or 0.0) + own_weight * own_support(scores, own))
+                 for e, own in named)
 
 
 @dataclass(frozen=True)

@@ -231,17 +231,24 @@ def added_name(scores: Tensor) -> str | None:
 
 def heard(name: str, scores: Tensor) -> float:
     """The tags' evidence for a class as the name of what was heard. A class that names a family ("music",
-    "speech", "bird") has no more than its best member (0, none for or against, for a member YAMNet has no
-    row for, as "male speech"): YAMNet's family rows ("Music") score high whenever any member plays, so they
-    say nothing for "music" against "cello"; the tags choose between sounds that exclude each other and leave
+    "speech", "bird") has no more than its best member (at most 0, none for it, for a member YAMNet has no
+    row for, as "male speech": `_evidence`): YAMNet's family rows ("Music") score high whenever any member plays,
+    so they say nothing for "music" against "cello"; the tags choose between sounds that exclude each other and leave
     the family's name or its member's to the language model."""
-    from .tags import evidence
-
     v = vocabulary()
-    own = evidence(scores, v.rows.get(name, ()))
+    own = _evidence(name, scores)
     if v.members.get(name):
-        return min(own, max(evidence(scores, v.rows.get(m, ())) for m in v.members[name]))
+        return min(own, max(_evidence(m, scores) for m in v.members[name]))
     return own
+
+
+def _evidence(name: str, scores: Tensor) -> float:
+    """The tags' log-odds for one class: its rows', or for a class YAMNet has no row for, its parents' bounded at 0
+    (tags.ceilings: a hawk is unlikely where no bird is heard); 0 with neither."""
+    from .tags import bounded, ceilings, evidence
+
+    rows = vocabulary().rows.get(name, ())
+    return evidence(scores, rows) if rows else bounded(scores, ceilings().get(name, ()))
 
 
 def fused(name: str, logp: float, scores: Tensor, weight: float = NAME_WEIGHT, own: dict[str, float] | None = None,

@@ -280,6 +280,63 @@ def rows_named(text: str) -> tuple[int, ...]:
     return tuple(dict.fromkeys(rows))
 
 
+# Our classes YAMNet has no row for are bounded by the rows of what they are a kind of (`ceilings`): a hawk by
+# AudioSet's bird rows, male speech by Speech, a camel by Animal. A parent's row cannot say which member sounds,
+# so it speaks only against one: a hawk is unlikely where YAMNet hears no bird at all.
+_CATEGORY_PARENTS = {"animal": ("Animal",)}  # a category's own row in AudioSet, for its classes in no family
+
+
+@functools.lru_cache(maxsize=1)
+def ceilings() -> dict[str, tuple[int, ...]]:
+    """Our class without same/into rows -> the rows of its families (model/data/questions.UMBRELLAS: "hawk" ->
+    "bird"'s, "tom-tom" -> "drum beat"'s and "music"'s) or, in no family with rows, of its category's row
+    (_CATEGORY_PARENTS: "camel" -> Animal); classes with neither are left out."""
+    from .data.audioset import default_map
+    from .data.labels import load_classes
+    from .data.questions import UMBRELLAS
+
+    ours, _, _ = _vocabulary()
+    index = {r.display_name: r.index for r in default_map()}
+    classes = load_classes()
+    out = {}
+    for name, info in classes.items():
+        if ours.get(name):
+            continue
+        rows = [r for u, inside in UMBRELLAS.items() if u != name and inside(info) for r in ours.get(u, ())]
+        if not rows:
+            rows = [index[d] for d in _CATEGORY_PARENTS.get(info.category, ())]
+        if rows:
+            out[name] = tuple(dict.fromkeys(rows))
+    return out
+
+
+@functools.lru_cache(maxsize=4096)
+def ceiling_named(text: str) -> tuple[int, ...]:
+    """The parent rows (`ceilings`) of the sounds a text names that YAMNet has no row for; () when `rows_named`
+    finds rows or the text names no such sound."""
+    from .answer_forms import class_mentions
+
+    if rows_named(text):
+        return ()
+    bounds = ceilings()
+    return tuple(dict.fromkeys(r for c in class_mentions(text) for r in bounds.get(c, ())))
+
+
+def bounded(scores: Tensor, rows: tuple[int, ...]) -> float:
+    """The evidence parent `rows` give a member sound they cannot tell from its kin: `evidence`, never above 0."""
+    return min(0.0, evidence(scores, rows)) if rows else 0.0
+
+
+def named_evidence(scores: Tensor, text: str) -> float | None:
+    """Log-odds for the sounds a text names: their rows' `evidence`, or for sounds YAMNet has no row for, their
+    parents' (`bounded`); None when it names neither."""
+    rows = rows_named(text)
+    if rows:
+        return evidence(scores, rows)
+    parents = ceiling_named(text)
+    return bounded(scores, parents) if parents else None
+
+
 def log_odds(p: float) -> float:
     """log(p / (1 - p)), p kept within [1e-6, 1 - 1e-6] so that a score of 0 or 1 stays finite."""
     p = min(max(p, 1e-6), 1 - 1e-6)
@@ -336,12 +393,12 @@ def own_evidence(scores: Tensor, text: str, own: tuple[str, ...]) -> float | Non
 
 
 def asked_evidence(scores: Tensor, text: str) -> float | None:
-    """Log-odds, from (521,) scores, for what a text asks about being there: the sounds it names (`rows_named`),
+    """Log-odds, from (521,) scores, for what a text asks about being there: the sounds it names (`named_evidence`),
     or where it names none, the groups it asks about ("is anyone there?"), each its block against its own
     threshold (the likeliest group where it asks about several); None when it asks about neither."""
-    rows = rows_named(text)
-    if rows:
-        return evidence(scores, rows)
+    named = named_evidence(scores, text)
+    if named is not None:
+        return named
     blocks = group_blocks()
     groups = asked_groups(text)
     return max((evidence(scores, blocks[g], GROUPS[g][2]) for g in groups), default=None)

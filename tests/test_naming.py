@@ -10,8 +10,8 @@ from model.evaluation.answering import Item
 from model.evaluation.scoring import corpus_class_names, correct
 from model.answer_forms import question_form
 from model.generate import Answer, ItemBias, answer_logits, choice_scores, generate
-from model.naming import (added_name, asked_categories, best_fused, candidates, choose_name, feed_bias, heard,
-                          named_scores, renamed, slots, vocabulary, wants_relabelling, wants_renaming)
+from model.naming import (NAME_WEIGHT, added_name, asked_categories, best_fused, candidates, choose_name, feed_bias,
+                          heard, named_scores, renamed, slots, vocabulary, wants_relabelling, wants_renaming)
 from model.prompt import DESCRIBE_PROMPT, LIVE_PROMPT, answer_ids, distinct_items, prompt_ids
 from model.tags import THRESHOLD, Tags
 from model.yamnet import NUM_CLASSES
@@ -199,6 +199,22 @@ def test_a_family_gains_from_the_tags_no_more_than_its_best_member():
     speech = scores_with({max(v.rows["speech"]): 0.99})
     assert heard("speech", speech) == 0.0  # "male speech" has no YAMNet row: the tags cannot choose between them
     assert choose_name({"male speech": -1.0, "speech": -1.5, "dog": -1.2}, speech, added=False) == "male speech"
+    assert heard("male speech", speech) == 0.0
+
+
+def test_a_class_without_rows_loses_where_its_family_is_not_heard():
+    from model.naming import heard
+    from model.tags import ceilings, evidence
+
+    v = vocabulary()
+    frog = scores_with({max(v.rows["frog"]): 0.999})
+    assert heard("hawk", frog) < 0
+    assert heard("hawk", frog) == pytest.approx(evidence(frog, ceilings()["hawk"]))
+    # the language model liked "hawk" better by more than the frog's evidence alone makes up
+    lm = {"hawk": -0.5, "frog": -0.5 - 1.2 * NAME_WEIGHT * heard("frog", frog)}
+    assert choose_name(lm, frog, added=False) == "frog"
+    bird = scores_with({max(v.rows["bird"]): 0.95})
+    assert heard("hawk", bird) == 0.0 and choose_name({"hawk": -0.5, "crow": -0.9}, bird, added=False) == "hawk"
 
 
 def test_a_list_answers_names_are_found_in_order():

@@ -15,8 +15,8 @@ from model.prompt import prompt_ids
 from model.sam import SAM
 from model.state import save_state_file
 from model.stream import StreamState
-from model.tags import (EVIDENCE_CAP, GROUPS, RECENT_COLUMNS, THRESHOLD, Tags, asked_evidence, asked_groups, evidence,
-                        group_blocks, rows_named)
+from model.tags import (EVIDENCE_CAP, GROUPS, RECENT_COLUMNS, THRESHOLD, Tags, asked_evidence, asked_groups, ceilings,
+                        evidence, group_blocks, rows_named)
 from model.tokenizer import Tokenizer
 from model.watch import WATCH_COLUMNS, with_tags
 from model.yamnet import NUM_CLASSES
@@ -165,6 +165,25 @@ def test_options_gain_by_their_own_sounds_and_a_negated_stem_turns_it_round():
     q_not = "Which sound is NOT in the recording? A) dog B) rain C) siren"
     flipped = heard_priors(asked_form(q_not), q_not, tags)
     assert min(range(3), key=flipped.__getitem__) == 1
+
+
+def test_a_sound_yamnet_has_no_row_for_is_bounded_by_its_parents_rows():
+    bounds = ceilings()
+    assert set(bounds["hawk"]) >= {row("Bird")} and bounds["camel"] == (row("Animal"),)
+    assert set(bounds["male speech"]) >= {row("Speech")}
+    assert "dog" not in bounds  # a class with rows of its own keeps them
+    assert "kettle" not in bounds  # in no family with rows and no category row: nothing for or against
+    no_bird = tags_with({}).recent[0, -1]
+    bird = tags_with({row("Bird"): 0.95}).recent[0, -1]
+    assert asked_evidence(no_bird, "is there a hawk?") < 0
+    assert asked_evidence(no_bird, "is there a hawk?") == pytest.approx(evidence(no_bird, bounds["hawk"]))
+    assert asked_evidence(bird, "is there a hawk?") == 0.0  # a bird heard says nothing for a hawk over a crow
+    assert asked_evidence(no_bird, "is there a kettle?") is None
+    q = "Which animal is it? A) hawk B) frog"
+    form = asked_form(q)
+    frog = heard_priors(form, q, tags_with({row("Frog"): 0.99}))
+    assert frog[0] < 0 < frog[1]  # no bird heard speaks against the hawk
+    assert heard_priors(form, q, tags_with({row("Bird"): 0.9, row("Frog"): 0.01}))[0] == 0.0
 
 
 def test_a_question_about_now_in_a_long_stream_reads_the_last_ten_seconds():

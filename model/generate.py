@@ -300,7 +300,8 @@ def generate_batch(lm: MambaLM, tok: Tokenizer, states: list[MambaState], prompt
                    max_new_tokens: int = 48, choices: list[list[list[int]] | None] | None = None,
                    banned: list[list[list[int]]] | None = None, once: bool = False,
                    priors: list[tuple[float, ...] | None] | None = None,
-                   unwanted: list[Shape | None] | None = None, said: list[list[str] | None] | None = None) -> list[str]:
+                   unwanted: list[Shape | None] | None = None, said: list[list[str] | None] | None = None,
+                   item_bias: list[ItemBias | None] | None = None) -> list[str]:
     """Greedy answers for many (state, prompt) pairs at once: prompts pushed one by one, then batched steps.
 
     Each prompt goes onto its own state (prompt lengths differ and padding would enter the
@@ -310,7 +311,8 @@ def generate_batch(lm: MambaLM, tok: Tokenizer, states: list[MambaState], prompt
     answer is one of its banned answers is decoded again alone, as `generate` decodes it. `once`
     ends each list answer before its first repeated item, as `generate` does; `priors`, each row's
     additions to its choices' scores; `unwanted`, each row's answer shape to decode again, and `said`, how each
-    row's choices are said, as `generate` takes them.
+    row's choices are said, and `item_bias`, what each row's list items weigh in at their start, as `generate` takes
+    them.
     """
     if len(states) != len(prompts):
         raise ValueError(f"{len(states)} states but {len(prompts)} prompts")
@@ -319,6 +321,7 @@ def generate_batch(lm: MambaLM, tok: Tokenizer, states: list[MambaState], prompt
     priors = priors if priors is not None else [None] * len(prompts)
     unwanted = unwanted if unwanted is not None else [None] * len(prompts)
     said = said if said is not None else [None] * len(prompts)
+    item_bias = item_bias if item_bias is not None else [None] * len(prompts)
     if len(choices) != len(prompts) or len(banned) != len(prompts):
         raise ValueError(f"{len(choices)} sets of choices and {len(banned)} of banned answers but {len(prompts)} "
                          f"prompts")
@@ -334,22 +337,24 @@ def generate_batch(lm: MambaLM, tok: Tokenizer, states: list[MambaState], prompt
         last.append(logits[:, -1])
         pushed.append(s)
         free.append(i)
-    for i, (ids, ended) in zip(free, _decode_rows(lm, tok, pushed, last, max_new_tokens)):
+    decoded = _decode_rows(lm, tok, pushed, last, max_new_tokens, [item_bias[k] for k in free])
+    for i, (ids, ended) in zip(free, decoded):
         if once:
             kept = said_once(ids, tok.comma_id)
             ids = well_timed(tok, whole_items(kept, tok.comma_id, ended or len(kept) < len(ids)), tok.comma_id)
         if _unwanted(tok, ids, banned[i], unwanted[i]):  # (states are not changed by pushing a prompt onto them)
             texts[i] = generate(lm, tok, states[i], prompts[i], max_new_tokens, banned=banned[i], once=once,
-                                unwanted=unwanted[i]).text
+                                unwanted=unwanted[i], item_bias=item_bias[i]).text
         else:
             texts[i] = tok.decode(ids).strip()
     return texts
 
 
 def _decode_rows(lm: MambaLM, tok: Tokenizer, pushed: list[MambaState], last: list[Tensor],
-                 max_new_tokens: int) -> list[tuple[list[int], bool]]:
+                 max_new_tokens: int, item_bias: list[ItemBias | None] | None = None) -> list[tuple[list[int], bool]]:
     """Greedy answers' token ids (without the end token) of rows whose prompts are pushed (`last`: each
-    row's last logits), decoded together, each with whether it ended before the token limit."""
+    row's last logits), decoded together, each with whether it ended before the token limit; each row's
+    `item_bias` weighs in where its list items start, as `generate`'s does."""
     if not pushed:
         return []
     device = last[0].device
@@ -357,8 +362,12 @@ def _decode_rows(lm: MambaLM, tok: Tokenizer, pushed: list[MambaState], last: li
     logits = torch.cat(last)
     out = torch.zeros(len(pushed), 0, dtype=torch.long, device=device)
     done = torch.zeros(len(pushed), dtype=torch.bool, device=device)
+    biased = [(r, b) for r, b in enumerate(item_bias or []) if b is not None]
     for _ in range(max_new_tokens):
         logits = answer_logits(lm, tok, logits)
+        for r, b in biased:
+            if out.shape[1] == 0 or int(out[r, -1]) == tok.comma_id:
+                logits[r:r + 1] = b.applied(logits[r:r + 1])
         nxt = logits.argmax(-1).masked_fill(done, tok.eot_id)
         done |= nxt == tok.eot_id
         out = torch.cat([out, nxt[:, None]], 1)

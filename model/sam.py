@@ -214,7 +214,7 @@ class SAM(nn.Module):
 
     def ask(self, state: StreamState, question: str, *, max_new_tokens: int = 48, temperature: float = 0.0,
             top_p: float = 1.0, on_token: Callable[[str], None] | None = None, forms: bool = True,
-            named: bool = True, witnessed: bool = False) -> Answer:
+            named: bool = True, witnessed: bool = True) -> Answer:
         """Answer `question` about what the state has heard, decoding on a fork (state is unchanged).
 
         With `forms`, the answer keeps to the form the question asks for (model/answer_forms.py): the
@@ -222,13 +222,13 @@ class SAM(nn.Module):
         a bare yes, no or number to an open question, and a list that names each sound once; with `named`
         too, an answer that names one sound or lists sounds is named again with what the branch tagged
         (model/naming.py), and one that gives a time in a long stream takes it from the tags (model/timing.py);
-        with `witnessed`, what the tags hear weighs in on each list item's first token as it is decoded
-        (naming.feed_bias), at no extra cost.
+        with `witnessed` too, what the tags hear weighs in on the first token of each item of an answer decoded
+        freely (naming.feed_bias: which sound a description's event or a list's item names) at no extra cost.
         """
         tok = self._tok()
         form = question_form(tok, question, state.tags) if forms else TokenForm(None, [])
         prompt = prompt_ids(tok, form.asked or question)  # the training wording of its kind, where the rules write it
-        bias = feed_bias(tok, question, state.tags) if witnessed else None
+        bias = feed_bias(tok, question, state.tags) if witnessed and forms else None
         answer = generate(self.lm, tok, state.lm.fork(), prompt, max_new_tokens, temperature, top_p, on_token,
                           choices=form.choices, banned=form.banned, once=forms, priors=form.priors,
                           unwanted=form.unwanted, said=form.said, item_bias=bias)
@@ -241,11 +241,10 @@ class SAM(nn.Module):
         """ask() with the description prompt: the whole recording, or (recent=True) its last ten seconds.
 
         An item the model repeats word for word ("car horn, car horn") is said once. The feed's descriptions
-        (recent=True) weigh what the tags hear as each item's first token is decoded (`witnessed`) rather than
-        naming each item again: that costs about 50 ms a name on the laptop CPU every 2 s and took the live
-        loop's real-time factor over 0.1 (docs/LIVE.md).
+        (recent=True) keep the names decoded with what the tags hear (`witnessed`) rather than naming each item
+        again: that costs about 50 ms a name on the laptop CPU every 2 s and took the live loop's real-time
+        factor over 0.1 (docs/LIVE.md).
         """
         kw.setdefault("named", not recent)
-        kw.setdefault("witnessed", recent)
         answer = self.ask(state, LIVE_PROMPT if recent else DESCRIBE_PROMPT, **kw)
         return dataclasses.replace(answer, text=distinct_items(answer.text))

@@ -9,7 +9,7 @@ from model.data.audioset import default_map
 from model.evaluation.answering import Item
 from model.evaluation.scoring import corpus_class_names, correct
 from model.answer_forms import question_form
-from model.generate import Answer, ItemBias, answer_logits, choice_scores, generate
+from model.generate import Answer, ItemBias, answer_logits, choice_scores, generate, generate_batch
 from model.naming import (NAME_WEIGHT, added_name, asked_categories, best_fused, candidates, choose_name, feed_bias,
                           heard, named_scores, renamed, slots, vocabulary, wants_relabelling, wants_renaming)
 from model.prompt import DESCRIBE_PROMPT, LIVE_PROMPT, answer_ids, distinct_items, prompt_ids
@@ -343,6 +343,34 @@ def test_the_feed_decodes_with_the_bias_of_what_the_tags_hear(model, audio):  # 
     assert model.describe(state, recent=True).text == distinct_items(want.text)
     state.tags = tags_with({})  # the tags hear nothing: the feed is the model's own decoding
     assert model.describe(state, recent=True).text == distinct_items(model.ask(state, LIVE_PROMPT, named=False).text)
+
+
+def test_every_answer_decoded_freely_weighs_what_the_tags_hear_and_the_batch_decodes_as_one_does(model, audio):  # noqa: F811
+    state = model.hear(audio)
+    tok = model.tokenizer
+    state.tags = tags_with({max(vocabulary().rows["cat"]): 0.99, max(vocabulary().rows["rain"]): 0.9})
+    questions = [DESCRIBE_PROMPT, "which sounds can you hear?", "what happened just now?"]
+    forms = [question_form(tok, q, state.tags) for q in questions]
+    prompts = [prompt_ids(tok, f.asked or q) for q, f in zip(questions, forms)]
+    biases = [feed_bias(tok, q, state.tags) for q in questions]
+    assert all(b is not None and b.add for b in biases)
+    one = [generate(model.lm, tok, state.lm.fork(), p, 24, banned=f.banned, once=True, unwanted=f.unwanted,
+                    item_bias=b).text for p, f, b in zip(prompts, forms, biases)]
+    assert model.ask(state, DESCRIBE_PROMPT, max_new_tokens=24, named=False).text == one[0]
+    plain = generate(model.lm, tok, state.lm.fork(), prompts[0], 24, banned=forms[0].banned, once=True,
+                     unwanted=forms[0].unwanted).text
+    assert model.ask(state, DESCRIBE_PROMPT, max_new_tokens=24, named=False, witnessed=False).text == plain
+    batched = generate_batch(model.lm, tok, [state.lm.fork() for _ in questions], prompts, 24,
+                             banned=[f.banned for f in forms], once=True, unwanted=[f.unwanted for f in forms],
+                             item_bias=biases)
+    assert batched == one
+    # a bias that decides every item's first token shows the batch applies each row's own, at each item's start
+    words = [t for t in range(100, tok.vocab_size) if tok.decode([t]).strip().isalpha()]
+    tokens = [words[0], next(t for t in words if tok.decode([t]).strip()[0] != tok.decode([words[0]]).strip()[0])]
+    first = [ItemBias({t: 1e4}, frozenset(range(tok.vocab_size))) for t in tokens]
+    rows = generate_batch(model.lm, tok, [state.lm.fork(), state.lm.fork()], [prompts[0]] * 2, 24, item_bias=first)
+    alone = [generate(model.lm, tok, state.lm.fork(), prompts[0], 24, item_bias=b).text for b in first]
+    assert rows == alone and all(r.startswith(tok.decode([t]).strip()) for r, t in zip(rows, tokens))
 
 
 # ---------------------------------------------------------------- scoring

@@ -13,6 +13,7 @@ import torch
 from ..answer_forms import TokenForm, question_form
 from ..data.tasks import ABSENT_STEMS
 from ..generate import choice_scores, generate_batch
+from ..naming import feed_bias
 from ..prompt import answer_ids, prompt_ids
 from ..sam import SAM, heard_again
 from ..state import MambaState
@@ -57,8 +58,9 @@ def answer_items(model: SAM, items: list[Item], read, batch_size: int, max_new_t
                  tags: bool = True) -> list[str]:
     """Each scene heard once, its questions asked on forks, answers decoded in batches; with `forms`, an
     answer keeps to the form its question states, as `SAM.ask` does, and with `tags` too, what the
-    branch tagged weighs in its choice (model/answer_forms.py), in the naming of one sound (model/naming.py) and
-    in a time given in a long stream (model/timing.py).
+    branch tagged weighs in its choice (model/answer_forms.py), in the first token of each item decoded freely
+    (naming.feed_bias), in the naming of one sound (model/naming.py) and in a time given in a long stream
+    (model/timing.py).
 
     `on_heard(indices, state)`, when given, sees each scene's heard state with the indices of its
     items, for other scorings of the same hearing.
@@ -77,7 +79,9 @@ def answer_items(model: SAM, items: list[Item], read, batch_size: int, max_new_t
         texts = generate_batch(model.lm, tok, [s for _, s, _ in pending], prompts,
                                max_new_tokens, [a.choices for a in asked], [a.banned for a in asked], once=forms,
                                priors=[a.priors for a in asked], unwanted=[a.unwanted for a in asked],
-                               said=[a.said for a in asked])
+                               said=[a.said for a in asked],
+                               item_bias=[feed_bias(tok, items[i].question, heard) if forms else None
+                                          for i, _, heard in pending])
         for (i, state, heard), prompt, a, t in zip(pending, prompts, asked, texts):
             keep = a.choices or not forms or items[i].kind == FEED  # the feed keeps its decoded names, as sam-live's
             answers[i] = t if keep else heard_again(model.lm, tok, state, prompt, items[i].question, t, heard)
@@ -89,8 +93,7 @@ def answer_items(model: SAM, items: list[Item], read, batch_size: int, max_new_t
             on_heard(idx, state.lm)
         for i in idx:
             if items[i].kind == FEED and forms and tags:  # decoded alone, with the tags' weight, as sam-live's feed
-                answers[i] = model.ask(state, items[i].question, max_new_tokens=max_new_tokens, named=False,
-                                       witnessed=True).text
+                answers[i] = model.ask(state, items[i].question, max_new_tokens=max_new_tokens, named=False).text
             else:
                 pending.append((i, state.lm, state.tags if tags else None))
         if len(pending) >= batch_size:

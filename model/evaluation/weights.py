@@ -25,8 +25,8 @@ import torch
 
 from ..answer_forms import HEARD_WEIGHT, asked_form, heard_priors, question_form
 from ..generate import choice_scores, generate, without_end
-from ..naming import (NAME_WEIGHT, asked_categories, candidates, choose_name, named_answer, named_own, named_scores,
-                      wants_renaming)
+from ..naming import (NAME_WEIGHT, asked_categories, candidates, choose_name, feed_bias, named_answer, named_own,
+                      named_scores, wants_renaming)
 from ..prompt import answer_ids, prompt_ids
 from ..sam import SAM
 from ..spelling import respelled
@@ -106,7 +106,7 @@ def _scored(model: SAM, state, item: Item, source: tuple[str, ...]) -> Scored:
         scored.own = heard_priors(read, question, state.tags, weight=0.0, own_weight=1.0)
         return scored
     scored.decoded = generate(lm, tok, state.lm.fork(), prompt, 64, banned=form.banned, once=True,
-                              unwanted=form.unwanted).text
+                              unwanted=form.unwanted, item_bias=feed_bias(tok, item.question, state.tags)).text
     said = wants_renaming(item.question, scored.decoded)
     if said is not None and state.tags is not None and state.tags.columns:
         names = candidates(item.question, said)

@@ -365,9 +365,11 @@ def _decode_rows(lm: MambaLM, tok: Tokenizer, pushed: list[MambaState], last: li
     biased = [(r, b) for r, b in enumerate(item_bias or []) if b is not None]
     for _ in range(max_new_tokens):
         logits = answer_logits(lm, tok, logits)
-        for r, b in biased:
-            if out.shape[1] == 0 or int(out[r, -1]) == tok.comma_id:
-                logits[r:r + 1] = b.applied(logits[r:r + 1])
+        if biased:  # the rows at an item's start: the answer's first token or one after a comma
+            starts = [True] * len(pushed) if out.shape[1] == 0 else (out[:, -1] == tok.comma_id).tolist()
+            for r, b in biased:
+                if starts[r]:
+                    logits[r:r + 1] = b.applied(logits[r:r + 1])
         nxt = logits.argmax(-1).masked_fill(done, tok.eot_id)
         done |= nxt == tok.eot_id
         out = torch.cat([out, nxt[:, None]], 1)

@@ -232,23 +232,16 @@ def added_name(scores: Tensor) -> str | None:
 def heard(name: str, scores: Tensor) -> float:
     """The tags' evidence for a class as the name of what was heard. A class that names a family ("music",
     "speech", "bird") has no more than its best member (at most 0, none for it, for a member YAMNet has no
-    row for, as "male speech": `_evidence`): YAMNet's family rows ("Music") score high whenever any member plays,
-    so they say nothing for "music" against "cello"; the tags choose between sounds that exclude each other and leave
-    the family's name or its member's to the language model."""
+    row for, as "male speech": tags.class_evidence): YAMNet's family rows ("Music") score high whenever any
+    member plays, so they say nothing for "music" against "cello"; the tags choose between sounds that exclude
+    each other and leave the family's name or its member's to the language model."""
+    from .tags import class_evidence
+
     v = vocabulary()
-    own = _evidence(name, scores)
+    own = class_evidence(scores, name)
     if v.members.get(name):
-        return min(own, max(_evidence(m, scores) for m in v.members[name]))
+        return min(own, max(class_evidence(scores, m) for m in v.members[name]))
     return own
-
-
-def _evidence(name: str, scores: Tensor) -> float:
-    """The tags' log-odds for one class: its rows', or for a class YAMNet has no row for, its parents' bounded at 0
-    (tags.ceilings: a hawk is unlikely where no bird is heard); 0 with neither."""
-    from .tags import bounded, ceilings, evidence
-
-    rows = vocabulary().rows.get(name, ())
-    return evidence(scores, rows) if rows else bounded(scores, ceilings().get(name, ()))
 
 
 def fused(name: str, logp: float, scores: Tensor, weight: float = NAME_WEIGHT, own: dict[str, float] | None = None,
@@ -430,11 +423,12 @@ def renamed(lm, tok, state, prompt: list[int], question: str, answer: str, tags)
 
 
 def feed_bias(tok, question: str, tags):
-    """How the live feed's list answer to `question` weighs what `tags` (model.tags.Tags of one stream) hear, in the
-    scores `named_scores` reads (generate.ItemBias): NAME_WEIGHT x `heard` added to the first token of each class
-    the tags hear (the most any class beginning with it gains), nothing to the others; None before the tags have
-    heard anything. Decoded with the list, it costs no pass of the language model, where naming each item again
-    among the classes costs about 50 ms a name (docs/LIVE.md, "Naming a list")."""
+    """How an answer to `question` decoded freely (the live feed's lists, a description, any list) weighs what `tags`
+    (model.tags.Tags of one stream) hear, in the scores `named_scores` reads (generate.ItemBias): NAME_WEIGHT x
+    `heard` added to the first token of each class the tags hear (the most any class beginning with it gains),
+    nothing to the others; None before the tags have heard anything. Decoded with the list, it costs no pass of
+    the language model, where naming each item again among the classes costs about 50 ms a name (docs/LIVE.md,
+    "Naming a list")."""
     from .generate import ItemBias
 
     if tags is None or tags.columns == 0:

@@ -228,7 +228,7 @@ class SAM(nn.Module):
         tok = self._tok()
         form = question_form(tok, question, state.tags) if forms else TokenForm(None, [])
         prompt = prompt_ids(tok, form.asked or question)  # the training wording of its kind, where the rules write it
-        bias = feed_bias(tok, question, state.tags) if witnessed and forms else None
+        bias = feed_bias(tok, question, state.tags) if witnessed and forms and not form.choices else None
         answer = generate(self.lm, tok, state.lm.fork(), prompt, max_new_tokens, temperature, top_p, on_token,
                           choices=form.choices, banned=form.banned, once=forms, priors=form.priors,
                           unwanted=form.unwanted, said=form.said, item_bias=bias)

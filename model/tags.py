@@ -312,12 +312,9 @@ def ceilings() -> dict[str, tuple[int, ...]]:
 
 @functools.lru_cache(maxsize=4096)
 def ceiling_named(text: str) -> tuple[int, ...]:
-    """The parent rows (`ceilings`) of the sounds a text names that YAMNet has no row for; () when `rows_named`
-    finds rows or the text names no such sound."""
+    """The parent rows (`ceilings`) of the sounds a text names that YAMNet has no row for; () for none."""
     from .answer_forms import class_mentions
 
-    if rows_named(text):
-        return ()
     bounds = ceilings()
     return tuple(dict.fromkeys(r for c in class_mentions(text) for r in bounds.get(c, ())))
 
@@ -325,6 +322,13 @@ def ceiling_named(text: str) -> tuple[int, ...]:
 def bounded(scores: Tensor, rows: tuple[int, ...]) -> float:
     """The evidence parent `rows` give a member sound they cannot tell from its kin: `evidence`, never above 0."""
     return min(0.0, evidence(scores, rows)) if rows else 0.0
+
+
+def class_evidence(scores: Tensor, name: str) -> float:
+    """The log-odds for one of our classes: its same/into rows' `evidence`, or for a class YAMNet has no row for,
+    its parents' (`bounded`); 0 with neither."""
+    rows = _vocabulary()[0].get(name, ())
+    return evidence(scores, rows) if rows else bounded(scores, ceilings().get(name, ()))
 
 
 def named_evidence(scores: Tensor, text: str) -> float | None:

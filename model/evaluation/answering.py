@@ -80,8 +80,8 @@ def answer_items(model: SAM, items: list[Item], read, batch_size: int, max_new_t
                                max_new_tokens, [a.choices for a in asked], [a.banned for a in asked], once=forms,
                                priors=[a.priors for a in asked], unwanted=[a.unwanted for a in asked],
                                said=[a.said for a in asked],
-                               item_bias=[feed_bias(tok, items[i].question, heard) if forms else None
-                                          for i, _, heard in pending])
+                               item_bias=[feed_bias(tok, items[i].question, heard) if forms and not a.choices
+                                          else None for (i, _, heard), a in zip(pending, asked)])
         for (i, state, heard), prompt, a, t in zip(pending, prompts, asked, texts):
             keep = a.choices or not forms or items[i].kind == FEED  # the feed keeps its decoded names, as sam-live's
             answers[i] = t if keep else heard_again(model.lm, tok, state, prompt, items[i].question, t, heard)
@@ -92,10 +92,7 @@ def answer_items(model: SAM, items: list[Item], read, batch_size: int, max_new_t
         if on_heard is not None:
             on_heard(idx, state.lm)
         for i in idx:
-            if items[i].kind == FEED and forms and tags:  # decoded alone, with the tags' weight, as sam-live's feed
-                answers[i] = model.ask(state, items[i].question, max_new_tokens=max_new_tokens, named=False).text
-            else:
-                pending.append((i, state.lm, state.tags if tags else None))
+            pending.append((i, state.lm, state.tags if tags else None))
         if len(pending) >= batch_size:
             flush()
     if pending:

@@ -1034,14 +1034,16 @@ _ORDER_OR_LEVEL = re.compile(r"\b(?:first|last|before|after|earlier|later|louder
 _PAST = re.compile(r"\b(?:did|was|were|has|have|had|ever|earlier|so far|at any point|all along|at all)\b",
                    re.IGNORECASE)
 _JUST = re.compile(r"\b(?:that|this|just|now|currently|still|at the moment)\b", re.IGNORECASE)  # "was that a dog?"
+_LAST_HEARD = re.compile(r"\bthe (?:very )?(?:last|latest|most recent) (?:thing|sound|noise)\b", re.IGNORECASE)
 
 
 def asked_scores(question: str, tags) -> Tensor:
     """(521 + len(tags.own),) the tags a question about one stream (model.tags.Tags, batch 1) reads: in a stream (`Tags.stream`,
-    longer than LONG_SCENE_S), the last ten seconds' for the present or what was just heard, else all it has heard."""
+    longer than LONG_SCENE_S), the last ten seconds' for the present, what was just heard or the last sound heard
+    ("what was the last thing you heard?"), else all it has heard."""
     from .tags import RECENT_COLUMNS
 
-    recent = tags.stream and (_JUST.search(question) or not _PAST.search(question))
+    recent = tags.stream and (_JUST.search(question) or _LAST_HEARD.search(question) or not _PAST.search(question))
     return tags.last(RECENT_COLUMNS)[0] if recent else tags.ever[0]
 
 

@@ -101,6 +101,20 @@ def test_a_question_about_what_was_just_heard_reads_the_last_ten_seconds_even_in
     assert float(named_scores("what's that noise?", tags)[7]) == pytest.approx(0.9)  # a short scene: all of it
 
 
+@pytest.mark.parametrize("question, recent", [("what was the last thing you heard?", True),
+                                              ("what was the most recent sound", True), ("what was that?", True),
+                                              ("what did you hear?", False), ("was there a dog?", False)])
+def test_in_a_stream_the_last_sound_heard_is_read_in_the_last_ten_seconds(question, recent):
+    from model.naming import named_scores
+    from model.tags import LONG_SCENE_S, RECENT_COLUMNS, TOKENS_PER_SECOND
+
+    s = torch.zeros(1, int(LONG_SCENE_S * TOKENS_PER_SECOND) + RECENT_COLUMNS + 20, NUM_CLASSES)
+    s[0, 0, 7] = 0.9  # heard at the start of a stream, long before its last ten seconds
+    tags = Tags.empty(1).push(s)
+    assert tags.stream
+    assert float(named_scores(question, tags)[7]) == (0.0 if recent else pytest.approx(0.9))
+
+
 # ---------------------------------------------------------------- the choice
 
 def test_the_tags_turn_a_close_choice_and_the_weight_says_how_far():

@@ -21,19 +21,24 @@ MAX_REDECODES = 4  # an answer of an unwanted shape is decoded again at most thi
 
 @dataclass(frozen=True)
 class ItemBias:
-    """What the tags add to the logit of a list item's first token (`add`: token -> logit), where the language model
-    begins an item by naming a sound: only where its likeliest token there is one of `namers`, the tokens that
-    begin a sound's name. The tags choose which sound an item names, never whether a list names one or ends."""
+    """What the tags add to the logit of a list item's first token (`add`: token -> logit, for or against), where
+    the language model begins an item by naming a sound: only where its likeliest token there is one of `namers`,
+    the tokens that begin a sound's name, and relative to what `add` gives that token. The tags choose which sound
+    an item names, never whether a list names one or ends: the likeliest token keeps its logit, every token of
+    `add` moves by what it gets beyond it, and the rest stay."""
 
     add: dict[int, float]
     namers: frozenset[int]
 
     def applied(self, scores: Tensor) -> Tensor:
         """(1, V) logits at an item's start, with `add` added where their likeliest token begins a name."""
-        if not self.add or int(scores[0].argmax()) not in self.namers:
+        top = int(scores[0].argmax())
+        if not self.add or top not in self.namers:
             return scores
+        shift = self.add.get(top, 0.0)
         scores = scores.clone()
-        scores[0, list(self.add)] += torch.tensor(list(self.add.values()), dtype=scores.dtype, device=scores.device)
+        moved = torch.tensor(list(self.add.values()), dtype=scores.dtype, device=scores.device) - shift
+        scores[0, list(self.add)] += moved
         return scores
 
 

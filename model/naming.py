@@ -43,6 +43,8 @@ NAME_WEIGHT = 0.5  # of the tags' log-odds against the LM's log-probabilities: a
 # by two-fold cross-validation on recordings of sources the model never heard (docs/RESULTS.md)
 NAME_OWN_WEIGHT = 0.0  # of the presence head's support for a class (model/presence.py): chosen as NAME_WEIGHT was, it
 # gained one of 173 open questions on validation scenes at 0.25-0.5 and lost on unheard sources (docs/RESULTS.md)
+ITEM_WEIGHT = 1.0  # of the tags' log-odds on the first token of an item decoded freely (feed_bias), for and
+# against a class: chosen as NAME_WEIGHT was, on the descriptions of recordings of sources the model never heard
 
 # Questions whose answer is several sounds ("which sounds", "tag this", "what happened in the last ten seconds"):
 # a bare name answering one of these is the first item of a list, not the one sound heard.
@@ -424,29 +426,37 @@ def renamed(lm, tok, state, prompt: list[int], question: str, answer: str, tags)
 
 def feed_bias(tok, question: str, tags):
     """How an answer to `question` decoded freely (the live feed's lists, a description, any list) weighs what `tags`
-    (model.tags.Tags of one stream) hear, in the scores `named_scores` reads (generate.ItemBias): NAME_WEIGHT x
-    `heard` added to the first token of each class the tags hear (the most any class beginning with it gains),
-    nothing to the others; None before the tags have heard anything. Decoded with the list, it costs no pass of
-    the language model, where naming each item again among the classes costs about 50 ms a name (docs/LIVE.md,
-    "Naming a list")."""
+    (model.tags.Tags of one stream) hear, in the scores `named_scores` reads (generate.ItemBias): ITEM_WEIGHT x
+    `heard` on the first token of each class, for a class the tags hear and against one they hear absent (a token
+    gets the most any class beginning with it gets); a class they say nothing of (`tags.speaks_of`: no row of its
+    own or its parents', a kettle) gets nothing, and stays where the language model puts it. None before the tags
+    have heard anything. Decoded with the list, it costs no pass of the language model, where naming each item
+    again among the classes costs about 50 ms a name (docs/LIVE.md, "Naming a list")."""
     from .generate import ItemBias
+    from .tags import speaks_of
 
     if tags is None or tags.columns == 0:
         return None
     scores = named_scores(question, tags)
-    first = _first_tokens(tok)
+    first = _first_words(tok)
+    v = vocabulary()
     add: dict[int, float] = {}
-    for c in vocabulary().classes:
-        e = heard(c, scores)
-        if e > 0:
-            add[first[c]] = max(add.get(first[c], 0.0), NAME_WEIGHT * e)
+    for c, t in first.items():
+        if speaks_of(c) or any(speaks_of(m) for m in v.members.get(c, ())):
+            e = ITEM_WEIGHT * heard(c, scores)
+            add[t] = max(add.get(t, e), e)
     return ItemBias(add, frozenset(first.values()))
 
 
 @functools.lru_cache(maxsize=8)  # keyed by the tokenizer itself, which the cache keeps alive
-def _first_tokens(tok) -> dict[str, int]:
-    """Each class's first token as an answer says it (after the space an answer begins with), per tokenizer."""
-    return {c: tok.encode(" " + c)[0] for c in vocabulary().classes}
+def _first_words(tok) -> dict[str, int]:
+    """Each class's first token as an answer says it (after the space an answer begins with), per tokenizer, where
+    that token is a whole word that begins a class's name (" dog"; " fire" for "fireworks" too). A class whose first
+    token is a piece of a word (" " of " owl", " a" of " applause") is left out: the piece begins answers that name
+    nothing (the refusal, "about 3 minutes ago"), which a weight on it would push aside."""
+    words = {c.split()[0] for c in vocabulary().classes}
+    first = {c: tok.encode(" " + c)[0] for c in vocabulary().classes}
+    return {c: t for c, t in first.items() if tok.decode([t]).strip() in words}
 
 
 def _chosen(lm, tok, state, prompt: list[int], before: str, after: str, names: list[str], scores: Tensor,

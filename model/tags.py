@@ -331,6 +331,12 @@ def class_evidence(scores: Tensor, name: str) -> float:
     return evidence(scores, rows) if rows else bounded(scores, ceilings().get(name, ()))
 
 
+def speaks_of(name: str) -> bool:
+    """Whether the tags hold evidence for or against one of our classes: rows of its own or its parents'
+    (`class_evidence` is 0 for a class with neither, as it is for one on the threshold)."""
+    return bool(_vocabulary()[0].get(name) or ceilings().get(name))
+
+
 def named_evidence(scores: Tensor, text: str) -> float | None:
     """Log-odds for the sounds a text names: their rows' `evidence`, or for sounds YAMNet has no row for, their
     parents' (`bounded`); None when it names neither."""

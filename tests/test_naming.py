@@ -1,19 +1,21 @@
 """Naming one sound with the language model and what the branch tagged: when an answer is named again, the
 search against its slow reference, the added classes' names, and how the evaluation scores them."""
 import random
+from pathlib import Path
 
 import pytest
 import torch
 
 from model.data.audioset import default_map
+from model.data.questions import REFUSAL
 from model.evaluation.answering import Item
 from model.evaluation.scoring import corpus_class_names, correct
 from model.answer_forms import question_form
 from model.generate import Answer, ItemBias, answer_logits, choice_scores, generate, generate_batch
-from model.naming import (NAME_WEIGHT, added_name, asked_categories, best_fused, candidates, choose_name, feed_bias,
-                          heard, named_scores, renamed, slots, vocabulary, wants_relabelling, wants_renaming)
+from model.naming import (ITEM_WEIGHT, NAME_WEIGHT, added_name, asked_categories, best_fused, candidates, choose_name,
+                          feed_bias, heard, named_scores, renamed, slots, vocabulary, wants_relabelling, wants_renaming)
 from model.prompt import DESCRIBE_PROMPT, LIVE_PROMPT, answer_ids, distinct_items, prompt_ids
-from model.tags import THRESHOLD, Tags
+from model.tags import THRESHOLD, Tags, speaks_of
 from model.yamnet import NUM_CLASSES
 
 from test_answer_forms import tiny_sam
@@ -309,19 +311,32 @@ def test_the_live_feed_keeps_its_decoded_names_where_a_typed_question_has_them_c
     assert model.ask(state, LIVE_PROMPT, named=False).text == "dog, rain"
 
 
-def test_the_feed_bias_adds_half_the_tags_evidence_to_the_first_token_of_each_sound_they_hear():
-    tok = tiny_sam().tokenizer
+def test_the_feed_bias_weighs_the_tags_evidence_for_and_against_each_sound_on_its_first_token():
+    from model.tokenizer import Tokenizer
+
+    tok = Tokenizer.load(Path(__file__).resolve().parents[1] / "assets/sam-small/tokenizer.json")  # the shipped one
     tags = tags_with({max(vocabulary().rows["cat"]): 0.99})
     scores = named_scores(LIVE_PROMPT, tags)
     bias = feed_bias(tok, LIVE_PROMPT, tags)
-    first = {c: tok.encode(" " + c)[0] for c in vocabulary().classes}
-    assert bias.namers == frozenset(first.values())
-    heard_now = {c: heard(c, scores) for c in vocabulary().classes if heard(c, scores) > 0}
-    assert "cat" in heard_now and "dog" not in heard_now
-    for t, add in bias.add.items():  # the most any class that begins with the token gains
-        assert add == pytest.approx(max(0.5 * e for c, e in heard_now.items() if first[c] == t))
-    assert set(bias.add) == {first[c] for c in heard_now}
-    assert feed_bias(tok, LIVE_PROMPT, tags_with({})).add == {}  # nothing heard: nothing added
+    v = vocabulary()
+    words = {c.split()[0] for c in v.classes}
+    first = {c: tok.encode(" " + c)[0] for c in v.classes}
+    first = {c: t for c, t in first.items() if tok.decode([t]).strip() in words}  # whole words only
+    assert bias.namers == frozenset(first.values()) and {"dog", "fire", "fireworks"} <= set(first)
+    assert "owl" not in first and "applause" not in first and len(first) > len(v.classes) / 2
+    # the pieces that begin answers naming nothing are no names' beginnings (" " of " owl", " a" of " applause")
+    for nameless in (REFUSAL, "about 3 minutes ago", "at 2.0 s", "nothing", "yes"):
+        assert tok.encode(" " + nameless)[0] not in bias.namers
+    spoken = [c for c in first if speaks_of(c) or any(speaks_of(m) for m in v.members.get(c, ()))]
+    assert not speaks_of("sword") and "sword" in first and "sword" not in spoken and "forest" in spoken
+    evidence = {c: heard(c, scores) for c in spoken}
+    assert evidence["cat"] > 0 > evidence["dog"]  # heard; heard absent
+    assert set(bias.add) == {first[c] for c in spoken}  # a class the tags say nothing of gets nothing
+    for t, add in bias.add.items():  # the most any class that begins with the token gets, gained or lost
+        assert add == pytest.approx(max(ITEM_WEIGHT * e for c, e in evidence.items() if first[c] == t))
+    assert bias.add[first["cat"]] > 0 > bias.add[first["dog"]]
+    quiet = feed_bias(tok, LIVE_PROMPT, tags_with({}))  # nothing heard: nothing gains, whatever has a row loses
+    assert max(quiet.add.values()) <= 0 and quiet.add[first["dog"]] < 0
     assert feed_bias(tok, LIVE_PROMPT, Tags.empty(1)) is None and feed_bias(tok, LIVE_PROMPT, None) is None
 
 
@@ -344,6 +359,15 @@ def test_an_item_bias_weighs_in_only_where_an_item_begins_by_naming_a_sound():
     scores = torch.tensor([[0.0, 3.0, 1.0]])
     assert torch.equal(ItemBias({2: 5.0}, frozenset({1})).applied(scores), torch.tensor([[0.0, 3.0, 6.0]]))
     assert torch.equal(ItemBias({2: 5.0}, frozenset({0})).applied(scores), scores)  # the likeliest begins no name
+    # relative to the likeliest name: it keeps its logit, the others move by what they get beyond it
+    both = frozenset({1, 2})
+    assert torch.equal(ItemBias({1: -2.0, 2: 1.0}, both).applied(scores), torch.tensor([[0.0, 3.0, 4.0]]))
+    assert torch.equal(ItemBias({1: -2.0}, both).applied(scores), scores)  # a name the tags say nothing of stays
+    assert torch.equal(ItemBias({2: -2.0}, both).applied(scores), torch.tensor([[0.0, 3.0, -1.0]]))
+    # every name heard absent: the item still names one (the tags never decide whether it does)
+    close = torch.tensor([[2.5, 3.0, 1.0]])
+    assert int(ItemBias({1: -10.0, 2: -5.0}, both).applied(close).argmax()) == 2  # the one heard less absent
+    assert int(ItemBias({1: -10.0, 2: -12.0}, both).applied(close).argmax()) == 1
 
 
 def test_the_feed_decodes_with_the_bias_of_what_the_tags_hear(model, audio):  # noqa: F811
@@ -355,7 +379,7 @@ def test_the_feed_decodes_with_the_bias_of_what_the_tags_hear(model, audio):  # 
     want = generate(model.lm, tok, state.lm.fork(), prompt_ids(tok, LIVE_PROMPT), 48, banned=form.banned, once=True,
                     unwanted=form.unwanted, item_bias=bias)
     assert model.describe(state, recent=True).text == distinct_items(want.text)
-    state.tags = tags_with({})  # the tags hear nothing: the feed is the model's own decoding
+    state.tags = Tags.empty(1)  # before the tags hear anything the feed is the model's own decoding
     assert model.describe(state, recent=True).text == distinct_items(model.ask(state, LIVE_PROMPT, named=False).text)
 
 

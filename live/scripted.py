@@ -8,8 +8,10 @@ hand-written set's questions about a live session (model/data/handwritten.jsonl,
 a later set, never trained on, minus those the training grammar can say), one every --every
 seconds or so, mostly whether a sound is there (KIND_SHARE), each asked with an
 `@SECONDS question` line as a person would type it. `sam-live` itself answers them: the real app,
-its engine, its state and its log. Writes stream.wav, script.txt, events.jsonl, report.json and
-transcript.md (every question, the answer and what was right) to --out.
+its engine, its state and its log. Writes stream.wav, script.txt, events.jsonl, report.json,
+rows.jsonl (every answer as judged) and transcript.md (every question, the answer and what was right) to --out.
+`--compare BEFORE AFTER` sets two runs of the same sessions side by side, answer by answer
+(live/scripted_compare.py).
 """
 from __future__ import annotations
 
@@ -177,7 +179,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0, help="of the stream and the questions")
     p.add_argument("--questions", type=Path, help="the hand-written set to ask from (default: "
                    "model/data/handwritten.jsonl; those written later: handwritten2.jsonl to handwritten5.jsonl)")
+    p.add_argument("--compare", type=Path, nargs=2, metavar=("BEFORE", "AFTER"),
+                   help="instead of a session: two runs of the same sessions (--out folders, or folders of them "
+                   "by the same names), answer by answer")
     args = p.parse_args(argv)
+    if args.compare:
+        from .scripted_compare import compare
+
+        try:
+            print(compare(*args.compare), end="")
+        except (OSError, ValueError) as e:
+            raise SystemExit(f"error: {e}") from e
+        return 0
     if args.minutes <= 0 or args.every <= 0:
         p.error("--minutes and --every must be positive")
     if args.questions is not None and not args.questions.is_file():
@@ -201,6 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     report, rows = score(scene, asked, events)
     report["kinds_asked"] = dict(Counter(w.kind for _, w, _ in asked))
     (args.out / "report.json").write_text(json.dumps(report, indent=1))
+    (args.out / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     (args.out / "transcript.md").write_text(transcript(report, rows))
     print(transcript(report, rows).split("\n\n| s |")[0])
     return 0

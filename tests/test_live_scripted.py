@@ -89,3 +89,66 @@ def test_a_missing_question_set_is_named_before_anything_is_mixed(tmp_path, caps
         main(["--questions", str(tmp_path / "none.jsonl"), "--out", str(tmp_path / "out")])
     assert "none.jsonl: no such file" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+# ---------------------------------------------------------------- two runs compared
+
+def _session(folder, rows):
+    folder.mkdir(parents=True)
+    (folder / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def _row(at, question, kind, expected, answer, right, form_ok=True):
+    return {"at": at, "kind": kind, "question": question, "expected": expected, "answer": answer, "right": right,
+            "form_ok": form_ok, "ttft_s": 0.05}
+
+
+def test_two_runs_are_compared_answer_by_answer_pooled_over_their_sessions(tmp_path):
+    from live.scripted_compare import compare, paired
+
+    before = {"s0": [_row(20.0, "is there a dog?", "yesno", "no", "yes", False),
+                     _row(32.5, "what happened?", "recent", "dog", "dog, rain", False),
+                     _row(40.0, "how many barks?", "count", "2", "1", False, form_ok=False)],
+              "s1": [_row(20.0, "is there a dog?", "yesno", "yes", "yes", True),
+                     _row(50.0, "what happened?", "recent", "rain, dog", "rain", False),
+                     _row(61.0, "asked only before", "open", "dog", "dog", True)]}
+    after = {"s0": [_row(20.0, "is there a dog?", "yesno", "no", "no", True),
+                    _row(32.5, "what happened?", "recent", "dog", "dog", True),
+                    _row(40.0, "how many barks?", "count", "2", "2", True)],
+             "s1": [_row(20.0, "is there a dog?", "yesno", "yes", "no", False),
+                    _row(50.0, "what happened?", "recent", "rain, dog", "rain", False)]}
+    for side, sessions in (("before", before), ("after", after)):
+        for name, rows in sessions.items():
+            _session(tmp_path / side / name, rows)
+    x, y, names, unpaired = paired(tmp_path / "before", tmp_path / "after")
+    assert names == ["s0", "s1"] and unpaired == 1 and len(x.rows) == len(y.rows) == 5
+    assert [r["question"] for r in x.rows] == [r["question"] for r in y.rows]  # partners side by side
+    assert (x.right(), y.right()) == (1, 3) and (x.wrong_forms(), y.wrong_forms()) == (1, 0)
+    assert x.yes_to("no") == (1, 1) and y.yes_to("no") == (0, 1) and y.yes_to("yes") == (0, 1)
+    from model.evaluation.scoring import corpus_class_names
+
+    names_ = corpus_class_names()
+    assert x.lists(names_) == (pytest.approx(2 / 3), pytest.approx(2 / 3))  # dog, rain | rain of dog | rain, dog
+    assert y.lists(names_) == (1.0, pytest.approx(2 / 3))
+    text = compare(tmp_path / "before", tmp_path / "after")
+    assert "5 answers paired in 2 session(s), 1 asked on one side only" in text
+    assert "gained 3, lost 1" in text and "| counts right (1) | 0 | 1 |" in text
+    # one session's folder alone
+    assert "3 answers paired in 1 session(s)" in compare(tmp_path / "before" / "s0", tmp_path / "after" / "s0")
+
+
+def test_runs_of_different_sessions_or_without_rows_are_refused_with_the_fix(tmp_path):
+    from live.scripted import main
+
+    def refusal(before, after) -> str:
+        with pytest.raises(SystemExit) as e:
+            main(["--compare", str(before), str(after)])
+        return str(e.value)
+
+    _session(tmp_path / "before" / "s0", [_row(20.0, "q", "open", "dog", "dog", True)])
+    _session(tmp_path / "after" / "s1", [_row(20.0, "q", "open", "dog", "dog", True)])
+    assert "s0, s1 on one side only" in refusal(tmp_path / "before", tmp_path / "after")
+    (tmp_path / "empty").mkdir()
+    assert "empty: no rows.jsonl" in refusal(tmp_path / "empty", tmp_path / "after")
+    (tmp_path / "after" / "s1" / "rows.jsonl").write_text('{"at": 1.0}\n')
+    assert "rows.jsonl, line 1: not a scored answer" in refusal(tmp_path / "after" / "s1", tmp_path / "after" / "s1")

@@ -122,5 +122,5 @@ def compare(before: Path, after: Path) -> str:
              f"| 'yes' to absent sounds | {share(x, 'no')} | {share(y, 'no')} |",
              f"| 'yes' to present sounds | {share(x, 'yes')} | {share(y, 'yes')} |",
              "", f"gained {gained}, lost {lost} (McNemar p {mcnemar_p(gained, lost):.3g}); "
-                 f"{sum(p['answer'] != q['answer'] for p, q in zip(x.rows, y.rows))} answers changed their text"]
+                 f"text changed in {sum(p['answer'] != q['answer'] for p, q in zip(x.rows, y.rows))} answers"]
     return "\n".join(lines) + "\n"

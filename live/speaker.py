@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterable
 import torch
 
 from model.audio import SAMPLES_PER_TOKEN
-from model.recap import Timeline, count_asked, span_asked
+from model.recap import Timeline, count_asked, silence_asked, span_asked
 
 from . import events as ev
 from .feed import Feed
@@ -178,15 +178,19 @@ class Speaker:
                                       time_to_first_token=self.last_ttft, tokens_per_second=answer.tokens_per_second))
 
     def _recap(self, job: Question) -> bool:
-        """Answer from the feed's descriptions (model/recap.py) what happened over minutes, or how many times a sound
-        came over the session or a span of them; False (nothing said) for any other question, or a span the feed did
-        not describe."""
+        """Answer from the feed's descriptions (model/recap.py) what happened over minutes, how many times a sound
+        came over the session or a span of them, or whether it is (was) quiet or anything sounded; False (nothing
+        said) for any other question, or a span the feed did not describe."""
         counted = count_asked(job.text)
         span = span_asked(job.text) if counted is None else None
+        silence = silence_asked(job.text) if counted is None and span is None else None
+        silent = None if silence is None else self._timeline.silent(job.stream_time, silence[1], not silence[0])
         if counted is not None and self._timeline.covers(job.stream_time, counted[1]):
             text = str(self._timeline.count(job.stream_time, counted[1], counted[0]))
         elif span is not None and self._timeline.covers(job.stream_time, span):
             text = self._timeline.recap(job.stream_time, span)
+        elif silence is not None and silent is not None:  # "is it quiet?": yes when silent; "anything?": when not
+            text = "yes" if silent == silence[0] else "no"
         else:
             return False
         self.last_ttft = time.monotonic() - job.asked

@@ -650,7 +650,7 @@ def asked_form(question: str) -> Form | None:
         return Form("yesno", YES_NO)  # "dog barking?", "hear any birds?", "loud in here?"
     plain_words = not question_word and not request and not alternatives
     if plain_words and len(words) <= 10 and _PRESENCE_MARK.search(text) and (class_mentions(text)
-                                                                              or _GROUP_WORDS.search(text)):
+                                                                              or GROUP_WORDS.search(text)):
         return Form("yesno", YES_NO, **_presence_asked(text))  # "a cowbell somewhere", "a fire burning rn"
     sounds = asks_sounds or describe_alone
     of_sound = bool(_OF_SOUND.search(text))  # "the sounds, please", "jot down the sounds": about the sound too
@@ -945,13 +945,13 @@ def _yes_no_question(text: str, words: list[str]) -> bool:
     if words[0] in ("you", "u") and len(words) > 1:  # "you hearing a dog?"
         return words[1].endswith("ing") or words[1] in ("hear", "heard", "hearin", "notice", "noticed")
     if words[0] in ("any", "anything"):  # "any dogs?", "any animals?" ask yes or no; "anything happen?" what happened
-        return bool(class_mentions(text)) or words[0] == "any" and bool(_GROUP_WORDS.search(text))
+        return bool(class_mentions(text)) or words[0] == "any" and bool(GROUP_WORDS.search(text))
     return words[0] in AUXILIARIES or words[0] in SOMEONE_FIRST
 
 
 # The groups of sounds a yes/no question may ask about without naming one (model/data/questions.py, TARGETS), in
 # more words than tags.GROUPS, which reads only the groups it has a block of YAMNet's rows for
-_GROUP_WORDS = re.compile(r"\b(?:animals?|critters?|wildlife|creatures?|humans?|people|persons?|vehicles?|cars?|"
+GROUP_WORDS = re.compile(r"\b(?:animals?|critters?|wildlife|creatures?|humans?|people|persons?|vehicles?|cars?|"
                           r"traffic|music|voices?|talking|speech)\b", re.IGNORECASE)
 
 

@@ -13,8 +13,14 @@ question names, over the session so far or a span of at least MIN_SPAN_S, is the
 that named it (a gap of more than RECENT_S between two starts a new one); "how many different sounds?" is the
 number of sounds a recap would name.
 
-`span_asked` and `count_asked` read whether a question asks these, and over how long; `Timeline` keeps the
-descriptions of the last KEPT_S (bounded, like the state: a session of a day keeps the same hour) and answers.
+Whether it is quiet, or anything sounded, is a third: "is it quiet in here?", "has it been silent the whole
+time?", "did anything make a sound while I was out?". The feed says it plainly ("quiet" under the energy gate,
+"nothing, only rain in the background" with no sound over a background), where the language model says "no" to
+nearly every question of whether it is quiet (docs/RESULTS.md).
+
+`span_asked`, `count_asked` and `silence_asked` read whether a question asks these, and over how long; `Timeline`
+keeps the descriptions of the last KEPT_S (bounded, like the state: a session of a day keeps the same hour) and
+answers.
 """
 from __future__ import annotations
 
@@ -74,6 +80,47 @@ _NOW = re.compile(r"\b(?:right now|at the moment|currently|now|at once|at the sa
 # how many different sounds: the number a recap names
 _DIFFERENT = re.compile(r"\bhow many (?:different|distinct|separate|kinds of|types of|sorts of)\s+"
                         r"(?:kinds of |types of |sorts of )?(?:sounds?|noises?|things)\b", re.IGNORECASE)
+
+
+# Whether it is quiet or anything sounds, asked without naming a sound or a group of them (the training stems'
+# yes/no questions of targets "quiet" and "sound", model/data/stems.txt and stems_people.txt)
+_QUIET = re.compile(r"\b(?:quiet|silent|silence|calm|peaceful|hush(?:ed)?)\b|"
+                    r"\bnothing (?:has |have )?(?:made|make|makes|making) (?:a |any )?(?:sound|noise|peep)\b|"
+                    r"\bnothing but silence\b|\bno (?:sounds?|noises?)\b|\bnothing at all\b", re.IGNORECASE)
+_SOUNDED = re.compile(r"\b(?:anything|something|any (?:sounds?|noises?|activity)|noisy|noise|sounds?)\b",
+                      re.IGNORECASE)
+# over the whole session ("was it quiet the whole time?", "did anything make a sound while I was out?"), unless the
+# words say now or lately ("has it been quiet for long?", "is it silent right now?")
+_WHOLE_TIME = re.compile(r"\b(?:did|was|were|has|have|had|ever|so far|all along|throughout|the whole|the entire|"
+                         r"at any point|at all times|stayed|recording|clip|audio)\b", re.IGNORECASE)
+_LATELY = re.compile(r"\b(?:now|right now|at the moment|currently|for long|for a while|lately|recently|"
+                     r"in here|out there|gone|go|went)\b", re.IGNORECASE)
+# someone or something in particular: speech, people, music, traffic (the groups' own questions, and the model's)
+# and "a plane or anything" asks about a plane, or what is like one
+_PARTICULAR = re.compile(r"\b(?:any|some|no|every)(?:one|body)\b|\b(?:say|says|said|saying|speak\w*|spoke|talk\w*|"
+                         r"musical|driv\w*|drove|coming|fl(?:y|ew|ies|ying))\b|\bor (?:anything|something)\b",
+                         re.IGNORECASE)
+
+
+def silence_asked(question: str) -> tuple[bool, float] | None:
+    """(True when `question` asks whether it is or was quiet, False when whether anything sounded; the seconds it
+    asks about: RECENT_S for now, WHOLE for the session so far, or the span its words name), for a yes/no question
+    that names no sound and no group of them; None for any other question."""
+    from .answer_forms import GROUP_WORDS, asked_form, class_mentions
+    from .spelling import respelled
+
+    text = " ".join(respelled(question).replace("\u2019", "'").split())
+    quiet = bool(_QUIET.search(text))
+    if not quiet and not _SOUNDED.search(text):
+        return None
+    form = asked_form(text)
+    particular = class_mentions(text) or GROUP_WORDS.search(text) or _PARTICULAR.search(text)
+    if form is None or form.kind != "yesno" or particular:
+        return None
+    seconds = _window_seconds(text) or (WHOLE if _AWAY.search(text) else None)
+    if seconds is None:
+        seconds = WHOLE if _WHOLE_TIME.search(text) and not _LATELY.search(text) else RECENT_S
+    return quiet, seconds
 
 
 def _window_seconds(text: str) -> float | None:
@@ -206,6 +253,19 @@ class Timeline:
             return ", ".join(names)
         backgrounds = Counter(s.background for s in said if s.background)
         return nothing_recent(backgrounds.most_common(1)[0][0] if backgrounds else None)
+
+    def silent(self, now: float, span: float, background: bool = False) -> bool | None:
+        """Whether the descriptions of the span named no sound (with `background`, no background either: nothing
+        sounded at all); None when there are none. Over the last RECENT_S, the last description's, made at most
+        RECENT_S / 2 before `now`."""
+        if span <= RECENT_S:
+            last = self._said[-1] if self._said else None
+            said = [last] if last is not None and 0 <= now - last.at <= RECENT_S / 2 else []
+        else:
+            said = self._within(now, span)
+        if not said:
+            return None
+        return not any(s.names or (background and s.background) for s in said)
 
     def count(self, now: float, span: float, sounds: tuple[str, ...]) -> int:
         """How many times any of `sounds` (lower case) sounded within the span, as runs of descriptions naming it (a

@@ -285,3 +285,15 @@ def test_how_many_times_a_sound_came_is_counted_from_the_feed_over_the_session()
     answers = {a.question: a.text for a in of(events, ev.QuestionAnswered)}
     assert answers == {"how many times did the dog bark?": "3", "how many cats did you hear?": "0"}
     assert model.asked == []  # neither was asked of the model
+
+
+def test_whether_it_is_quiet_or_anything_sounded_is_said_from_the_feed():
+    scene = np.concatenate([tone(4.0), silence(26.0)])  # a tone, then quiet for 26 s
+    model = Barker()
+    events, _ = run_file(scene, model, questions=[(28.0, "is it quiet in here?"), (28.0, "any noise?"),
+                                                  (28.0, "has it been silent the whole time?"),
+                                                  (28.0, "did anything make a sound while I was out?")])
+    answers = {a.question: a.text for a in of(events, ev.QuestionAnswered)}
+    assert answers == {"is it quiet in here?": "yes", "any noise?": "no", "has it been silent the whole time?": "no",
+                       "did anything make a sound while I was out?": "yes"}
+    assert model.asked == []  # none was asked of the model

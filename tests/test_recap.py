@@ -8,7 +8,8 @@ import pytest
 
 from model.data.questions import RECENT_WINDOWS_S, window_phrase
 from model.data.tasks import NOTHING_RECENT, nothing_recent
-from model.recap import KEPT_S, MIN_SPAN_S, WHOLE, Timeline, count_asked, named_items, span_asked
+from model.recap import KEPT_S, MIN_SPAN_S, WHOLE, Timeline, count_asked, named_items, silence_asked, span_asked
+from model.tags import RECENT_S
 
 
 def stems(path):
@@ -145,3 +146,51 @@ def test_a_count_is_the_runs_of_descriptions_naming_the_sound_and_different_soun
     assert t.count(62, WHOLE, ("horse",)) == 0
     assert t.count(62, 40, ("dog",)) == 1  # the span from 27 s on
     assert t.count(62, WHOLE, ()) == len(t.recap(62, WHOLE).split(", ")) == 2  # dog and bell, twice each
+
+
+# ---------------------------------------------------------------- whether it is quiet, or anything sounded
+
+def test_the_training_wordings_quiet_and_sound_questions_are_read_and_no_group_or_sound_of_its_own():
+    from model.answer_forms import asked_form
+
+    rng = random.Random(0)
+    asked, read = 0, 0
+    for kind, family, stem in TRAINED:
+        question = filled(stem, 60, rng)
+        target = re.search(r"target=(\w+)", family)
+        got = silence_asked(question)
+        if kind == "yesno" and target and target.group(1) in ("quiet", "sound"):
+            if asked_form(question) is not None and asked_form(question).kind == "yesno":  # the rules read whether
+                asked += 1
+                read += got == (target.group(1) == "quiet", RECENT_S if family.endswith(" now") else WHOLE)
+        elif got is not None:  # another kind's question read: only a yes/no the rules read as one, of no group
+            assert asked_form(question).kind == "yesno" and not target and "{x" not in stem, question
+    assert asked > 50 and read / asked >= 0.9
+
+
+@pytest.mark.parametrize("question,asked", [
+    ("is it quiet in here?", (True, RECENT_S)), ("is it completely silent right now?", (True, RECENT_S)),
+    ("has it been quiet for long?", (True, RECENT_S)), ("has it been silent the whole time?", (True, WHOLE)),
+    ("did anything make a sound while I was out?", (False, WHOLE)), ("is it noisy?", (False, RECENT_S)),
+    ("did you hear anything in the last five minutes?", (False, 300.0)), ("did you pick up anyting", (False, WHOLE)),
+    ("is there a dog?", None), ("did someone speak?", None), ("how long has it been quiet?", None),
+    ("which is quieter, the dog or the rain?", None), ("is the music still on?", None), ("what did you hear?", None),
+    ("did anyone say something?", None), ("is anything coming?", None), ("did a plane or anything fly over?", None)])
+def test_whether_it_is_quiet_said_in_peoples_words(question, asked):
+    assert silence_asked(question) == asked
+
+
+def test_the_feed_is_silent_where_its_descriptions_name_no_sound_and_a_background_counts_only_when_asked():
+    feed = Timeline()
+    assert feed.silent(5.0, RECENT_S) is None and feed.silent(5.0, WHOLE) is None  # nothing said yet
+    for at, text in [(2.0, "quiet"), (4.0, "dog"), (6.0, "nothing, only rain in the background"),
+                     (8.0, "nothing, only rain in the background")]:
+        feed.add(at, text)
+    assert feed.silent(9.0, RECENT_S) is True  # the last description: rain behind, no sound
+    assert feed.silent(9.0, RECENT_S, background=True) is False  # the rain sounds
+    assert feed.silent(9.0, WHOLE) is False  # the dog, earlier
+    assert feed.silent(8.0 + RECENT_S, RECENT_S) is None  # the last description is too old to tell of now
+    quiet = Timeline()
+    for at in (2.0, 4.0, 6.0):
+        quiet.add(at, "quiet")
+    assert quiet.silent(7.0, WHOLE, background=True) is True and quiet.silent(7.0, RECENT_S) is True

@@ -952,7 +952,7 @@ def _yes_no_question(text: str, words: list[str]) -> bool:
 # The groups of sounds a yes/no question may ask about without naming one (model/data/questions.py, TARGETS), in
 # more words than tags.GROUPS, which reads only the groups it has a block of YAMNet's rows for
 GROUP_WORDS = re.compile(r"\b(?:animals?|critters?|wildlife|creatures?|humans?|people|persons?|vehicles?|cars?|"
-                          r"traffic|music|voices?|talking|speech)\b", re.IGNORECASE)
+                         r"traffic|music|voices?|talking|speech)\b", re.IGNORECASE)
 
 
 def _existence(words: list[str]) -> bool:

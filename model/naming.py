@@ -433,19 +433,28 @@ def feed_bias(tok, question: str, tags):
     have heard anything. Decoded with the list, it costs no pass of the language model, where naming each item
     again among the classes costs about 50 ms a name (docs/LIVE.md, "Naming a list")."""
     from .generate import ItemBias
-    from .tags import speaks_of
 
     if tags is None or tags.columns == 0:
         return None
     scores = named_scores(question, tags)
     first = _first_words(tok)
-    v = vocabulary()
+    spoken = _spoken()
     add: dict[int, float] = {}
     for c, t in first.items():
-        if speaks_of(c) or any(speaks_of(m) for m in v.members.get(c, ())):
+        if c in spoken:
             e = ITEM_WEIGHT * heard(c, scores)
             add[t] = max(add.get(t, e), e)
     return ItemBias(add, frozenset(first.values()))
+
+
+@functools.lru_cache(maxsize=1)
+def _spoken() -> frozenset[str]:
+    """The classes the tags hold evidence for or against (`tags.speaks_of`), themselves or through a member of the
+    family they name: the same for every description, so found once."""
+    from .tags import speaks_of
+
+    v = vocabulary()
+    return frozenset(c for c in v.classes if speaks_of(c) or any(speaks_of(m) for m in v.members.get(c, ())))
 
 
 @functools.lru_cache(maxsize=8)  # keyed by the tokenizer itself, which the cache keeps alive

@@ -109,7 +109,7 @@ def silence_asked(question: str) -> tuple[bool, float] | None:
     from .answer_forms import GROUP_WORDS, asked_form, class_mentions
     from .spelling import respelled
 
-    text = " ".join(respelled(question).replace("\u2019", "'").split())
+    text = _plain(respelled(question))
     quiet = bool(_QUIET.search(text))
     if not quiet and not _SOUNDED.search(text):
         return None
@@ -117,10 +117,21 @@ def silence_asked(question: str) -> tuple[bool, float] | None:
     particular = class_mentions(text) or GROUP_WORDS.search(text) or _PARTICULAR.search(text)
     if form is None or form.kind != "yesno" or particular:
         return None
-    seconds = _window_seconds(text) or (WHOLE if _AWAY.search(text) else None)
+    seconds = _span_said(text)
     if seconds is None:
         seconds = WHOLE if _WHOLE_TIME.search(text) and not _LATELY.search(text) else RECENT_S
     return quiet, seconds
+
+
+def _plain(question: str) -> str:
+    """A question as the rules read it: one space between words, a typographic apostrophe a plain one."""
+    return " ".join(question.replace("\u2019", "'").split())
+
+
+def _span_said(text: str) -> float | None:
+    """The span a question's words name in seconds, WHOLE for all of it ('while I was away'), or None."""
+    seconds = _window_seconds(text)
+    return (WHOLE if _AWAY.search(text) else None) if seconds is None else seconds
 
 
 def _window_seconds(text: str) -> float | None:
@@ -142,7 +153,7 @@ def count_asked(question: str) -> tuple[tuple[str, ...], float] | None:
     this moment ('how many dogs are barking right now?') or of a span shorter than MIN_SPAN_S."""
     from .answer_forms import asked_form, class_mentions
 
-    text = " ".join(question.replace("\u2019", "'").split())
+    text = _plain(question)
     form = asked_form(text)
     if form is None or form.kind != "count" or _NOW.search(text):
         return None
@@ -161,16 +172,14 @@ def span_asked(question: str) -> float | None:
     or None when it asks something else or a span shorter than MIN_SPAN_S."""
     from .answer_forms import asked_form
 
-    text = " ".join(question.replace("\u2019", "'").split())
+    text = _plain(question)
     if not _WHAT_HAPPENED.search(text) or _NOT_A_LIST.search(text):
         return None
     form = asked_form(text)
     if form is not None and form.kind != "open":  # the rules read another form: whether, how many, which of ...
         return None
-    seconds = _window_seconds(text)
-    if seconds is None:
-        return WHOLE if _AWAY.search(text) else None
-    return seconds if seconds >= MIN_SPAN_S else None
+    seconds = _span_said(text)
+    return seconds if seconds is not None and seconds >= MIN_SPAN_S else None
 
 
 @dataclass(frozen=True)

@@ -107,7 +107,6 @@ def test_a_question_about_what_was_just_heard_reads_the_last_ten_seconds_even_in
                                               ("what was the most recent sound", True), ("what was that?", True),
                                               ("what did you hear?", False), ("was there a dog?", False)])
 def test_in_a_stream_the_last_sound_heard_is_read_in_the_last_ten_seconds(question, recent):
-    from model.naming import named_scores
     from model.tags import LONG_SCENE_S, RECENT_COLUMNS, TOKENS_PER_SECOND
 
     s = torch.zeros(1, int(LONG_SCENE_S * TOKENS_PER_SECOND) + RECENT_COLUMNS + 20, NUM_CLASSES)

@@ -160,7 +160,8 @@ def test_the_training_wordings_quiet_and_sound_questions_are_read_and_no_group_o
         target = re.search(r"target=(\w+)", family)
         got = silence_asked(question)
         if kind == "yesno" and target and target.group(1) in ("quiet", "sound"):
-            if asked_form(question) is not None and asked_form(question).kind == "yesno":  # the rules read whether
+            form = asked_form(question)
+            if form is not None and form.kind == "yesno":  # the rules read whether
                 asked += 1
                 read += got == (target.group(1) == "quiet", RECENT_S if family.endswith(" now") else WHOLE)
         elif got is not None:  # another kind's question read: only a yes/no the rules read as one, of no group
